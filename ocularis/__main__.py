@@ -1,0 +1,3 @@
+from ocularis.cli import main
+
+main()

@@ -1,0 +1,15 @@
+"""The Python API: every task class, and load() that returns the right one from a checkpoint alone."""
+
+from pathlib import Path
+
+from ocularis.core.checkpoint import FORMAT_KEY, load_checkpoint
+from ocularis.registry import TASKS
+from ocularis.tasks.classify import Classifier, ClassifyMetrics, Labels, TrainingRun
+
+__all__ = ["Classifier", "ClassifyMetrics", "Labels", "TrainingRun", "load"]
+
+
+def load(path: str | Path):
+    """The task object (Classifier, ...) that wrote checkpoint `path`, ready to predict, evaluate and export."""
+    task = load_checkpoint(path)[FORMAT_KEY]["task"]
+    return TASKS.get(task).load(path)

@@ -1,0 +1,140 @@
+"""Configuration is data: a dataclass per task, whose defaults work, overridden by a YAML file and CLI options."""
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from ocularis.errors import ConfigError
+
+C = TypeVar("C")
+
+
+def option(default: Any, help: str, choices: tuple[str, ...] = ()) -> Any:
+    """A config field with its help text (shown by the CLI) and, for strings, the allowed values."""
+    return field(default=default, metadata={"help": help, "choices": choices})
+
+
+@dataclass
+class TrainConfig:
+    """Options every trainable task shares."""
+
+    data: str = option("digits", "built-in dataset name, image folder, or label file")
+    model: str = option("", "architecture name (see `ocularis info`)")
+    weights: str | None = option(None, "pretrained weights: a file, a folder, or a torchvision name (IMAGENET1K_V1)")
+    epochs: int = option(10, "training epochs")
+    batch: int = option(32, "images per batch (per device)")
+    imgsz: int | None = option(None, "input size in pixels (default: the model's own)")
+    lr: float = option(1e-3, "peak learning rate")
+    weight_decay: float = option(1e-4, "weight decay")
+    optimizer: str = option("adamw", "optimiser", ("adamw", "adam", "sgd"))
+    scheduler: str = option("cosine", "learning-rate schedule", ("cosine", "step", "none"))
+    patience: int = option(0, "stop after this many epochs without improvement (0: never)")
+    augment: str = option("light", "augmentation preset", ("none", "light", "heavy"))
+    fliplr: float | None = option(None, "horizontal flip probability (default: 0.5 unless the data forbids flips)")
+    val_fraction: float = option(0.15, "share of the data held out for validation when the data has no val split")
+    test_fraction: float = option(0.15, "share held out for testing when the data has no test split")
+    seed: int = option(0, "random seed: same seed, same run")
+    workers: int = option(0, "data-loading worker processes")
+    accelerator: str = option("auto", "cpu, gpu or auto", ("auto", "cpu", "gpu", "cuda", "mps"))
+    devices: str = option("auto", "how many devices (more than one trains with DDP)")
+    precision: str = option("auto", "32, 16-mixed, bf16-mixed or auto (16-mixed on GPU)")
+    project: str = option("runs", "folder that holds run folders")
+    name: str | None = option(None, "run name (default: the model name, numbered)")
+    resume: str | None = option(None, "run folder or last.ckpt of a stopped run to continue")
+    skip_bad: bool = option(False, "exclude unreadable images (listed in the run folder) instead of failing")
+    progress: bool = option(True, "show a progress bar")
+
+
+def fields_help(cls: type) -> list[tuple[str, str, str]]:
+    """(option, default, help) for every field of a config class, for the CLI's help text."""
+    rows = []
+    for f in dataclasses.fields(cls):
+        choices = f.metadata.get("choices")
+        text = f.metadata.get("help", "") + (f" [{'|'.join(choices)}]" if choices else "")
+        rows.append(("--" + f.name.replace("_", "-"), repr(f.default), text))
+    return rows
+
+
+def build_config(cls: type[C], overrides: dict[str, Any] | None = None, yaml_file: str | None = None) -> C:
+    """Defaults of `cls`, then the YAML file, then `overrides`; every value converted and checked."""
+    values: dict[str, Any] = {}
+    if yaml_file:
+        path = Path(yaml_file)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        loaded = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: expected a mapping of option: value")
+        values.update(loaded)
+    values.update(overrides or {})
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    typed = {}
+    for key, value in values.items():
+        name = key.replace("-", "_")
+        if name not in known:
+            raise ConfigError(f"unknown option --{key.replace('_', '-')}; known: {', '.join(sorted(known))}")
+        typed[name] = _convert(name, value, hints[name])
+        choices = known[name].metadata.get("choices")
+        if choices and typed[name] not in choices:
+            raise ConfigError(f"--{name.replace('_', '-')} {typed[name]!r} is not one of {', '.join(choices)}")
+    return cls(**typed)
+
+
+def parse_cli_options(tokens: list[str]) -> dict[str, Any]:
+    """`--key value`, `--key=value`, `--flag` and `--no-flag` tokens -> {key: raw value}."""
+    options: dict[str, Any] = {}
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if not token.startswith("--"):
+            raise ConfigError(f"unexpected argument {token!r}; options look like --name value")
+        key, eq, value = token[2:].partition("=")
+        if not eq:
+            takes_value = i + 1 < len(tokens) and not tokens[i + 1].startswith("--")
+            if takes_value:
+                value, i = tokens[i + 1], i + 1
+            elif key.startswith("no-"):
+                key, value = key[3:], "false"
+            else:
+                value = "true"
+        options[key.replace("-", "_")] = value
+        i += 1
+    return options
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    return dataclasses.asdict(config)
+
+
+def _convert(name: str, value: Any, hint: Any) -> Any:
+    """Convert a raw (string or YAML) value to the field's type, or raise a ConfigError naming the option."""
+    args = typing.get_args(hint)
+    is_union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+    candidates = [a for a in args if a is not type(None)] if is_union else [hint]
+    if value is None or (isinstance(value, str) and value.lower() in ("none", "null") and type(None) in args):
+        if type(None) in args or value is None:
+            return None
+    for kind in candidates:
+        try:
+            if kind is bool:
+                if isinstance(value, bool):
+                    return value
+                lowered = str(value).lower()
+                if lowered in ("true", "1", "yes", "on"):
+                    return True
+                if lowered in ("false", "0", "no", "off"):
+                    return False
+                raise ValueError
+            if kind is int and isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return kind(value)
+        except (TypeError, ValueError):
+            continue
+    wanted = " or ".join(getattr(k, "__name__", str(k)) for k in candidates)
+    raise ConfigError(f"--{name.replace('_', '-')} {value!r} is not a valid {wanted}")

@@ -1,0 +1,1 @@
+"""Plumbing that knows no task: image io, checkpoints, run folders, plots."""

@@ -1,0 +1,67 @@
+"""Checkpoints: one file, written atomically, safe to load (weights_only), carrying everything needed to predict."""
+
+import os
+from importlib import metadata
+import platform
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ocularis.errors import CheckpointError
+
+FORMAT_KEY = "ocularis"
+
+
+def versions() -> dict[str, str]:
+    import torchvision
+
+    try:
+        own = metadata.version("ocularis")
+    except metadata.PackageNotFoundError:  # a source tree that was not installed
+        own = "0.0.0"
+    return {"ocularis": own, "torch": str(torch.__version__), "torchvision": str(torchvision.__version__),
+            "python": platform.python_version()}
+
+
+def atomic_save(obj: Any, path: str | Path) -> None:
+    """torch.save to a temporary file beside `path`, then rename: a crash never leaves a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            torch.save(obj, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(path: str | Path, state_dict: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
+    """Write weights plus metadata (task, architecture, classes, preprocessing, config, versions)."""
+    atomic_save({FORMAT_KEY: {**meta, "versions": versions()}, "state_dict": state_dict}, path)
+    return Path(path)
+
+
+def load_checkpoint(path: str | Path, task: str | None = None) -> dict[str, Any]:
+    """Load an ocularis checkpoint with weights_only=True; check it belongs to `task` when given."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist; pass the best.ckpt of a run folder")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for a damaged or foreign file
+        raise CheckpointError(f"{path} is not a readable checkpoint ({type(error).__name__}); "
+                              "pass a best.ckpt written by ocularis") from None
+    if not isinstance(checkpoint, dict) or FORMAT_KEY not in checkpoint:
+        raise CheckpointError(f"{path} holds no ocularis metadata; pass a best.ckpt written by ocularis "
+                              "(plain state dicts go to --weights)")
+    found = checkpoint[FORMAT_KEY].get("task")
+    if task is not None and found != task:
+        raise CheckpointError(f"{path} is a {found!r} checkpoint, not {task!r}; use `ocularis {found} ...` "
+                              "or ocularis.load() to get the right task")
+    return checkpoint

@@ -1,0 +1,53 @@
+"""Reading image files: every failure becomes a CorruptImageError naming the file."""
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from ocularis.errors import CorruptImageError, DataError
+
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm"}
+
+
+def is_image_file(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files below `folder`, sorted, at any depth."""
+    return sorted(p for p in folder.rglob("*") if is_image_file(p))
+
+
+def decode_problem(path: str | Path) -> str | None:
+    """Why `path` cannot be decoded as an image, or None if it decodes fully."""
+    try:
+        with Image.open(path) as image:
+            image.load()  # a full decode: verify() misses truncated files
+    except FileNotFoundError:
+        return "file not found"
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        return str(error).split("\n")[0] or type(error).__name__
+    return None
+
+
+def read_image(path: str | Path, mode: str = "RGB") -> Image.Image:
+    """Decode `path` into a PIL image in `mode` ("RGB" or "L")."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+            # Palette and alpha images (GIF, PNG) go through RGBA so transparency does not become noise.
+            if image.mode in ("P", "PA", "LA", "RGBA"):
+                image = image.convert("RGBA")
+                background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+                image = Image.alpha_composite(background, image)
+            return image.convert(mode)
+    except FileNotFoundError:
+        raise DataError(f"image file {path} does not exist") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise CorruptImageError([(str(path), str(error).split("\n")[0])]) from None
+
+
+def to_pil(array: np.ndarray) -> Image.Image:
+    """A HxW or HxWxC uint8 array as a PIL image."""
+    return Image.fromarray(np.ascontiguousarray(array))

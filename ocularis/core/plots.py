@@ -1,0 +1,82 @@
+"""Pictures a person would rather look at than read: curves, matrices, image grids. Written as PNG files."""
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never needs a screen
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def plot_curves(history: list[dict], path: Path) -> Path:
+    """One panel per metric family (loss, accuracy ...), train and val on the same axes, against epoch."""
+    keys = sorted({k for row in history for k in row if "/" in k})
+    families = sorted({k.split("/", 1)[1] for k in keys})
+    figure, axes = plt.subplots(1, max(len(families), 1), figsize=(4.5 * max(len(families), 1), 3.5), squeeze=False)
+    for axis, family in zip(axes[0], families, strict=False):
+        for key in (k for k in keys if k.split("/", 1)[1] == family):
+            points = [(row["epoch"], row[key]) for row in history if row.get(key) is not None]
+            if points:
+                axis.plot(*zip(*points, strict=True), marker="o", markersize=3, label=key.split("/")[0])
+        axis.set_title(family)
+        axis.set_xlabel("epoch")
+        axis.legend()
+        axis.grid(alpha=0.3)
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def plot_confusion(matrix: np.ndarray, names: list[str], path: Path, title: str = "confusion matrix") -> Path:
+    """Rows are true classes, columns predicted; each row normalised, counts written in the cells."""
+    matrix = np.asarray(matrix)
+    normalised = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    size = min(2 + 0.45 * len(names), 16)
+    figure, axis = plt.subplots(figsize=(size + 1, size))
+    image = axis.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
+    axis.set_xticks(range(len(names)), names, rotation=90 if len(names) > 6 else 0)
+    axis.set_yticks(range(len(names)), names)
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("true")
+    axis.set_title(title)
+    if len(names) <= 30:
+        for (row, column), count in np.ndenumerate(matrix):
+            if count:
+                colour = "white" if normalised[row, column] > 0.5 else "black"
+                axis.text(column, row, str(count), ha="center", va="center", fontsize=7, color=colour)
+    figure.colorbar(image, ax=axis, fraction=0.046)
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def plot_image_grid(images: list[np.ndarray], titles: list[str], path: Path, wrong: list[bool] | None = None,
+                    columns: int = 8) -> Path:
+    """A grid of HxWxC uint8 images with a title each; titles of `wrong` ones in red."""
+    rows = max(1, -(-len(images) // columns))
+    figure, axes = plt.subplots(rows, columns, figsize=(columns * 1.6, rows * 1.8), squeeze=False)
+    for index, axis in enumerate(axes.flat):
+        axis.axis("off")
+        if index < len(images):
+            image = images[index]
+            axis.imshow(image.squeeze(), cmap="gray" if image.ndim == 2 or image.shape[-1] == 1 else None)
+            is_wrong = bool(wrong and wrong[index])
+            axis.set_title(titles[index], fontsize=7, color="red" if is_wrong else "black")
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def plot_bars(values: dict[str, float], path: Path, title: str) -> Path:
+    figure, axis = plt.subplots(figsize=(max(4, 0.4 * len(values)), 3.5))
+    axis.bar(list(values), list(values.values()))
+    axis.set_title(title)
+    axis.set_ylim(0, 1)
+    axis.tick_params(axis="x", rotation=90 if len(values) > 6 else 0)
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def _save(figure: plt.Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path

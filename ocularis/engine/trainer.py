@@ -1,0 +1,70 @@
+"""The Lightning Trainer, built from a TrainConfig: devices, precision, strategy, checkpoints, loggers."""
+
+import logging
+import warnings
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.loggers import TensorBoardLogger
+
+from ocularis.config import TrainConfig
+from ocularis.engine.callbacks import AtomicCheckpointIO, EpochSeed, History
+from ocularis.errors import ConfigError
+
+
+def parse_devices(devices: str) -> int | str:
+    if devices == "auto":
+        return "auto"
+    try:
+        return int(devices)
+    except ValueError:
+        raise ConfigError(f"--devices {devices!r} must be a number or auto") from None
+
+
+def resolve_precision(config: TrainConfig) -> str:
+    if config.precision != "auto":
+        return config.precision
+    on_gpu = torch.cuda.is_available() and config.accelerator in ("auto", "gpu", "cuda")
+    return "16-mixed" if on_gpu else "32-true"
+
+
+def build_trainer(config: TrainConfig, run_dir: Path, *, monitor: str, mode: str,
+                  callbacks: list[L.Callback]) -> L.Trainer:
+    """A Trainer that writes last.ckpt atomically each epoch, logs to TensorBoard, stops early if asked,
+    and trains with DDP when given more than one device."""
+    devices = parse_devices(config.devices)
+    strategy = "ddp" if isinstance(devices, int) and devices > 1 else "auto"
+    extra = [EarlyStopping(monitor=monitor, mode=mode, patience=config.patience)] if config.patience > 0 else []
+    _quiet_lightning()
+    return L.Trainer(
+        default_root_dir=run_dir,
+        max_epochs=config.epochs,
+        accelerator=config.accelerator,
+        devices=devices,
+        strategy=strategy,
+        precision=resolve_precision(config),
+        logger=TensorBoardLogger(run_dir, name="tensorboard", version=""),
+        callbacks=[EpochSeed(config.seed), History(run_dir / "metrics.csv"), LearningRateMonitor(),
+                   ModelCheckpoint(dirpath=run_dir, save_last=True, save_top_k=0, enable_version_counter=False),
+                   *extra, *callbacks],
+        plugins=[AtomicCheckpointIO()],
+        enable_progress_bar=config.progress,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        log_every_n_steps=10,
+        deterministic=False,
+    )
+
+
+def history_of(trainer: L.Trainer) -> list[dict]:
+    return next(c.rows for c in trainer.callbacks if isinstance(c, History))
+
+
+def _quiet_lightning() -> None:
+    """Lightning's tips (about workers, tensor cores ...) would drown the user's output."""
+    for name in ("lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")

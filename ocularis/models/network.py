@@ -1,0 +1,81 @@
+"""Network: a classifier as body (image -> feature vector) plus a linear head, with freezing by blocks."""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+class Network(nn.Module):
+    """`body` maps images to (B, D) features, `head` maps features to logits.
+
+    Inputs smaller than `min_size` are upsampled first, so every architecture accepts any image size.
+    """
+
+    def __init__(self, body: nn.Module, head: nn.Linear, *, min_size: int, default_size: int,
+                 mean: tuple[float, ...], std: tuple[float, ...]):
+        super().__init__()
+        self.body = body
+        self.head = head
+        self.min_size = min_size
+        self.default_size = default_size
+        self.mean, self.std = mean, std
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        if min(images.shape[-2:]) < self.min_size:
+            images = F.interpolate(images, size=(self.min_size, self.min_size), mode="bilinear", align_corners=False)
+        return self.body(images)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(images))
+
+    def blocks(self) -> list[nn.Module]:
+        """The body's stages in forward order (parameterless ones left out); fine-tuning unfreezes from the end."""
+        stages = []
+        for name, child in self.body.named_children():
+            parts = child.children() if name in ("features", "classifier") else [child]
+            stages += [part for part in parts if any(True for _ in part.parameters())]
+        return stages
+
+    def freeze(self, trainable_blocks: int) -> None:
+        """Freeze the body except its last `trainable_blocks` stages; the head always trains."""
+        self.body.requires_grad_(False)
+        blocks = self.blocks()
+        for block in blocks[len(blocks) - trainable_blocks:] if trainable_blocks > 0 else []:
+            block.requires_grad_(True)
+
+    def train(self, mode: bool = True) -> "Network":
+        super().train(mode)
+        # Frozen batch-norm layers keep their running statistics, as in Keras's trainable=False.
+        for module in self.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                params = list(module.parameters(recurse=False))
+                if params and not any(p.requires_grad for p in params):
+                    module.eval()
+        return self
+
+
+def replace_input_channels(conv: nn.Conv2d, in_channels: int) -> nn.Conv2d:
+    """A copy of `conv` taking `in_channels`; pretrained RGB filters are summed (grey) or averaged and repeated."""
+    if conv.in_channels == in_channels:
+        return conv
+    new = nn.Conv2d(in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, conv.dilation,
+                    conv.groups, conv.bias is not None, conv.padding_mode)
+    with torch.no_grad():
+        weight = conv.weight.sum(dim=1, keepdim=True)
+        if in_channels > 1:
+            weight = (weight / conv.in_channels).repeat(1, in_channels, 1, 1)
+        new.weight.copy_(weight)
+        if conv.bias is not None:
+            new.bias.copy_(conv.bias)
+    return new
+
+
+def normalisation(in_channels: int, imagenet: bool) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Mean and std the model expects: ImageNet's for torchvision families (grey: their channel average)."""
+    if not imagenet:
+        return (0.5,) * in_channels, (0.5,) * in_channels
+    if in_channels == 3:
+        return IMAGENET_MEAN, IMAGENET_STD
+    return (sum(IMAGENET_MEAN) / 3,) * in_channels, (sum(IMAGENET_STD) / 3,) * in_channels

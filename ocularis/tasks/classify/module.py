@@ -1,0 +1,93 @@
+"""What a classification training step is: loss, metrics, optimiser and schedule. The Trainer decides how."""
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torchmetrics.classification import MulticlassAccuracy, MultilabelAveragePrecision
+
+from ocularis.models.network import Network
+from ocularis.tasks.classify.config import ClassifyConfig
+
+
+class ClassifyModule(L.LightningModule):
+    def __init__(self, network: Network, config: ClassifyConfig, *, num_classes: int, multi_label: bool):
+        super().__init__()
+        self.network = network
+        self.config = config
+        self.multi_label = multi_label
+        if multi_label:
+            self.val_score = MultilabelAveragePrecision(num_labels=num_classes, average="macro")
+        else:
+            self.val_score = MulticlassAccuracy(num_classes=num_classes, average="micro")
+
+    @property
+    def monitor(self) -> str:
+        return "val/mAP" if self.multi_label else "val/acc"
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.network(images)
+
+    def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if self.multi_label:
+            return F.binary_cross_entropy_with_logits(logits, targets)
+        return F.cross_entropy(logits, targets, label_smoothing=self.config.label_smoothing)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_index: int) -> torch.Tensor:
+        images, targets = batch
+        loss = self.loss(self.network(images), targets)
+        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(images))
+        return loss
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_index: int) -> None:
+        images, targets = batch
+        logits = self.network(images)
+        self.log("val/loss", self.loss(logits, targets), prog_bar=True, batch_size=len(images), sync_dist=True)
+        self.val_score.update(logits, targets.long())
+        self.log(self.monitor, self.val_score, prog_bar=True)
+
+    def configure_optimizers(self):
+        parameters = [p for p in self.network.parameters() if p.requires_grad]
+        config = self.config
+        if config.optimizer == "sgd":
+            optimizer = torch.optim.SGD(parameters, lr=config.lr, momentum=0.9, weight_decay=config.weight_decay,
+                                        nesterov=True)
+        else:
+            kind = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
+            optimizer = kind(parameters, lr=config.lr, weight_decay=config.weight_decay)
+        if config.scheduler == "none":
+            return optimizer
+        if config.scheduler == "cosine":
+            schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(config.epochs, 1),
+                                                                  eta_min=config.lr * 0.01)
+        else:
+            schedule = torch.optim.lr_scheduler.StepLR(optimizer, step_size=max(config.epochs // 3, 1), gamma=0.1)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "epoch"}}
+
+
+def fit_linear_head(network: Network, train_loader, kind: str) -> float:
+    """Bottleneck features of the frozen body -> a scikit-learn logistic regression or linear SVM, folded
+    (with its feature scaling) into the network's Linear head so the result stays one exportable network.
+    Returns the head's accuracy on the training features."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import LinearSVC
+
+    network.eval()
+    features, labels = [], []
+    with torch.no_grad():
+        for images, targets in train_loader:
+            features.append(network.features(images))
+            labels.append(targets)
+    x, y = torch.cat(features).numpy(), torch.cat(labels).numpy()
+    scaler = StandardScaler().fit(x)
+    model = LogisticRegression(max_iter=3000) if kind == "logistic" else LinearSVC(C=0.1, max_iter=20000)
+    model.fit(scaler.transform(x), y)
+    weight = torch.tensor(model.coef_ / scaler.scale_, dtype=torch.float32)
+    bias = torch.tensor(model.intercept_ - (model.coef_ * scaler.mean_ / scaler.scale_).sum(axis=1),
+                        dtype=torch.float32)
+    if weight.shape[0] == 1:  # binary sklearn models score class 1 only; softmax([0, z]) = sigmoid(z)
+        weight, bias = torch.cat([torch.zeros_like(weight), weight]), torch.cat([torch.zeros_like(bias), bias])
+    with torch.no_grad():
+        network.head.weight.copy_(weight)
+        network.head.bias.copy_(bias)
+    return float(model.score(scaler.transform(x), y))

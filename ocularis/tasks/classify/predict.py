@@ -1,0 +1,107 @@
+"""Prediction: inputs of any kind -> preprocessed batches -> probabilities -> Labels, one per image."""
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from ocularis.core.images import is_image_file, list_images
+from ocularis.data.dataset import load_pil
+from ocularis.errors import DataError
+
+
+@dataclass
+class Labels:
+    """The classes predicted for one image: `names` and `scores` (the top one, or every class above its
+    threshold for multi-label), plus the `topk` ranking."""
+
+    source: str
+    names: list[str]
+    scores: list[float]
+    topk: list[tuple[str, float]]
+    image: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def label(self) -> str | None:
+        return self.names[0] if self.names else None
+
+    @property
+    def score(self) -> float:
+        return self.scores[0] if self.scores else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"source": self.source, "labels": self.names, "scores": [round(s, 6) for s in self.scores],
+                "topk": [{"label": n, "score": round(s, 6)} for n, s in self.topk]}
+
+    def plot(self) -> np.ndarray:
+        """The image with its labels and scores written on it (RGB uint8)."""
+        image = Image.fromarray(self.image).convert("RGB")
+        scale = max(1, round(max(image.size) / 256))
+        image = image.resize((image.width * scale, image.height * scale), Image.NEAREST) if scale > 1 else image
+        draw = ImageDraw.Draw(image)
+        text = ", ".join(f"{n} {s:.2f}" for n, s in zip(self.names, self.scores, strict=True)) or "(none)"
+        box = draw.textbbox((4, 4), text)
+        draw.rectangle((box[0] - 3, box[1] - 3, box[2] + 3, box[3] + 3), fill=(0, 0, 0))
+        draw.text((4, 4), text, fill=(255, 255, 255))
+        return np.asarray(image)
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(self.plot()).save(path)
+        return path
+
+
+def expand_inputs(inputs: Any) -> list[tuple[str, Any]]:
+    """(name, source) for each image: paths (folders expand to their images), PIL images or uint8 arrays."""
+    items = inputs if isinstance(inputs, list | tuple) else [inputs]
+    expanded: list[tuple[str, Any]] = []
+    for index, item in enumerate(items):
+        if isinstance(item, str | Path):
+            path = Path(item)
+            if path.is_dir():
+                expanded += [(str(p), str(p)) for p in list_images(path)]
+            elif is_image_file(path) or path.is_file():
+                expanded.append((str(path), str(path)))
+            else:
+                raise DataError(f"input {path} does not exist; pass image files or folders")
+        elif isinstance(item, Image.Image):
+            expanded.append((f"image{index}", np.asarray(item.convert("RGB"))))
+        elif isinstance(item, np.ndarray):
+            expanded.append((f"array{index}", item))
+        else:
+            raise DataError(f"input {index} is a {type(item).__name__}; pass paths, PIL images or uint8 arrays")
+    if not expanded:
+        raise DataError(f"no images found in {inputs}")
+    return expanded
+
+
+def batches(items: list[tuple[str, Any]], transform, channels: int,
+            size: int) -> Iterator[tuple[list[str], list[np.ndarray], torch.Tensor]]:
+    """Decoded, preprocessed batches of `size`: names, original pixels and the model's input tensor."""
+    for start in range(0, len(items), size):
+        chunk = items[start:start + size]
+        pictures = [load_pil(source, channels) for _, source in chunk]
+        yield ([name for name, _ in chunk], [np.asarray(p) for p in pictures],
+               torch.stack([transform(p) for p in pictures]))
+
+
+def to_labels(names: Iterable[str], pixels: Iterable[np.ndarray], probs: torch.Tensor, classes: list[str],
+              topk: int, thresholds: list[float] | None) -> list[Labels]:
+    """Labels from probabilities; `thresholds` (multi-label) selects every class at or above its threshold."""
+    results = []
+    k = min(topk, len(classes))
+    for name, image, row in zip(names, pixels, probs, strict=True):
+        scores, indices = row.topk(k)
+        ranking = [(classes[i], float(s)) for s, i in zip(scores, indices, strict=True)]
+        if thresholds is None:
+            chosen = ranking[:1]
+        else:
+            chosen = [(classes[i], float(row[i])) for i in row.argsort(descending=True).tolist()
+                      if row[i] >= thresholds[i]]
+        results.append(Labels(name, [n for n, _ in chosen], [s for _, s in chosen], ranking, image))
+    return results
