@@ -1,9 +1,9 @@
 """Checkpoints: one file, written atomically, safe to load (weights_only), carrying everything needed to predict."""
 
 import os
-from importlib import metadata
 import platform
 import tempfile
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 

@@ -7,6 +7,7 @@ from torch.utils.data import Dataset
 
 from ocularis.core.images import read_image, to_pil
 from ocularis.data.labelled import Source, Split
+from ocularis.data.sampling import sample_seed
 
 
 def load_pil(source: Source, channels: int):
@@ -16,8 +17,10 @@ def load_pil(source: Source, channels: int):
 
 
 class ImageDataset(Dataset):
-    def __init__(self, split: Split, transform: Callable, *, channels: int, num_classes: int, multi_label: bool):
+    def __init__(self, split: Split, transform: Callable, *, channels: int, num_classes: int, multi_label: bool,
+                 seed: int = 0):
         self.split = split
+        self.seed = seed
         self.transform = transform
         self.channels = channels
         self.num_classes = num_classes
@@ -26,8 +29,16 @@ class ImageDataset(Dataset):
     def __len__(self) -> int:
         return len(self.split)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        image = self.transform(load_pil(self.split.sources[index], self.channels))
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """`key` is an index, or (epoch, index) from EpochShuffle: then the augmentation is seeded by it."""
+        epoch, index = key if isinstance(key, tuple) else (None, key)
+        image = load_pil(self.split.sources[index], self.channels)
+        if epoch is None:
+            image = self.transform(image)
+        else:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(sample_seed(self.seed, epoch, index))
+                image = self.transform(image)
         targets = self.split.targets[index]
         if self.multi_label:
             target = torch.zeros(self.num_classes)

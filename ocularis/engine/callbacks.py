@@ -16,13 +16,16 @@ from ocularis.core.runs import write_history_csv, write_json
 
 
 class EpochSeed(L.Callback):
-    """Reseed every RNG from (seed, epoch): shuffling, augmentation and dropout of epoch k are the same
-    whether the run went straight through or was killed and resumed."""
+    """Reseed every RNG from (seed, epoch) before an epoch's first step, so dropout in epoch k is the same
+    whether the run went straight through or was killed and resumed. (Shuffling and augmentation are
+    seeded per image by data.sampling.)"""
 
     def __init__(self, seed: int):
         self.seed = seed
 
-    def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+    def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch: Any, index: int) -> None:
+        if index != 0:
+            return
         seed = self.seed * 1000 + trainer.current_epoch + 1000 * trainer.global_rank
         random.seed(seed)
         np.random.seed(seed % 2**32)

@@ -47,7 +47,7 @@ def build_trainer(config: TrainConfig, run_dir: Path, *, monitor: str, mode: str
         precision=resolve_precision(config),
         logger=TensorBoardLogger(run_dir, name="tensorboard", version=""),
         callbacks=[EpochSeed(config.seed), History(run_dir / "metrics.csv"), LearningRateMonitor(),
-                   ModelCheckpoint(dirpath=run_dir, save_last=True, save_top_k=0, enable_version_counter=False),
+                   ModelCheckpoint(dirpath=run_dir, filename="last", save_top_k=1, enable_version_counter=False),
                    *extra, *callbacks],
         plugins=[AtomicCheckpointIO()],
         enable_progress_bar=config.progress,

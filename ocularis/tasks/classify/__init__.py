@@ -21,8 +21,12 @@ from ocularis.errors import ConfigError, DataError
 from ocularis.registry import TASKS
 from ocularis.tasks.classify.config import ClassifyConfig
 from ocularis.tasks.classify.data import ClassifyData, read_labelled
-from ocularis.tasks.classify.metrics import (ClassifyMetrics, classification_metrics, multilabel_metrics,
-                                             tune_thresholds)
+from ocularis.tasks.classify.metrics import (
+    ClassifyMetrics,
+    classification_metrics,
+    multilabel_metrics,
+    tune_thresholds,
+)
 from ocularis.tasks.classify.model import TASK, build_network
 from ocularis.tasks.classify.module import ClassifyModule, fit_linear_head
 from ocularis.tasks.classify.predict import Labels, batches, expand_inputs, to_labels

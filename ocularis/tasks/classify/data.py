@@ -10,6 +10,7 @@ from ocularis.data.csv_labels import read_csv
 from ocularis.data.dataset import ImageDataset
 from ocularis.data.folder import read_folder
 from ocularis.data.labelled import LabelledImages, check_decodable
+from ocularis.data.sampling import EpochShuffle
 from ocularis.data.transforms import eval_transform, train_transform
 from ocularis.errors import DataError
 from ocularis.registry import DATASETS
@@ -59,7 +60,7 @@ class ClassifyData(L.LightningDataModule):
         labelled = self.labelled
         return ImageDataset(getattr(labelled, split), self.train_tf if train else self.eval_tf,
                             channels=labelled.channels, num_classes=len(labelled.classes),
-                            multi_label=labelled.multi_label)
+                            multi_label=labelled.multi_label, seed=self.config.seed)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.dataset("train", train=True), shuffle=True)
@@ -69,5 +70,6 @@ class ClassifyData(L.LightningDataModule):
 
     def _loader(self, dataset: ImageDataset, shuffle: bool) -> DataLoader:
         workers = self.config.workers
-        return DataLoader(dataset, batch_size=self.config.batch, shuffle=shuffle, num_workers=workers,
+        sampler = EpochShuffle(len(dataset), self.config.seed) if shuffle else None
+        return DataLoader(dataset, batch_size=self.config.batch, sampler=sampler, num_workers=workers,
                           persistent_workers=workers > 0, drop_last=shuffle and len(dataset) > self.config.batch)

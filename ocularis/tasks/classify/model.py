@@ -2,11 +2,11 @@
 
 from pathlib import Path
 
+from ocularis.errors import WeightsError
 from ocularis.models.classic import lenet5, simple_cnn
 from ocularis.models.network import Network
 from ocularis.models.torchvision_zoo import FAMILIES, torchvision_classifier
 from ocularis.models.weights import load_matching, read_state_dict
-from ocularis.errors import WeightsError
 from ocularis.registry import MODELS
 
 TASK = "classify"

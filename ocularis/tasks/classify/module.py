@@ -27,6 +27,11 @@ class ClassifyModule(L.LightningModule):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.network(images)
 
+    def on_train_epoch_start(self) -> None:
+        # Lightning restores each submodule's mode itself and may never call Network.train(), which is what
+        # keeps frozen batch-norm layers in eval mode.
+        self.network.train()
+
     def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         if self.multi_label:
             return F.binary_cross_entropy_with_logits(logits, targets)

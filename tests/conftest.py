@@ -1,0 +1,39 @@
+"""Shared fixtures: small real-pixel datasets written to disk, and the path of the real assets."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ocularis.data.shapes import SHAPES, draw_scene
+
+ASSETS = Path(__file__).resolve().parents[1].parent / "shared" / "assets"
+
+
+def write_shape_images(folder: Path, per_class: int, size: int = 32, seed: int = 0) -> dict[str, list[Path]]:
+    """`per_class` drawn images of each shape, saved as PNG into folder/<shape>/."""
+    rng = np.random.default_rng(seed)
+    written: dict[str, list[Path]] = {name: [] for name in SHAPES}
+    while min(len(v) for v in written.values()) < per_class:
+        image, objects = draw_scene(rng, size, 1)
+        name = SHAPES[objects[0].label]
+        if len(written[name]) < per_class:
+            path = folder / name / f"{name}_{len(written[name])}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(image).save(path)
+            written[name].append(path)
+    return written
+
+
+@pytest.fixture
+def shape_folder(tmp_path: Path) -> Path:
+    """root/<shape>/*.png, 12 images per class."""
+    write_shape_images(tmp_path / "shapes", per_class=12)
+    return tmp_path / "shapes"
+
+
+@pytest.fixture(autouse=True)
+def _run_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run folders (runs/...) land in the test's own temporary folder."""
+    monkeypatch.chdir(tmp_path)
