@@ -118,8 +118,7 @@ def _convert(name: str, value: Any, hint: Any) -> Any:
     is_union = typing.get_origin(hint) in (typing.Union, types.UnionType)
     candidates = [a for a in args if a is not type(None)] if is_union else [hint]
     if value is None or (isinstance(value, str) and value.lower() in ("none", "null") and type(None) in args):
-        if type(None) in args or value is None:
-            return None
+        return None
     for kind in candidates:
         try:
             if kind is bool:
