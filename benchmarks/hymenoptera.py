@@ -43,6 +43,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--augment", default="heavy", choices=["none", "light", "heavy"])
     parser.add_argument("--label-smoothing", type=float, default=0.1)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: torch's choice, one per core); use fewer on a busy machine")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--project", default=str(REPO / "runs" / "benchmarks"), help="where run folders go")
     parser.add_argument("--progress", action="store_true", help="show Lightning's progress bar")
@@ -55,6 +57,8 @@ def main() -> None:
     if not (data / "train").is_dir() or not (data / "val").is_dir():
         sys.exit(f"hymenoptera data not found at {data} (expected train/ and val/ folders of ants/ and bees/); "
                  "pass its location with --data")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     recipe = {"imgsz": args.imgsz, "epochs": args.epochs, "batch": args.batch, "lr": args.lr,
               "weight_decay": args.weight_decay, "optimizer": args.optimizer, "scheduler": args.scheduler,
               "augment": args.augment, "label_smoothing": args.label_smoothing, "workers": args.workers}
