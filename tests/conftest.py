@@ -1,5 +1,6 @@
 """Shared fixtures: small real-pixel datasets written to disk, and the path of the real assets."""
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -8,7 +9,8 @@ from PIL import Image
 
 from ocularis.data.shapes import SHAPES, draw_scene
 
-ASSETS = Path(__file__).resolve().parents[1].parent / "shared" / "assets"
+# The real assets sit beside the checkout (../shared/assets) unless OCULARIS_ASSETS points elsewhere.
+ASSETS = Path(os.environ.get("OCULARIS_ASSETS", Path(__file__).resolve().parents[1].parent / "shared" / "assets"))
 
 
 def write_shape_images(folder: Path, per_class: int, size: int = 32, seed: int = 0) -> dict[str, list[Path]]:
