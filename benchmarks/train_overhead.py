@@ -96,8 +96,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as project:
         for repeat in range(args.repeats):
             images, seconds = bare_epochs(config)
-            bare.append(images / sum(seconds[1:]))
-            ours.append(images / sum(ocularis_epochs(args, config, project)[1:]))
+            bare.append(images * (len(seconds) - 1) / sum(seconds[1:]))
+            timed = ocularis_epochs(args, config, project)[1:]
+            ours.append(images * len(timed) / sum(timed))
             print(f"repeat {repeat}: bare {bare[-1]:.0f} img/s, ocularis {ours[-1]:.0f} img/s")
     print(f"\n{args.model} on {args.data} at {args.imgsz}px, batch {args.batch}, {args.epochs - 1} timed epochs "
           f"x {args.repeats} repeats, {images} training images/epoch, {torch.get_num_threads()} threads, "

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from ocularis.core.checkpoint import FORMAT_KEY, load_checkpoint
+from ocularis.deploy.formats import exported_kind, read_meta
 from ocularis.registry import TASKS
 from ocularis.tasks.classify import Classifier, ClassifyMetrics, Labels, TrainingRun
 
@@ -10,6 +11,6 @@ __all__ = ["Classifier", "ClassifyMetrics", "Labels", "TrainingRun", "load"]
 
 
 def load(path: str | Path):
-    """The task object (Classifier, ...) that wrote checkpoint `path`, ready to predict, evaluate and export."""
-    task = load_checkpoint(path)[FORMAT_KEY]["task"]
+    """The task object (Classifier, ...) of a checkpoint or exported ONNX/TorchScript file, ready to predict."""
+    task = read_meta(path)["task"] if exported_kind(path) else load_checkpoint(path)[FORMAT_KEY]["task"]
     return TASKS.get(task).load(path)

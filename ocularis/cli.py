@@ -14,7 +14,7 @@ from ocularis.errors import OcularisError
 from ocularis.registry import DATASETS, MODELS, TASKS
 from ocularis.tasks.classify import Classifier, ClassifyConfig
 
-console = Console()
+console = Console(soft_wrap=True)  # long lines stay whole for pipes and logs
 app = typer.Typer(help="Deep learning for computer vision: train, evaluate, predict.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
 classify = typer.Typer(help="Image classification (single- and multi-label).", no_args_is_help=True)
@@ -35,8 +35,8 @@ def classify_train(ctx: typer.Context, cfg: str = typer.Option(None, help="YAML 
     if run is None:  # a DDP worker process: rank 0 reports
         return
     console.print(str(run.metrics))
-    headline = "mAP" if run.metrics.multi_label else "accuracy"
-    console.print(f"test {headline}: {run.metrics.values[headline]:.4f}")
+    name, value = run.metrics.headline
+    console.print(f"test {name}: {value:.4f}")
     console.print(f"run folder: {run.dir}")
 
 
@@ -71,6 +71,81 @@ def classify_predict(sources: list[str] = typer.Argument(..., help="images or fo
         console.print(f"saved to {folder}")
 
 
+@app.command("export")
+def export(model: Path = typer.Option(..., help="checkpoint (best.ckpt)"),
+           format: str = typer.Option("onnx", help="onnx or torchscript"),
+           output: Path = typer.Option(None, help="file to write (default: beside the checkpoint)"),
+           int8: bool = typer.Option(False, help="quantise to int8 with ONNX Runtime"),
+           int8_mode: str = typer.Option("static", help="static (calibrated on --data's images) or dynamic"),
+           half: bool = typer.Option(False, help="float16 weights and arithmetic"),
+           verify: bool = typer.Option(False, help="run the file and PyTorch on real images; fail if they differ"),
+           data: str = typer.Option(None, help="data for verification and calibration (default: the training data)"),
+           calibration_images: int = typer.Option(256, help="images that calibrate static int8")) -> None:
+    """Export a checkpoint to ONNX (dynamic batch) or TorchScript, with its metadata inside the file."""
+    from ocularis.api import load
+
+    exported = load(model).export(format, output, int8=int8_mode if int8 else None, half=half, verify=verify,
+                                  data=data, calibration_images=calibration_images)
+    console.print(f"wrote {exported.path} ({exported.format}, {exported.precision}, "
+                  f"{exported.path.stat().st_size / 2**20:.2f} MB)")
+    if exported.verification:
+        console.print(str(exported.verification))
+
+
+@app.command("benchmark")
+def benchmark(model: Path = typer.Option(..., help="checkpoint (best.ckpt)"),
+              data: str = typer.Option(None, help="data whose test split gives the quality metric and the inputs"),
+              formats: str = typer.Option("torch,onnx,onnx-int8", help="comma-separated: torch, torchscript, onnx, "
+                                          "onnx-fp16, onnx-int8, onnx-int8-dynamic"),
+              batch: str = typer.Option("1,32", help="comma-separated batch sizes"),
+              seconds: float = typer.Option(2.0, help="least time spent timing each format and batch size"),
+              project: str = typer.Option("runs", help="folder that holds run folders")) -> None:
+    """Size, quality, latency p50/p95 and throughput of each format, and the speed ratio to PyTorch eager."""
+    from ocularis.api import load
+    from ocularis.deploy.benchmark import benchmark as run_benchmark
+    from ocularis.deploy.benchmark import parse_batches, parse_formats
+
+    chosen, sizes = parse_formats(formats), parse_batches(batch)
+    task = load(model)
+    folder = new_run_dir(project, task.meta["task"], "benchmark")
+    rows = run_benchmark(task, chosen, sizes, folder, data=data, min_seconds=seconds)
+    table = Table("format", "MB", rows[0].metric, "batch", "p50 ms", "p95 ms", "img/s", "x torch")
+    for row in rows:
+        for timing in row.timings:
+            table.add_row(row.format, f"{row.size_mb:.2f}", f"{row.value:.4f}", str(timing.batch),
+                          f"{timing.p50_ms:.2f}", f"{timing.p95_ms:.2f}", f"{timing.images_per_s:.0f}",
+                          f"{row.speedup[timing.batch]:.2f}")
+    console.print(table)
+    write_json(folder / "benchmark.json", {"model": str(model), "data": data or task.meta["config"]["data"],
+                                           "threads": torch_threads(), "rows": [r.to_json() for r in rows]})
+    console.print(f"results: {folder / 'benchmark.json'}")
+
+
+@app.command("serve")
+def serve(model: list[str] = typer.Option(..., help="checkpoint or exported file, or NAME=PATH; repeat for more"),
+          host: str = typer.Option("127.0.0.1", help="address to bind (0.0.0.0 exposes the server to the network)"),
+          port: int = typer.Option(8000, help="TCP port"),
+          token: str = typer.Option(None, envvar="OCULARIS_TOKEN", help="require 'Authorization: Bearer TOKEN'"),
+          max_batch: int = typer.Option(16, help="largest micro-batch of concurrent requests (1: no batching)"),
+          max_wait_ms: float = typer.Option(5.0, help="longest a request waits for others to batch with"),
+          max_upload_mb: float = typer.Option(10.0, help="largest image file accepted"),
+          max_pixels: int = typer.Option(40_000_000, help="largest image (width x height) accepted"),
+          max_images: int = typer.Option(16, help="most images in one request"),
+          timeout: float = typer.Option(30.0, help="seconds a request may take")) -> None:
+    """Serve models over REST (/v1/models/NAME/predict, OpenAPI docs at /docs) with a web page at /."""
+    from ocularis.serve.app import load_models
+    from ocularis.serve.app import serve as run_server
+    from ocularis.serve.limits import Limits
+
+    models = load_models(model)
+    if host not in ("127.0.0.1", "localhost", "::1") and not token:
+        console.print(f"[yellow]warning:[/yellow] serving on {host} without a token: anyone who can reach it can "
+                      "use it (pass --token or set OCULARIS_TOKEN)")
+    console.print(f"serving {', '.join(models)} at http://{host}:{port}/ (API docs: /docs)")
+    run_server(models, host=host, port=port, token=token, max_batch=max_batch, max_wait_ms=max_wait_ms,
+               limits=Limits(max_upload_mb, max_pixels, max_images, timeout))
+
+
 @app.command()
 def info() -> None:
     """Versions, devices, and the registered tasks, models and datasets."""
@@ -89,6 +164,12 @@ def info() -> None:
     for task in TASKS.names():
         table.add_row(task, ", ".join(MODELS.names(task=task)), ", ".join(DATASETS.names(task=task)))
     console.print(table)
+
+
+def torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
 
 
 def main() -> None:

@@ -39,3 +39,7 @@ class CheckpointError(OcularisError):
 
 class WeightsError(OcularisError):
     """Pretrained weights cannot be found or do not fit the model."""
+
+
+class ExportError(OcularisError):
+    """A model cannot be exported, or the exported file does not reproduce the PyTorch model."""

@@ -39,3 +39,14 @@ def shape_folder(tmp_path: Path) -> Path:
 def _run_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Run folders (runs/...) land in the test's own temporary folder."""
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def digits_model(tmp_path_factory) -> Path:
+    """best.ckpt of LeNet-5 trained briefly on the real handwritten digits (shared by the deploy and serve tests)."""
+    import ocularis
+
+    project = tmp_path_factory.mktemp("digits_runs")
+    run = ocularis.Classifier(model="lenet5", lr=0.003, progress=False, project=str(project)).fit("digits", epochs=4)
+    assert run.metrics.values["accuracy"] > 0.85
+    return run.best

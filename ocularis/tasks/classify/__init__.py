@@ -5,7 +5,9 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import DataLoader
 
 from ocularis.config import build_config, to_dict
@@ -14,6 +16,9 @@ from ocularis.core.devices import best_device
 from ocularis.core.plots import plot_curves, plot_image_grid
 from ocularis.core.runs import write_json, write_yaml
 from ocularis.data.transforms import eval_transform
+from ocularis.deploy.export import Exported, export_task
+from ocularis.deploy.formats import exported_kind
+from ocularis.deploy.runtime import load_exported
 from ocularis.engine.callbacks import BestCheckpoint
 from ocularis.engine.run import prepare_run_dir, resumed_checkpoint
 from ocularis.engine.trainer import build_trainer, history_of
@@ -53,6 +58,7 @@ class Classifier:
         self.options = {"model": model, "weights": weights, **options}
         self.network = None
         self.meta: dict[str, Any] = {}
+        self.source: Path | None = None  # the checkpoint or exported file the weights came from
 
     # ---- training -------------------------------------------------------------------------------------------
     def fit(self, data: str | None = None, **options: Any) -> TrainingRun | None:
@@ -106,7 +112,7 @@ class Classifier:
         """Reload the best weights, tune multi-label thresholds on val, test, and draw the run's plots."""
         best_state = load_checkpoint(best, TASK)
         self.network.load_state_dict(best_state["state_dict"])
-        self.meta = best_state["ocularis"]
+        self.meta, self.source = best_state["ocularis"], best
         if labelled.multi_label:
             probs, targets = self._probabilities(datamodule.dataset("val"))
             self.meta["thresholds"] = tune_thresholds(probs, targets, self.meta["config"]["threshold"])
@@ -123,10 +129,92 @@ class Classifier:
         return TrainingRun(run_dir, best, metrics, history)
 
     # ---- evaluation and prediction ----------------------------------------------------------------------------
-    def evaluate(self, data: str, split: str = "test") -> ClassifyMetrics:
-        """Metrics on `split` of `data`. Data other than the training data counts whole unless it has splits."""
+    def evaluate(self, data: str | None = None, split: str = "test") -> ClassifyMetrics:
+        """Metrics on `split` of `data` (default: the training data). Other data counts whole unless it has splits."""
+        return self._metrics(*self._probabilities(self._dataset(data, split)))
+
+    def sample_inputs(self, data: str | None = None, split: str = "test", count: int | None = None) -> torch.Tensor:
+        """Up to `count` preprocessed images of `split` of `data` (default: the training data), as one batch."""
+        dataset = self._dataset(data, split)
+        return torch.stack([dataset[i][0] for i in range(min(count or len(dataset), len(dataset)))])
+
+    def predict(self, inputs: Any, topk: int = 5, batch: int = 32) -> list[Labels]:
+        """Labels for image paths, folders, PIL images or uint8 arrays."""
+        self._require_network()
+        results: list[Labels] = []
+        for names, pictures in batches(expand_inputs(inputs), self.meta["channels"], batch):
+            results += self.postprocess(self.infer(self.preprocess(pictures)), names, pictures, topk=topk)
+        return results
+
+    # ---- the steps of predict(), shared by every back end and by the server's micro-batches -------------------
+    def preprocess(self, pictures: list[Image.Image]) -> torch.Tensor:
+        """Decoded images (any size and mode) -> the network's input batch."""
+        transform = eval_transform(self.meta["imgsz"], self.meta["mean"], self.meta["std"])
+        mode = "L" if self.meta["channels"] == 1 else "RGB"
+        return torch.stack([transform(picture.convert(mode)) for picture in pictures])
+
+    def infer(self, batch: torch.Tensor) -> torch.Tensor:
+        """The network's raw outputs (logits) for a preprocessed batch, on the CPU."""
+        device = best_device()
+        with torch.no_grad():
+            return self.network.to(device).eval()(batch.to(device)).float().cpu()
+
+    def postprocess(self, outputs: torch.Tensor, names: list[str], pictures: list[Image.Image],
+                    topk: int = 5) -> list[Labels]:
+        """Raw outputs -> one Labels per image."""
+        return to_labels(names, [np.asarray(p) for p in pictures], self._activate(outputs), self.meta["classes"],
+                         topk, self.meta["thresholds"])
+
+    def agreement(self, reference: torch.Tensor, outputs: torch.Tensor) -> float:
+        """Share of images given the same answer (top-1 class, or the same multi-label set) by two networks."""
+        if self.meta["multi_label"]:
+            thresholds = torch.tensor(self.meta["thresholds"] or [self.meta["config"]["threshold"]]
+                                      * len(self.meta["classes"]))
+            same = ((reference.sigmoid() >= thresholds) == (outputs.sigmoid() >= thresholds)).all(dim=1)
+        else:
+            same = reference.argmax(dim=1) == outputs.argmax(dim=1)
+        return same.float().mean().item()
+
+    def export(self, format: str = "onnx", path: str | Path | None = None, **options: Any) -> Exported:
+        """Write ONNX or TorchScript (options: int8, half, verify, data); see ocularis.deploy.export.export_task."""
+        return export_task(self, format, path, **options)
+
+    # ---- persistence ------------------------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        self._require_network()
+        state = {k: v.detach().cpu() for k, v in self.network.state_dict().items()}
+        return save_checkpoint(path, state, self.meta)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Classifier":
+        """A classifier from a checkpoint, or from an exported ONNX / TorchScript file (same results)."""
+        if exported_kind(path):
+            meta, network = load_exported(path, TASK)
+        else:
+            checkpoint = load_checkpoint(path, TASK)
+            meta = checkpoint["ocularis"]
+            network = build_network(meta["model"], num_classes=len(meta["classes"]), in_channels=meta["channels"])
+            network.load_state_dict(checkpoint["state_dict"])
+        classifier = cls(model=meta["model"])
+        classifier.meta, classifier.network, classifier.source = meta, network.eval(), Path(path)
+        return classifier
+
+    # ---- helpers ----------------------------------------------------------------------------------------------
+    def _activate(self, logits: torch.Tensor) -> torch.Tensor:
+        return logits.sigmoid() if self.meta["multi_label"] else logits.float().softmax(dim=1)
+
+    def _probabilities(self, dataset) -> tuple[torch.Tensor, torch.Tensor]:
+        probs, targets = [], []
+        for images, target in DataLoader(dataset, batch_size=64):
+            probs.append(self._activate(self.infer(images)))
+            targets.append(target)
+        return torch.cat(probs), torch.cat(targets)
+
+    def _dataset(self, data: str | None, split: str):
+        """`split` of `data` (default: the training data) mapped onto the model's classes and preprocessing."""
         self._require_network()
         config = build_config(ClassifyConfig, {k: v for k, v in self.meta["config"].items() if k != "resume"})
+        data = data or config.data
         if data != config.data:
             config.val_fraction = config.test_fraction = 0.0
         labelled = read_labelled(data, config)
@@ -140,52 +228,7 @@ class Classifier:
         labelled.classes, labelled.channels, labelled.test = known, self.meta["channels"], chosen
         datamodule = ClassifyData(labelled, config, imgsz=self.meta["imgsz"], mean=self.meta["mean"],
                                   std=self.meta["std"])
-        return self._metrics(*self._probabilities(datamodule.dataset("test")))
-
-    def predict(self, inputs: Any, topk: int = 5, batch: int = 32) -> list[Labels]:
-        """Labels for image paths, folders, PIL images or uint8 arrays."""
-        self._require_network()
-        transform = eval_transform(self.meta["imgsz"], self.meta["mean"], self.meta["std"])
-        device = best_device()
-        network = self.network.to(device).eval()
-        results: list[Labels] = []
-        with torch.no_grad():
-            for names, pixels, tensor in batches(expand_inputs(inputs), transform, self.meta["channels"], batch):
-                probs = self._activate(network(tensor.to(device))).cpu()
-                results += to_labels(names, pixels, probs, self.meta["classes"], topk, self.meta["thresholds"])
-        return results
-
-    # ---- persistence ------------------------------------------------------------------------------------------
-    def save(self, path: str | Path) -> Path:
-        self._require_network()
-        state = {k: v.detach().cpu() for k, v in self.network.state_dict().items()}
-        return save_checkpoint(path, state, self.meta)
-
-    @classmethod
-    def load(cls, path: str | Path) -> "Classifier":
-        checkpoint = load_checkpoint(path, TASK)
-        meta = checkpoint["ocularis"]
-        classifier = cls(model=meta["model"])
-        classifier.meta = meta
-        classifier.network = build_network(meta["model"], num_classes=len(meta["classes"]),
-                                           in_channels=meta["channels"])
-        classifier.network.load_state_dict(checkpoint["state_dict"])
-        classifier.network.eval()
-        return classifier
-
-    # ---- helpers ----------------------------------------------------------------------------------------------
-    def _activate(self, logits: torch.Tensor) -> torch.Tensor:
-        return logits.sigmoid() if self.meta["multi_label"] else logits.float().softmax(dim=1)
-
-    def _probabilities(self, dataset) -> tuple[torch.Tensor, torch.Tensor]:
-        device = best_device()
-        network = self.network.to(device).eval()
-        probs, targets = [], []
-        with torch.no_grad():
-            for images, target in DataLoader(dataset, batch_size=64):
-                probs.append(self._activate(network(images.to(device))).cpu())
-                targets.append(target)
-        return torch.cat(probs), torch.cat(targets)
+        return datamodule.dataset("test")
 
     def _metrics(self, probs: torch.Tensor, targets: torch.Tensor) -> ClassifyMetrics:
         if self.meta["multi_label"]:

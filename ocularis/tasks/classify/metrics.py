@@ -19,6 +19,12 @@ class ClassifyMetrics:
     per_class: dict[str, dict[str, float]]
     confusion: list[list[int]] = field(default_factory=list)
 
+    @property
+    def headline(self) -> tuple[str, float]:
+        """The one number that ranks models: accuracy (mAP for multi-label)."""
+        name = "mAP" if self.multi_label else "accuracy"
+        return name, self.values[name]
+
     def to_json(self) -> dict:
         return asdict(self)
 

@@ -80,14 +80,12 @@ def expand_inputs(inputs: Any) -> list[tuple[str, Any]]:
     return expanded
 
 
-def batches(items: list[tuple[str, Any]], transform, channels: int,
-            size: int) -> Iterator[tuple[list[str], list[np.ndarray], torch.Tensor]]:
-    """Decoded, preprocessed batches of `size`: names, original pixels and the model's input tensor."""
+def batches(items: list[tuple[str, Any]], channels: int,
+            size: int) -> Iterator[tuple[list[str], list[Image.Image]]]:
+    """Names and decoded images, `size` at a time, so a large folder never sits in memory at once."""
     for start in range(0, len(items), size):
         chunk = items[start:start + size]
-        pictures = [load_pil(source, channels) for _, source in chunk]
-        yield ([name for name, _ in chunk], [np.asarray(p) for p in pictures],
-               torch.stack([transform(p) for p in pictures]))
+        yield [name for name, _ in chunk], [load_pil(source, channels) for _, source in chunk]
 
 
 def to_labels(names: Iterable[str], pixels: Iterable[np.ndarray], probs: torch.Tensor, classes: list[str],

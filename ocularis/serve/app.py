@@ -1,0 +1,194 @@
+"""The REST server: /health, /v1/models, /v1/models/{name}/predict and the web page at /, for every task.
+
+A task is served through its own `preprocess` / `infer` / `postprocess` (the same steps its `predict` uses) and its
+result schema in schemas.py; nothing here knows what a task computes.
+"""
+
+import asyncio
+import hmac
+import os
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from fastapi import Depends, FastAPI, File, Header, Query, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.exceptions import HTTPException
+
+from ocularis.api import load
+from ocularis.errors import ConfigError
+from ocularis.serve.batching import MicroBatcher
+from ocularis.serve.limits import ApiError, Limits, decode_upload
+from ocularis.serve.schemas import ErrorResponse, Health, ModelInfo, PredictResponse, model_info
+
+TOKEN_ENV = "OCULARIS_TOKEN"
+ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 404, 413, 415, 422, 504)}
+
+
+@dataclass
+class ServedModel:
+    name: str
+    task: Any  # a task object: Classifier, ...
+    batcher: MicroBatcher
+
+
+def model_name(path: Path) -> str:
+    """runs/classify/lenet5/best.ckpt -> lenet5; .../lenet5/best.int8.onnx -> lenet5-int8-onnx; a.onnx -> a-onnx."""
+    stem, _, rest = path.name.partition(".")
+    base = path.parent.name if stem in ("best", "last") and path.parent.name else stem
+    return base if rest == "ckpt" else f"{base}-{rest.replace('.', '-')}"
+
+
+def load_models(specs: list[str]) -> dict[str, Any]:
+    """`NAME=PATH` or `PATH` (named after its run folder) -> {name: task object}."""
+    models: dict[str, Any] = {}
+    for spec in specs:
+        name, _, path = spec.rpartition("=") if "=" in spec else ("", "", spec)
+        name = name or model_name(Path(path))
+        if name in models:
+            raise ConfigError(f"--model {spec}: the name {name!r} is taken; name it with --model NAME=PATH")
+        models[name] = load(path)
+    if not models:
+        raise ConfigError("no models to serve; pass --model PATH (several times for several models)")
+    return models
+
+
+def create_app(models: dict[str, Any], *, token: str | None = None, limits: Limits | None = None,
+               max_batch: int = 16, max_wait_ms: float = 5.0) -> FastAPI:
+    """The FastAPI application serving `models` ({name: task object})."""
+    limits = limits or Limits()
+    token = token if token is not None else os.environ.get(TOKEN_ENV) or None
+    served = {name: ServedModel(name, task, MicroBatcher(task.infer, max_batch, max_wait_ms))
+              for name, task in models.items()}
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        for model in served.values():
+            await model.batcher.start()
+        yield
+        for model in served.values():
+            await model.batcher.stop()
+
+    app = FastAPI(title="ocularis", description="Computer-vision models over REST.", lifespan=lifespan)
+    app.add_middleware(BodyLimit, max_bytes=limits.max_upload_bytes * limits.max_images + 2**20)
+    _add_error_handlers(app)
+
+    def require_token(authorization: str | None = Header(None, description="Bearer TOKEN, when the server has one")):
+        if token is None:
+            return
+        if not authorization or not authorization.startswith("Bearer "):
+            raise ApiError(401, "this server needs a token: send the header 'Authorization: Bearer <token>'")
+        if not hmac.compare_digest(authorization.removeprefix("Bearer ").encode(), token.encode()):
+            raise ApiError(401, "wrong token in the Authorization header")
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def page() -> str:
+        return resources.files("ocularis.serve").joinpath("static/index.html").read_text()
+
+    @app.get("/health", response_model=Health)
+    def health() -> Health:
+        return Health(status="ok", models=len(served))
+
+    @app.get("/v1/models", response_model=list[ModelInfo], responses=ERRORS, dependencies=[Depends(require_token)])
+    def list_models() -> list[ModelInfo]:
+        return [model_info(name, model.task.meta) for name, model in served.items()]
+
+    @app.post("/v1/models/{name}/predict", response_model=PredictResponse, responses=ERRORS,
+              dependencies=[Depends(require_token)])
+    async def predict(name: str, image: list[UploadFile] = File(..., description="one or more image files"),
+                      topk: int | None = Query(None, ge=1, le=1000, description="classification: classes listed")):
+        started = time.perf_counter()
+        if name not in served:
+            raise ApiError(404, f"no model named {name!r}; served: {', '.join(served)}")
+        if len(image) > limits.max_images:
+            raise ApiError(413, f"{len(image)} images in one request; the limit is {limits.max_images}")
+        options = {key: value for key, value in {"topk": topk}.items() if value is not None}
+        try:
+            results = await asyncio.wait_for(_predict(served[name], image, limits, options), limits.timeout_s)
+        except asyncio.TimeoutError:
+            raise ApiError(504, f"the request took longer than {limits.timeout_s:g} s; send fewer or smaller "
+                                "images, or retry when the server is less busy") from None
+        return {"model": name, "task": served[name].task.meta["task"], "results": [r.to_json() for r in results],
+                "milliseconds": round((time.perf_counter() - started) * 1000, 3)}
+
+    return app
+
+
+async def _predict(model: ServedModel, uploads: list[UploadFile], limits: Limits, options: dict[str, Any]) -> list:
+    """Decode and preprocess in worker threads, infer in a shared micro-batch, postprocess per request."""
+    names = [upload.filename or f"image{index}" for index, upload in enumerate(uploads)]
+    payloads = [await upload.read() for upload in uploads]
+    pictures = await run_in_threadpool(lambda: [decode_upload(data, name, limits)
+                                                for data, name in zip(payloads, names, strict=True)])
+    batch = await run_in_threadpool(model.task.preprocess, pictures)
+    outputs = await model.batcher.submit(batch)
+    return await run_in_threadpool(lambda: model.task.postprocess(outputs, names, pictures, **options))
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"status": status, "message": message}}, status_code=status, headers=headers)
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, error: ApiError) -> JSONResponse:
+        return _error(error.status, error.message, {"WWW-Authenticate": "Bearer"} if error.status == 401 else None)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, error: HTTPException) -> JSONResponse:
+        return _error(error.status_code, str(error.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
+        problems = []
+        for item in error.errors():
+            where = ".".join(str(part) for part in item["loc"] if part != "body")
+            if item["type"] == "missing" and where == "image":
+                problems.append("no image: send the file as multipart/form-data field 'image' "
+                                "(curl -F image=@photo.jpg)")
+            else:
+                problems.append(f"{where}: {item['msg']}")
+        return _error(422, "; ".join(problems))
+
+    @app.exception_handler(Exception)
+    async def internal_error(_: Request, error: Exception) -> JSONResponse:
+        return _error(500, f"internal error ({type(error).__name__}); the request was not processed")
+
+
+class BodyLimit:
+    """Refuses request bodies over `max_bytes` (declared or streamed) before they fill memory or disk."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        message = f"the request body is larger than the server's limit of {self.max_bytes / 2**20:.0f} MB"
+        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            return await _error(413, message)(scope, receive, send)
+        received = 0
+
+        async def limited_receive():
+            nonlocal received
+            chunk = await receive()
+            received += len(chunk.get("body", b""))
+            if received > self.max_bytes:
+                raise HTTPException(413, message)  # FastAPI passes HTTPExceptions raised while reading the body
+            return chunk
+
+        await self.app(scope, limited_receive, send)
+
+
+def serve(models: dict[str, Any], host: str = "127.0.0.1", port: int = 8000, **options: Any) -> None:
+    """Run the server until interrupted (uvicorn, one process)."""
+    import uvicorn
+
+    uvicorn.run(create_app(models, **options), host=host, port=port, log_level="warning")
