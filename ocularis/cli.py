@@ -166,6 +166,12 @@ def info() -> None:
     console.print(table)
 
 
+# Every task has the same verbs: `ocularis classify export` is `ocularis export`.
+for _task_app in (classify,):
+    _task_app.command("export")(export)
+    _task_app.command("benchmark")(benchmark)
+
+
 def torch_threads() -> int:
     import torch
 
