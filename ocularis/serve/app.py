@@ -123,9 +123,12 @@ async def _predict(model: ServedModel, uploads: list[UploadFile], limits: Limits
     """Decode and preprocess in worker threads, infer in a shared micro-batch, postprocess per request."""
     names = [upload.filename or f"image{index}" for index, upload in enumerate(uploads)]
     payloads = [await upload.read() for upload in uploads]
-    pictures = await run_in_threadpool(lambda: [decode_upload(data, name, limits)
-                                                for data, name in zip(payloads, names, strict=True)])
-    batch = await run_in_threadpool(model.task.preprocess, pictures)
+
+    def decode_and_preprocess() -> tuple[list, Any]:
+        pictures = [decode_upload(data, name, limits) for data, name in zip(payloads, names, strict=True)]
+        return pictures, model.task.preprocess(pictures)
+
+    pictures, batch = await run_in_threadpool(decode_and_preprocess)
     outputs = await model.batcher.submit(batch)
     return await run_in_threadpool(lambda: model.task.postprocess(outputs, names, pictures, **options))
 
