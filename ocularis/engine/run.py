@@ -1,12 +1,19 @@
-"""Where a training run lives: a new runs/<task>/<name>/ folder, or the folder of a run being resumed."""
+"""A training run: its folder (new, or the one being resumed), its config, and the fit that fills it."""
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
-from ocularis.config import TrainConfig
+import lightning as L
+
+from ocularis.config import TrainConfig, build_config
 from ocularis.core.runs import new_run_dir
+from ocularis.engine.callbacks import BestCheckpoint
+from ocularis.engine.trainer import build_trainer, history_of
 from ocularis.errors import ConfigError
 
+C = TypeVar("C", bound=TrainConfig)
 RUN_DIR_ENV = "OCULARIS_RUN_DIR"  # DDP worker processes re-run the command and must find the same folder
 
 
@@ -28,3 +35,22 @@ def prepare_run_dir(config: TrainConfig, task: str) -> Path:
         run_dir = new_run_dir(config.project, task, config.name or config.model)
     os.environ[RUN_DIR_ENV] = str(run_dir)
     return run_dir
+
+
+def run_config(cls: type[C], overrides: dict[str, Any]) -> C:
+    """The run's typed config: defaults < overrides, or, when resuming, the stopped run's own config.yaml."""
+    if not overrides.get("resume"):
+        return build_config(cls, overrides)
+    saved = resumed_checkpoint(overrides["resume"]).parent / "config.yaml"
+    return build_config(cls, {"resume": overrides["resume"]}, yaml_file=str(saved))
+
+
+def train_module(module: L.LightningModule, datamodule: L.LightningDataModule, config: TrainConfig, run_dir: Path,
+                 best: Path, save: Callable[[Path], Any]) -> list[dict] | None:
+    """Fit `module`, saving `best` (via `save`) whenever module.monitor improves; the epoch history, or None on
+    DDP worker ranks."""
+    trainer = build_trainer(config, run_dir, monitor=module.monitor, mode="max",
+                            callbacks=[BestCheckpoint(best, module.monitor, "max", save)])
+    trainer.fit(module, datamodule=datamodule,
+                ckpt_path=resumed_checkpoint(config.resume) if config.resume else None, weights_only=True)
+    return history_of(trainer) if trainer.is_global_zero else None

@@ -6,6 +6,7 @@ result schema in schemas.py; nothing here knows what a task computes.
 
 import asyncio
 import hmac
+import inspect
 import os
 import time
 from contextlib import asynccontextmanager
@@ -101,13 +102,15 @@ def create_app(models: dict[str, Any], *, token: str | None = None, limits: Limi
     @app.post("/v1/models/{name}/predict", response_model=PredictResponse, responses=ERRORS,
               dependencies=[Depends(require_token)])
     async def predict(name: str, image: list[UploadFile] = File(..., description="one or more image files"),
-                      topk: int | None = Query(None, ge=1, le=1000, description="classification: classes listed")):
+                      topk: int | None = Query(None, ge=1, le=1000, description="classification: classes listed"),
+                      conf: float | None = Query(None, ge=0, le=1, description="detection: confidence threshold"),
+                      iou: float | None = Query(None, ge=0, le=1, description="detection: NMS IoU threshold")):
         started = time.perf_counter()
         if name not in served:
             raise ApiError(404, f"no model named {name!r}; served: {', '.join(served)}")
         if len(image) > limits.max_images:
             raise ApiError(413, f"{len(image)} images in one request; the limit is {limits.max_images}")
-        options = {key: value for key, value in {"topk": topk}.items() if value is not None}
+        options = _task_options(served[name].task, {"topk": topk, "conf": conf, "iou": iou})
         try:
             results = await asyncio.wait_for(_predict(served[name], image, limits, options), limits.timeout_s)
         except asyncio.TimeoutError:
@@ -131,6 +134,16 @@ async def _predict(model: ServedModel, uploads: list[UploadFile], limits: Limits
     pictures, batch = await run_in_threadpool(decode_and_preprocess)
     outputs = await model.batcher.submit(batch)
     return await run_in_threadpool(lambda: model.task.postprocess(outputs, names, pictures, **options))
+
+
+def _task_options(task, given: dict[str, Any]) -> dict[str, Any]:
+    """The query options given, checked against what this task's postprocess takes."""
+    accepted = inspect.signature(task.postprocess).parameters
+    options = {key: value for key, value in given.items() if value is not None}
+    for key in options:
+        if key not in accepted:
+            raise ApiError(422, f"option {key!r} does not apply to a {task.meta['task']} model")
+    return options
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:

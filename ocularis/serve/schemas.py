@@ -44,14 +44,30 @@ class LabelsResult(BaseModel):
     topk: list[ScoredLabel]
 
 
+class Detection(BaseModel):
+    label: str
+    class_id: int
+    score: float
+    box: list[float] = Field(description="x1, y1, x2, y2 in the image's pixels")
+
+
+class BoxesResult(BaseModel):
+    """Detection in one image: every object's class, score and box."""
+
+    source: str
+    width: int
+    height: int
+    detections: list[Detection]
+
+
 # task -> the schema of one image's result; the response's `results` is a list of these.
-TASK_RESULTS: dict[str, type[BaseModel]] = {"classify": LabelsResult}
+TASK_RESULTS: dict[str, type[BaseModel]] = {"classify": LabelsResult, "detect": BoxesResult}
 
 
 class PredictResponse(BaseModel):
     model: str
     task: str
-    results: list[LabelsResult]
+    results: list[LabelsResult | BoxesResult]
     milliseconds: float = Field(description="time spent in the server on this request")
 
 

@@ -15,13 +15,12 @@ from ocularis.core.checkpoint import load_checkpoint, save_checkpoint
 from ocularis.core.devices import best_device
 from ocularis.core.plots import plot_curves, plot_image_grid
 from ocularis.core.runs import write_json, write_yaml
+from ocularis.data.inputs import batches, expand_inputs
 from ocularis.data.transforms import eval_transform
 from ocularis.deploy.export import Exported, export_task
 from ocularis.deploy.formats import exported_kind
 from ocularis.deploy.runtime import load_exported
-from ocularis.engine.callbacks import BestCheckpoint
-from ocularis.engine.run import prepare_run_dir, resumed_checkpoint
-from ocularis.engine.trainer import build_trainer, history_of
+from ocularis.engine.run import prepare_run_dir, run_config, train_module
 from ocularis.errors import ConfigError, DataError
 from ocularis.registry import TASKS
 from ocularis.tasks.classify.config import ClassifyConfig
@@ -34,7 +33,7 @@ from ocularis.tasks.classify.metrics import (
 )
 from ocularis.tasks.classify.model import TASK, build_network
 from ocularis.tasks.classify.module import ClassifyModule, fit_linear_head
-from ocularis.tasks.classify.predict import Labels, batches, expand_inputs, to_labels
+from ocularis.tasks.classify.predict import Labels, to_labels
 
 __all__ = ["Classifier", "ClassifyConfig", "ClassifyMetrics", "Labels", "TrainingRun"]
 
@@ -64,9 +63,7 @@ class Classifier:
     def fit(self, data: str | None = None, **options: Any) -> TrainingRun | None:
         """Train on `data` (dataset name, class folder or CSV); returns the run (None on DDP worker ranks)."""
         overrides = {**self.options, **({"data": data} if data else {}), **options}
-        saved = resumed_checkpoint(overrides["resume"]).parent / "config.yaml" if overrides.get("resume") else None
-        config = build_config(ClassifyConfig, overrides if not saved else {"resume": overrides["resume"]},
-                              yaml_file=str(saved) if saved else None)
+        config = run_config(ClassifyConfig, overrides)
         L.seed_everything(config.seed, workers=True, verbose=False)
         labelled = read_labelled(config.data, config)
         if labelled.multi_label and config.head != "linear":
@@ -100,13 +97,7 @@ class Classifier:
     def _train(self, config: ClassifyConfig, run_dir: Path, datamodule: ClassifyData, best: Path) -> list | None:
         module = ClassifyModule(self.network, config, num_classes=len(self.meta["classes"]),
                                 multi_label=self.meta["multi_label"])
-        trainer = build_trainer(config, run_dir, monitor=module.monitor, mode="max",
-                                callbacks=[BestCheckpoint(best, module.monitor, "max", self.save)])
-        trainer.fit(module, datamodule=datamodule,
-                    ckpt_path=resumed_checkpoint(config.resume) if config.resume else None, weights_only=True)
-        if not trainer.is_global_zero:
-            return None
-        return history_of(trainer)
+        return train_module(module, datamodule, config, run_dir, best, self.save)
 
     def _finish(self, run_dir: Path, best: Path, labelled, datamodule: ClassifyData, history: list) -> TrainingRun:
         """Reload the best weights, tune multi-label thresholds on val, test, and draw the run's plots."""

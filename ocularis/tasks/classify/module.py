@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 from torchmetrics.classification import MulticlassAccuracy, MultilabelAveragePrecision
 
+from ocularis.engine.optim import optimizers_for
 from ocularis.models.network import Network
 from ocularis.tasks.classify.config import ClassifyConfig
 
@@ -51,22 +52,7 @@ class ClassifyModule(L.LightningModule):
         self.log(self.monitor, self.val_score, prog_bar=True)
 
     def configure_optimizers(self):
-        parameters = [p for p in self.network.parameters() if p.requires_grad]
-        config = self.config
-        if config.optimizer == "sgd":
-            optimizer = torch.optim.SGD(parameters, lr=config.lr, momentum=0.9, weight_decay=config.weight_decay,
-                                        nesterov=True)
-        else:
-            kind = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
-            optimizer = kind(parameters, lr=config.lr, weight_decay=config.weight_decay)
-        if config.scheduler == "none":
-            return optimizer
-        if config.scheduler == "cosine":
-            schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(config.epochs, 1),
-                                                                  eta_min=config.lr * 0.01)
-        else:
-            schedule = torch.optim.lr_scheduler.StepLR(optimizer, step_size=max(config.epochs // 3, 1), gamma=0.1)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "epoch"}}
+        return optimizers_for(self.network.parameters(), self.config)
 
 
 def fit_linear_head(network: Network, train_loader, kind: str) -> float:

@@ -1,6 +1,6 @@
-"""Prediction: inputs of any kind -> preprocessed batches -> probabilities -> Labels, one per image."""
+"""Classification results: probabilities -> Labels, one per image."""
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -8,10 +8,6 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
-
-from ocularis.core.images import is_image_file, list_images
-from ocularis.data.dataset import load_pil
-from ocularis.errors import DataError
 
 
 @dataclass
@@ -54,38 +50,6 @@ class Labels:
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(self.plot()).save(path)
         return path
-
-
-def expand_inputs(inputs: Any) -> list[tuple[str, Any]]:
-    """(name, source) for each image: paths (folders expand to their images), PIL images or uint8 arrays."""
-    items = inputs if isinstance(inputs, list | tuple) else [inputs]
-    expanded: list[tuple[str, Any]] = []
-    for index, item in enumerate(items):
-        if isinstance(item, str | Path):
-            path = Path(item)
-            if path.is_dir():
-                expanded += [(str(p), str(p)) for p in list_images(path)]
-            elif is_image_file(path) or path.is_file():
-                expanded.append((str(path), str(path)))
-            else:
-                raise DataError(f"input {path} does not exist; pass image files or folders")
-        elif isinstance(item, Image.Image):
-            expanded.append((f"image{index}", np.asarray(item.convert("RGB"))))
-        elif isinstance(item, np.ndarray):
-            expanded.append((f"array{index}", item))
-        else:
-            raise DataError(f"input {index} is a {type(item).__name__}; pass paths, PIL images or uint8 arrays")
-    if not expanded:
-        raise DataError(f"no images found in {inputs}")
-    return expanded
-
-
-def batches(items: list[tuple[str, Any]], channels: int,
-            size: int) -> Iterator[tuple[list[str], list[Image.Image]]]:
-    """Names and decoded images, `size` at a time, so a large folder never sits in memory at once."""
-    for start in range(0, len(items), size):
-        chunk = items[start:start + size]
-        yield [name for name, _ in chunk], [load_pil(source, channels) for _, source in chunk]
 
 
 def to_labels(names: Iterable[str], pixels: Iterable[np.ndarray], probs: torch.Tensor, classes: list[str],
