@@ -43,3 +43,7 @@ class WeightsError(OcularisError):
 
 class ExportError(OcularisError):
     """A model cannot be exported, or the exported file does not reproduce the PyTorch model."""
+
+
+class LabelError(DataError):
+    """An annotation file (YOLO .txt, COCO .json, VOC .xml, box .csv) has a malformed line, class or box."""

@@ -1,0 +1,362 @@
+"""Detection datasets: the built-in set, four formats read and written, conversion between all, and bad input."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ocularis.data.convert import WRITERS, convert, read_source
+from ocularis.data.detection import (
+    SPLITS,
+    DetectionSet,
+    SourceDetections,
+    read_detection,
+    shapes_detection,
+    unique_image_ids,
+)
+from ocularis.data.shapes import SHAPES
+from ocularis.errors import ConfigError, DataError, LabelError
+from ocularis.registry import DATASETS
+from tests.conftest import ASSETS
+
+COCO128 = ASSETS / "coco128"
+needs_coco128 = pytest.mark.skipif(not (COCO128 / "coco128.yaml").is_file(), reason=f"no real assets at {COCO128}")
+
+
+@pytest.fixture(scope="module")
+def small_shapes() -> DetectionSet:
+    return shapes_detection(val_fraction=0.2, test_fraction=0.2, seed=0, count=30, size=64)
+
+
+def assert_same(read: DetectionSet | SourceDetections, reference: DetectionSet, splits=SPLITS) -> None:
+    """Same classes, and per split the same image ids, labels and boxes (to 1e-3 px)."""
+    assert read.classes == reference.classes
+    for name in splits:
+        got = read.splits[name] if isinstance(read, SourceDetections) else getattr(read, name)
+        want = getattr(reference, name)
+        assert got.image_ids == want.image_ids, name
+        for a, b in zip(got.targets, want.targets, strict=True):
+            assert a.labels.tolist() == b.labels.tolist() and a.boxes.dtype == np.float32
+            np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-3)
+
+
+def save(path: Path, size=(40, 30)) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(path)
+    return path
+
+
+@pytest.fixture
+def yolo(tmp_path: Path) -> Path:
+    """A tiny YOLO set: train a (2 boxes), b (background, no label file); val c (1 box); images 40x30."""
+    for split, stem in (("train", "a"), ("train", "b"), ("val", "c")):
+        save(tmp_path / "images" / split / f"{stem}.png")
+    (tmp_path / "labels" / "train").mkdir(parents=True)
+    (tmp_path / "labels" / "val").mkdir(parents=True)
+    (tmp_path / "labels" / "train" / "a.txt").write_text("0 0.5 0.5 0.5 0.5\n1 0.25 0.25 0.5 0.5\n")
+    (tmp_path / "labels" / "val" / "c.txt").write_text("1 0.5 0.5 1.0 1.0\n")
+    (tmp_path / "data.yaml").write_text("train: images/train\nval: images/val\nnames: {0: cat, 1: dog}\n")
+    return tmp_path / "data.yaml"
+
+
+# --- the built-in set -------------------------------------------------------------------------------------------
+
+
+def test_builtin_shapes_are_registered_fixed_and_sane():
+    assert DATASETS.get("shapes", task="detect") is shapes_detection
+    first, again = read_detection("shapes"), read_detection("shapes")
+    assert first.classes == list(SHAPES) and (len(first.train), len(first.val), len(first.test)) == (420, 90, 90)
+    assert first.test.image_ids == again.test.image_ids and (first.test.sources[0] == again.test.sources[0]).all()
+    targets = [t for name in SPLITS for t in getattr(first, name).targets]
+    assert sorted({len(t.labels) for t in targets}) == [1, 2, 3, 4] and first.background_images() == 0
+    boxes = np.concatenate([t.boxes for t in targets])
+    assert (boxes[:, 2:] - boxes[:, :2]).min() >= 4 and boxes.min() >= 0 and boxes.max() <= 96
+    ids = [i for name in SPLITS for i in getattr(first, name).image_ids]
+    assert len(set(ids)) == 600 and ids[0].startswith("shapes_")
+    reseeded = read_detection("shapes", seed=1)
+    assert reseeded.test.image_ids != first.test.image_ids and sorted(ids) == sorted(
+        i for name in SPLITS for i in getattr(reseeded, name).image_ids)
+
+
+# --- round trips ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("target_format", list(WRITERS))
+def test_each_format_writes_and_reads_back_the_same_boxes(small_shapes, target_format, tmp_path):
+    written = WRITERS[target_format](small_shapes, tmp_path / target_format)
+    assert_same(read_source(written), small_shapes)
+    again = read_detection(str(written))  # the source has all three splits, so none is redrawn
+    assert_same(again, small_shapes)
+    assert again.warnings == []
+
+
+@pytest.mark.parametrize("source_format", list(WRITERS))
+def test_convert_between_every_pair_of_formats(small_shapes, source_format, tmp_path):
+    source = WRITERS[source_format](small_shapes, tmp_path / source_format)
+    for target_format in WRITERS:
+        out = convert(str(source), target_format, str(tmp_path / f"{source_format}_to_{target_format}"))
+        assert_same(read_source(out), small_shapes)
+
+
+def test_coco_writer_output_loads_in_pycocotools(tmp_path):
+    from pycocotools.coco import COCO
+
+    out = convert("shapes", "coco", str(tmp_path / "coco"))
+    coco = COCO(str(out / "train.json"))
+    reference = read_detection("shapes").train
+    assert len(coco.getImgIds()) == len(reference) and min(coco.getAnnIds()) == 1
+    assert [c["name"] for c in coco.loadCats(coco.getCatIds())] == list(SHAPES)
+    first = coco.loadImgs(coco.getImgIds()[0])[0]
+    annotations = coco.loadAnns(coco.getAnnIds(imgIds=[first["id"]]))
+    x, y, w, h = annotations[0]["bbox"]
+    np.testing.assert_allclose([x, y, x + w, y + h], reference.targets[0].boxes[0], atol=1e-3)
+    assert annotations[0]["area"] == pytest.approx(w * h) and annotations[0]["iscrowd"] == 0
+
+
+def test_background_image_survives_every_format(tmp_path, yolo):
+    for target_format in WRITERS:
+        back = read_source(convert(str(yolo), target_format, str(tmp_path / target_format)))
+        assert back.splits["train"].image_ids == ["a", "b"] and back.splits["train"].background_images() == 1
+
+
+# --- the real coco128 -------------------------------------------------------------------------------------------
+
+
+@needs_coco128
+def test_coco128_counts_backgrounds_and_orphans():
+    source = read_source(str(COCO128 / "coco128.yaml"))
+    train = source.splits["train"]
+    assert len(train) == 128 and len(source.classes) == 80 and source.classes[0] == "person"
+    assert sum(len(t.labels) for t in train.targets) == 929 and train.background_images() == 2
+    assert len({int(label) for t in train.targets for label in t.labels}) == 71
+    orphans = next(w for w in source.warnings if "no image" in w)
+    assert orphans.startswith("2 label file(s)") and "000000000656.txt" in orphans and "000000000659.txt" in orphans
+    assert any(w.startswith("2 image(s) have no label file") and "000000000250.jpg" in w for w in source.warnings)
+    data = read_detection(str(COCO128 / "coco128.yaml"))  # train and val are the same folder: drawn apart instead
+    assert len(data.train) + len(data.val) + len(data.test) == 128 and data.background_images() == 2
+    assert not set(data.train.image_ids) & set(data.val.image_ids)
+
+
+@needs_coco128
+def test_coco128_round_trips_through_coco_and_voc(tmp_path):
+    from pycocotools.coco import COCO
+
+    original = read_source(str(COCO128 / "coco128.yaml"))
+    coco = convert(str(COCO128 / "coco128.yaml"), "coco", str(tmp_path / "coco"))
+    assert len(COCO(str(coco / "val.json")).getAnnIds()) == 929
+    for target_format in ("voc", "yolo"):  # yolo: the image shared by train and val is written once, listed twice
+        back = read_source(convert(str(coco), target_format, str(tmp_path / target_format)))
+        assert back.classes == original.classes and back.splits["val"].image_ids == original.splits["val"].image_ids
+        for a, b in zip(back.splits["val"].targets, original.splits["val"].targets, strict=True):
+            np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-3)
+
+
+# --- format details ---------------------------------------------------------------------------------------------
+
+
+def test_yolo_reads_pixels_backgrounds_and_orphans(yolo):
+    (yolo.parent / "labels" / "val" / "gone.txt").write_text("0 0.5 0.5 0.1 0.1\n")
+    source = read_source(str(yolo))
+    a = source.splits["train"].targets[0]
+    np.testing.assert_allclose(a.boxes, [[10, 7.5, 30, 22.5], [0, 0, 20, 15]])
+    assert a.labels.tolist() == [0, 1] and source.classes == ["cat", "dog"]
+    assert any("1 image(s) have no label file" in w and "b.png" in w for w in source.warnings)
+    assert any("1 label file(s) have no image" in w and "gone.txt" in w for w in source.warnings)
+
+
+def test_voc_coordinates_are_one_based(tmp_path):
+    save(tmp_path / "JPEGImages" / "x.png", size=(10, 10))
+    (tmp_path / "Annotations").mkdir()
+    (tmp_path / "Annotations" / "x.xml").write_text(
+        "<annotation><filename>x.png</filename><size><width>10</width><height>10</height></size><object><name>cat"
+        "</name><bndbox><xmin>1</xmin><ymin>3</ymin><xmax>10</xmax><ymax>4</ymax></bndbox></object></annotation>")
+    target = read_source(str(tmp_path)).splits["train"].targets[0]
+    np.testing.assert_allclose(target.boxes, [[0, 2, 10, 4]])
+    (tmp_path / "Annotations" / "x.xml").unlink()
+    with pytest.raises(DataError, match="no VOC annotations"):
+        read_source(str(tmp_path))
+
+
+def test_udacity_column_order_and_default_names(tmp_path):
+    save(tmp_path / "f.png")
+    (tmp_path / "labels.csv").write_text("frame,xmin,xmax,ymin,ymax,class_id\nf.png,1,11,2,22,3\n")
+    source = read_source(str(tmp_path / "labels.csv"))
+    assert source.classes == ["class1", "class2", "class3"]
+    np.testing.assert_allclose(source.splits["train"].targets[0].boxes, [[1, 2, 11, 22]])
+    assert source.splits["train"].targets[0].labels.tolist() == [2]
+
+
+def test_coco_sparse_category_ids_become_contiguous(tmp_path):
+    save(tmp_path / "images" / "p.png")
+    document = {"images": [{"id": 7, "file_name": "p.png", "width": 40, "height": 30}],
+                "categories": [{"id": 90, "name": "toothbrush"}, {"id": 3, "name": "car"}],
+                "annotations": [{"id": 1, "image_id": 7, "category_id": 90, "bbox": [1, 2, 3, 4]}]}
+    (tmp_path / "a.json").write_text(json.dumps(document))
+    data = read_detection(str(tmp_path / "a.json"), val_fraction=0, test_fraction=0)
+    assert data.classes == ["car", "toothbrush"] and data.train.targets[0].labels.tolist() == [1]
+    np.testing.assert_allclose(data.train.targets[0].boxes, [[1, 2, 4, 6]])
+
+
+def test_image_ids_stay_unique_when_stems_clash(tmp_path):
+    assert unique_image_ids([tmp_path / "a" / "x.jpg", tmp_path / "b" / "x.png", tmp_path / "y.jpg"]) == \
+        ["a_x", "b_x", "y"]
+
+
+# --- bad input: each names the file and line or field, and the fix ----------------------------------------------
+
+
+def test_yolo_label_line_with_wrong_field_count(yolo):
+    (yolo.parent / "labels" / "train" / "a.txt").write_text("0 .5 .5 .1 .1\n\n0 .5 .5 .1\n")
+    with pytest.raises(LabelError, match=r"labels/train/a\.txt line 3: expected 5 fields 'class cx cy w h', got 4"):
+        read_detection(str(yolo))
+
+
+def test_yolo_class_outside_names(yolo):
+    (yolo.parent / "labels" / "train" / "a.txt").write_text("2 .5 .5 .1 .1\n")
+    with pytest.raises(LabelError, match=r"a\.txt line 1: class 2 is not in .*data\.yaml names \(0\.\.1\)"):
+        read_detection(str(yolo))
+
+
+@pytest.mark.parametrize(("line", "problem"), [("0 .5 .5 0 .1", "zero or negative size"),
+                                               ("0 .9 .5 .4 .2", "outside the image"),
+                                               ("0 20 15 10 10", "are they in pixels")])
+def test_yolo_box_empty_or_outside_the_image(yolo, line, problem):
+    (yolo.parent / "labels" / "val" / "c.txt").write_text(line + "\n")
+    with pytest.raises(LabelError, match=rf"c\.txt line 1: .*{problem}"):
+        read_detection(str(yolo))
+
+
+def test_yolo_image_without_label_file_is_background_not_error(yolo):
+    data = read_detection(str(yolo), test_fraction=0)
+    assert data.background_images() == 1 and any("count as background: b.png" in w for w in data.warnings)
+
+
+def test_yolo_empty_or_missing_split_folder(yolo):
+    (yolo.parent / "images" / "val" / "c.png").unlink()
+    with pytest.raises(DataError, match=r"data\.yaml field 'val': folder .*images/val has no images"):
+        read_detection(str(yolo))
+    (yolo.parent / "images" / "val").rmdir()
+    with pytest.raises(DataError, match=r"data\.yaml field 'val': .*images/val does not exist"):
+        read_detection(str(yolo))
+
+
+def test_yolo_yaml_missing_unparseable_or_inconsistent(yolo, tmp_path):
+    with pytest.raises(DataError, match=r"nothing\.yaml: no such file or folder"):
+        read_detection(str(tmp_path / "nothing.yaml"))
+    yolo.write_text("train: images/train\nnames: [cat, dog\n")
+    with pytest.raises(DataError, match=r"data\.yaml line \d+: not valid YAML"):
+        read_detection(str(yolo))
+    yolo.write_text("train: images/train\nnc: 3\nnames: [cat, dog]\n")
+    with pytest.raises(DataError, match=r"data\.yaml field 'nc': says 3 classes but 'names' lists 2"):
+        read_detection(str(yolo))
+
+
+def coco_file(tmp_path: Path, **changes) -> Path:
+    save(tmp_path / "images" / "p.png")
+    save(tmp_path / "images" / "q.png")
+    document = {"images": [{"id": 1, "file_name": "p.png", "width": 40, "height": 30},
+                           {"id": 2, "file_name": "q.png", "width": 40, "height": 30}],
+                "categories": [{"id": 1, "name": "cat"}],
+                "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 2, 3, 4]}]}
+    document.update(changes)
+    (tmp_path / "set.json").write_text(json.dumps(document))
+    return tmp_path / "set.json"
+
+
+def test_coco_duplicate_image_ids(tmp_path):
+    images = [{"id": 1, "file_name": "p.png", "width": 40, "height": 30},
+              {"id": 1, "file_name": "q.png", "width": 40, "height": 30}]
+    with pytest.raises(LabelError, match=r"set\.json images\[1\]: id 1 is also used by images\[0\]"):
+        read_detection(str(coco_file(tmp_path, images=images)))
+
+
+@pytest.mark.parametrize(("annotation", "problem"), [
+    ({"image_id": 9, "category_id": 1, "bbox": [1, 2, 3, 4]}, "image_id 9 is not in 'images'"),
+    ({"image_id": 1, "category_id": 5, "bbox": [1, 2, 3, 4]}, r"category_id 5 is not in 'categories' \(1\)"),
+    ({"image_id": 1, "category_id": 1, "bbox": [1, 2, 0, 4]}, "zero or negative size"),
+    ({"image_id": 1, "category_id": 1, "bbox": [30, 2, 20, 4]}, "outside the 40 x 30 px image")])
+def test_coco_bad_annotation(tmp_path, annotation, problem):
+    file = coco_file(tmp_path, annotations=[{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 2, 3, 4]},
+                                            annotation])
+    with pytest.raises(LabelError, match=rf"set\.json annotations\[1\]: .*{problem}"):
+        read_detection(str(file))
+
+
+def test_coco_unparseable_json_or_missing_image(tmp_path):
+    (tmp_path / "broken.json").write_text('{"images": [}')
+    with pytest.raises(DataError, match=r"broken\.json line 1 column 13: not valid JSON"):
+        read_detection(str(tmp_path / "broken.json"))
+    file = coco_file(tmp_path)
+    (tmp_path / "images" / "q.png").unlink()
+    with pytest.raises(DataError, match=r"set\.json images\[1\]: image 'q.png' not found"):
+        read_detection(str(file))
+
+
+def test_coco_image_without_annotations_is_counted(tmp_path):
+    data = read_source(str(coco_file(tmp_path)))
+    assert data.splits["train"].background_images() == 1 and "1 image(s) have no annotations" in data.warnings[0]
+
+
+def voc_folder(tmp_path: Path, name: str = "cat", box=(1, 1, 10, 10)) -> Path:
+    save(tmp_path / "x.png")
+    xmin, ymin, xmax, ymax = box
+    (tmp_path / "x.xml").write_text(
+        f"<annotation><filename>x.png</filename><size><width>40</width><height>30</height></size><object><name>"
+        f"{name}</name><bndbox><xmin>{xmin}</xmin><ymin>{ymin}</ymin><xmax>{xmax}</xmax><ymax>{ymax}</ymax>"
+        "</bndbox></object></annotation>")
+    return tmp_path
+
+
+def test_voc_unknown_class_when_a_class_list_is_given(tmp_path):
+    from ocularis.data.voc import read_voc
+
+    with pytest.raises(LabelError, match=r"x\.xml: class 'bird' is not in the class list \(cat, dog\)"):
+        read_voc(voc_folder(tmp_path, "bird"), classes=["cat", "dog"])
+    (tmp_path / "classes.txt").write_text("cat\ndog\n")
+    with pytest.raises(LabelError, match=r"add it to .*classes\.txt"):
+        read_detection(str(tmp_path))
+
+
+def test_voc_box_outside_image_or_unparseable_xml(tmp_path):
+    with pytest.raises(LabelError, match=r"x\.xml <object> 1 \(cat, VOC 1-based\): .*outside the 40 x 30 px"):
+        read_detection(str(voc_folder(tmp_path, box=(1, 1, 10, 45))))
+    (tmp_path / "x.xml").write_text("<annotation><filename>x.png</filename>\n<object>\n</annotation>")
+    with pytest.raises(DataError, match=r"x\.xml line 3 column \d+: not valid XML"):
+        read_detection(str(tmp_path))
+
+
+@pytest.mark.parametrize(("rows", "problem"), [
+    ("f.png,1,11,2,22,0", r"line 2: class_id 0 is not a class \(0 means background"),
+    ("f.png,1,11,2,22,1\nf.png,1,11,2", "line 3: expected 6 fields"),
+    ("f.png,1,11,2,40,1", "line 2: box .* outside the 40 x 30 px image"),
+    ("f.png,11,1,2,22,1", "line 2: box .* zero or negative size"),
+    ("g.png,1,11,2,22,1", r"line 2: image .*g\.png does not exist")])
+def test_udacity_bad_rows(tmp_path, rows, problem):
+    save(tmp_path / "f.png")
+    (tmp_path / "boxes.csv").write_text("frame,xmin,xmax,ymin,ymax,class_id\n" + rows + "\n")
+    with pytest.raises(DataError, match=rf"boxes\.csv {problem}"):
+        read_detection(str(tmp_path / "boxes.csv"))
+
+
+def test_udacity_wrong_header_or_class_beyond_names(tmp_path):
+    save(tmp_path / "f.png")
+    (tmp_path / "boxes.csv").write_text("frame,xmin,ymin,xmax,ymax\nf.png,1,2,11,22\n")
+    with pytest.raises(DataError, match=r"boxes\.csv line 1: header is .*expected frame,xmin,xmax,ymin,ymax"):
+        read_detection(str(tmp_path / "boxes.csv"))
+    (tmp_path / "classes.txt").write_text("car\n")
+    (tmp_path / "boxes.csv").write_text("frame,xmin,xmax,ymin,ymax,class_id\nf.png,1,11,2,22,2\n")
+    with pytest.raises(LabelError, match=r"line 2: class_id 2 is not a class; use 1\.\.1 in classes\.txt"):
+        read_detection(str(tmp_path / "boxes.csv"))
+
+
+def test_unknown_dataset_format_or_busy_output(tmp_path):
+    with pytest.raises(DataError, match="no such file or folder, and not a built-in dataset"):
+        read_detection(str(tmp_path / "absent"))
+    with pytest.raises(ConfigError, match="unknown detection format 'kitti'; choose one of yolo, coco, voc, csv"):
+        convert("shapes", "kitti", str(tmp_path / "out"))
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "old.txt").write_text("")
+    with pytest.raises(DataError, match="is not empty"):
+        convert("shapes", "yolo", str(tmp_path / "out"))
