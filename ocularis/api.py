@@ -6,8 +6,10 @@ from ocularis.core.checkpoint import FORMAT_KEY, load_checkpoint
 from ocularis.deploy.formats import exported_kind, read_meta
 from ocularis.registry import TASKS
 from ocularis.tasks.classify import Classifier, ClassifyMetrics, Labels, TrainingRun
+from ocularis.tasks.detect import Boxes, DetectMetrics, Detector, DetectRun
 
-__all__ = ["Classifier", "ClassifyMetrics", "Labels", "TrainingRun", "load"]
+__all__ = ["Boxes", "Classifier", "ClassifyMetrics", "DetectMetrics", "DetectRun", "Detector", "Labels", "TrainingRun",
+           "load"]
 
 
 def load(path: str | Path):

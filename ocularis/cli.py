@@ -10,21 +10,31 @@ from rich.table import Table
 
 from ocularis.config import fields_help, parse_cli_options
 from ocularis.core.runs import new_run_dir, write_json
+from ocularis.core.video import is_video_file
 from ocularis.errors import OcularisError
 from ocularis.registry import DATASETS, MODELS, TASKS
 from ocularis.tasks.classify import Classifier, ClassifyConfig
+from ocularis.tasks.detect import DetectConfig, Detector
 
 console = Console(soft_wrap=True)  # long lines stay whole for pipes and logs
 app = typer.Typer(help="Deep learning for computer vision: train, evaluate, predict.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
 classify = typer.Typer(help="Image classification (single- and multi-label).", no_args_is_help=True)
 app.add_typer(classify, name="classify")
+detect = typer.Typer(help="Object detection (YOLO-style and the seeds' other detectors).", no_args_is_help=True)
+app.add_typer(detect, name="detect")
+data_app = typer.Typer(help="Datasets: convert between detection formats.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
 
-OPTIONS_HELP = "\n\n".join(f"{name} (default {default}): {text}" for name, default, text in fields_help(ClassifyConfig))
+
+
+def options_help(config: type) -> str:
+    return "Options:\n\n" + "\n\n".join(f"{name} (default {default}): {text}"
+                                          for name, default, text in fields_help(config))
 
 
 @classify.command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-                  epilog="Options:\n\n" + OPTIONS_HELP)
+                  epilog=options_help(ClassifyConfig))
 def classify_train(ctx: typer.Context, cfg: str = typer.Option(None, help="YAML file of options")) -> None:
     """Train a classifier; every option below may also come from --cfg FILE."""
     from ocularis.config import build_config
@@ -69,6 +79,75 @@ def classify_predict(sources: list[str] = typer.Argument(..., help="images or fo
             result.save(folder / f"{index:04d}_{Path(result.source).stem}.png")
         write_json(folder / "predictions.json", [r.to_json() for r in results])
         console.print(f"saved to {folder}")
+
+
+@detect.command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+                epilog=options_help(DetectConfig))
+def detect_train(ctx: typer.Context, cfg: str = typer.Option(None, help="YAML file of options")) -> None:
+    """Train a detector; every option below may also come from --cfg FILE."""
+    from ocularis.config import build_config
+
+    config = build_config(DetectConfig, parse_cli_options(ctx.args), yaml_file=cfg)
+    run = Detector().fit(**vars(config))
+    if run is None:
+        return
+    console.print(str(run.metrics))
+    console.print(f"test mAP@.5: {run.metrics.values['mAP50']:.4f}  mAP@.5:.95: {run.metrics.values['mAP50_95']:.4f}")
+    console.print(f"run folder: {run.dir}")
+
+
+@detect.command("val")
+def detect_val(model: Path = typer.Option(..., help="checkpoint (best.ckpt) or exported file"),
+               data: str = typer.Option(None, help="dataset (default: the training data)"),
+               split: str = typer.Option("test", help="train, val or test")) -> None:
+    """Evaluate a detector: mAP@.5, mAP@.5:.95, per-class AP, precision and recall."""
+    console.print(str(Detector.load(model).evaluate(data, split=split)))
+
+
+@detect.command("predict")
+def detect_predict(sources: list[str] = typer.Argument(..., help="images or folders"),
+                   model: Path = typer.Option(..., help="checkpoint (best.ckpt) or exported file"),
+                   conf: float = typer.Option(None, help="confidence threshold (default: the run's)"),
+                   iou: float = typer.Option(None, help="NMS IoU threshold (default: the run's)"),
+                   save: bool = typer.Option(False, help="write annotated images, predictions.json, labels/*.txt"),
+                   project: str = typer.Option("runs", help="folder that holds run folders")) -> None:
+    """Find the objects in each image, folder or video (annotated videos are written with --save)."""
+    detector = Detector.load(model)
+    folder = new_run_dir(project, "detect", "predict") if save else None
+    videos = [s for s in sources if is_video_file(s)]
+    results = detector.predict([s for s in sources if s not in videos], conf=conf, iou=iou) \
+        if len(videos) < len(sources) else []
+    for video in videos:
+        found = detector.predict_video(video, folder / f"{Path(video).stem}.mp4" if folder else None, conf, iou)
+        console.print(f"{video}: {len(found)} frames, {sum(len(r) for r in found)} detections")
+    table = Table("image", "objects", "detections")
+    for result in results:
+        table.add_row(result.source, str(len(result)), ", ".join(f"{n} {s:.2f}" for n, s in
+                                                                 zip(result.names, result.scores, strict=True)))
+    console.print(table)
+    if folder:
+        for index, result in enumerate(results):
+            stem = f"{index:04d}_{Path(result.source).stem}"
+            result.save(folder / f"{stem}.png")
+            (folder / "labels").mkdir(exist_ok=True)
+            (folder / "labels" / f"{stem}.txt").write_text(result.to_yolo())
+        write_json(folder / "predictions.json", [r.to_json() for r in results])
+        console.print(f"saved to {folder}")
+
+
+@data_app.command("convert")
+def data_convert(source: str = typer.Argument(..., help="data.yaml, COCO .json, VOC folder or Udacity .csv"),
+                 out: Path = typer.Argument(..., help="new folder to write"),
+                 to: str = typer.Option(..., "--to", help="yolo, coco, voc or csv"),
+                 from_format: str = typer.Option(None, "--from", help="the source's format (default: detected)"),
+                 ) -> None:
+    """Convert a detection dataset between formats, keeping its splits; images are copied."""
+    from ocularis.data.convert import convert, source_format
+
+    found = source_format(source)
+    if from_format and found not in (from_format, "voc", "builtin"):  # a folder may hold any format
+        raise OcularisError(f"{source} looks like {found}, not {from_format}; leave out --from or pass the right file")
+    console.print(f"wrote {convert(source, to, str(out))}")
 
 
 @app.command("export")
@@ -167,7 +246,7 @@ def info() -> None:
 
 
 # Every task has the same verbs: `ocularis classify export` is `ocularis export`.
-for _task_app in (classify,):
+for _task_app in (classify, detect):
     _task_app.command("export")(export)
     _task_app.command("benchmark")(benchmark)
 

@@ -32,7 +32,9 @@ class TrainConfig:
     lr: float = option(1e-3, "peak learning rate")
     weight_decay: float = option(1e-4, "weight decay")
     optimizer: str = option("adamw", "optimiser", ("adamw", "adam", "sgd"))
-    scheduler: str = option("cosine", "learning-rate schedule", ("cosine", "step", "none"))
+    scheduler: str = option("cosine", "learning-rate schedule (onecycle: warm-up then cosine, per step)",
+                            ("cosine", "onecycle", "step", "none"))
+    clip_grad: float = option(0.0, "clip the gradient norm to this (0: no clipping)")
     patience: int = option(0, "stop after this many epochs without improvement (0: never)")
     augment: str = option("light", "augmentation preset", ("none", "light", "heavy"))
     fliplr: float | None = option(None, "horizontal flip probability (default: 0.5 unless the data forbids flips)")

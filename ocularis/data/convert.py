@@ -35,6 +35,16 @@ def read_source(data: str | Path) -> SourceDetections:
                     "data.yaml, a COCO .json, a VOC folder or a box .csv")
 
 
+def source_format(data: str | Path) -> str:
+    """yolo, coco, csv or voc, from what `data` is (a built-in dataset counts as yolo-like: "builtin")."""
+    path = Path(data)
+    if not path.exists():
+        return "builtin"
+    suffix = path.suffix.lower() if path.is_file() else ""
+    return {".yaml": "yolo", ".yml": "yolo", ".json": "coco", ".csv": "csv"}.get(suffix, "voc" if path.is_dir()
+                                                                                     else "unknown")
+
+
 def convert(source: str, target_format: str, out_dir: str) -> Path:
     """Rewrite the dataset at `source` (splits kept) as `target_format` in an empty `out_dir`; returns what to read."""
     if target_format not in WRITERS:

@@ -51,6 +51,7 @@ def build_trainer(config: TrainConfig, run_dir: Path, *, monitor: str, mode: str
                    *extra, *callbacks],
         plugins=[AtomicCheckpointIO()],
         enable_progress_bar=config.progress,
+        gradient_clip_val=config.clip_grad or None,
         enable_model_summary=False,
         num_sanity_val_steps=0,
         log_every_n_steps=10,

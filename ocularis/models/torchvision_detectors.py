@@ -1,0 +1,83 @@
+"""torchvision's detectors (Faster R-CNN with an RPN, RetinaNet, FCOS, SSD, SSDlite) behind the same interface as
+our YOLO: forward(images) -> (B, max_det, 4 + 1 + C) rows (box in input pixels, score, one-hot class), and
+training_losses(images, targets) -> torchvision's loss dict."""
+
+import torch
+from torch import nn
+from torchvision.models import detection
+from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.backbone_utils import mobilenet_backbone, resnet_fpn_backbone
+from torchvision.ops.feature_pyramid_network import LastLevelP6P7
+
+
+class TorchvisionDetector(nn.Module):
+    """Wraps a torchvision detection model; class k here is label k + 1 there (0 is torchvision's background)."""
+
+    def __init__(self, model: nn.Module, num_classes: int, max_det: int = 100):
+        super().__init__()
+        self.model, self.num_classes, self.max_det = model, num_classes, max_det
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        was_training = self.model.training
+        self.model.eval()
+        detections = self.model(list(images))
+        self.model.train(was_training)
+        rows = images.new_zeros(len(images), self.max_det, 5 + self.num_classes)
+        for index, found in enumerate(detections):
+            count = min(len(found["boxes"]), self.max_det)
+            rows[index, :count, :4] = found["boxes"][:count]
+            rows[index, :count, 4] = found["scores"][:count]
+            classes = (found["labels"][:count] - 1).clamp(0, self.num_classes - 1)
+            rows[index, torch.arange(count), 5 + classes] = 1.0
+        return rows
+
+    def training_losses(self, images: torch.Tensor, targets: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        shifted = [{"boxes": t["boxes"].float(), "labels": t["labels"] + 1} for t in targets]
+        return self.model(list(images), shifted)
+
+
+def _small_anchors(levels: int, base: int = 8) -> AnchorGenerator:
+    """Anchors from `base` pixels doubling per level: the seeds' small images hold small objects."""
+    return AnchorGenerator(tuple((base * 2**i,) for i in range(levels)), ((0.5, 1.0, 2.0),) * levels)
+
+
+def _resnet_fpn(name: str, p6p7: bool = False):
+    extra = LastLevelP6P7(256, 256) if p6p7 else None
+    return resnet_fpn_backbone(backbone_name=name, weights=None, trainable_layers=5,
+                               returned_layers=[2, 3, 4] if p6p7 else None, extra_blocks=extra,
+                               norm_layer=nn.BatchNorm2d)
+
+
+def build(name: str, *, num_classes: int, imgsz: int) -> TorchvisionDetector:
+    """torchvision detector `name` for `num_classes` objects at `imgsz` (no resizing inside the model)."""
+    sizes = {"min_size": imgsz, "max_size": imgsz}
+    classes = num_classes + 1
+    if name.startswith("fasterrcnn_resnet"):
+        backbone = _resnet_fpn(name.split("_")[1])
+        model = detection.FasterRCNN(backbone, classes, rpn_anchor_generator=_small_anchors(5), **sizes)
+    elif name == "fasterrcnn_mobilenet_v3_large_fpn":
+        backbone = mobilenet_backbone(backbone_name="mobilenet_v3_large", weights=None, fpn=True,
+                                      trainable_layers=6, norm_layer=nn.BatchNorm2d)
+        anchors = AnchorGenerator(((16, 32, 64),) * 3, ((0.5, 1.0, 2.0),) * 3)
+        model = detection.FasterRCNN(backbone, classes, rpn_anchor_generator=anchors, **sizes)
+    elif name.startswith("retinanet_resnet"):
+        backbone = _resnet_fpn(name.split("_")[1], p6p7=True)
+        anchors = AnchorGenerator(tuple((s, s * 1.26, s * 1.59) for s in (8, 16, 32, 64, 128)),
+                                  ((0.5, 1.0, 2.0),) * 5)
+        model = detection.RetinaNet(backbone, classes, anchor_generator=anchors, **sizes)
+    elif name.startswith("fcos_resnet"):
+        model = detection.FCOS(_resnet_fpn(name.split("_")[1], p6p7=True), classes, **sizes)
+    elif name == "ssd300_vgg16":
+        # SSD's default boxes are laid out for its own input size: it resizes to 300 (320) inside and maps the
+        # boxes back, so it runs at its size whatever imgsz is.
+        model = detection.ssd300_vgg16(weights=None, weights_backbone=None, num_classes=classes)
+    elif name == "ssdlite320_mobilenet_v3_large":
+        model = detection.ssdlite320_mobilenet_v3_large(weights=None, weights_backbone=None, num_classes=classes,
+                                                        norm_layer=nn.BatchNorm2d)
+    else:
+        raise KeyError(name)
+    return TorchvisionDetector(model, num_classes)
+
+
+NAMES = ("fasterrcnn_resnet18_fpn", "fasterrcnn_resnet50_fpn", "fasterrcnn_mobilenet_v3_large_fpn",
+         "retinanet_resnet18_fpn", "fcos_resnet18_fpn", "ssd300_vgg16", "ssdlite320_mobilenet_v3_large")

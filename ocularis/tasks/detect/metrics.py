@@ -1,0 +1,285 @@
+"""Detection metrics: COCO mAP (the numbers pycocotools' COCOeval prints for bbox), VOC AP, precision and recall at
+the best F1, per-class PR curves and a confusion matrix.
+
+Written here, not taken from torchmetrics' MeanAveragePrecision, because that needs pycocotools or faster_coco_eval
+at run time and returns no PR curves. tests/test_detect_metrics.py checks every COCO number against pycocotools.
+Boxes are x1 y1 x2 y2 in continuous coordinates (width = x2 - x1, no +1), as COCO and torchvision.ops count them.
+"""
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torchvision.ops import box_iou
+
+from ocularis.core.plots import plot_confusion
+
+IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)  # COCO's .50:.05:.95
+RECALL_POINTS = np.linspace(0.0, 1.0, 101)
+# Ranges of GT box area w*h (COCO's json uses the mask area; ours are boxes, so the box area stands in for it).
+AREA_RANGES = {"all": (0.0, 1e10), "small": (0.0, 32.0**2), "medium": (32.0**2, 96.0**2), "large": (96.0**2, 1e10)}
+MAX_DETECTIONS = 100  # per image AND class, as COCOeval's maxDets[-1] with useCats
+CONFIDENCE_GRID = np.linspace(0, 1, 1000)  # where precision and recall are read to find the best F1 (Ultralytics')
+
+
+@dataclass
+class DetectMetrics:
+    """Dataset-level `values`, `per_class` rows, PR curves at IoU .5 and the confusion matrix (rows true class,
+    columns predicted, last row/column background). A metric is None where COCO prints -1: no GT to score against."""
+
+    classes: list[str]
+    values: dict[str, float | None]
+    per_class: dict[str, dict[str, float | int | None]]
+    pr_curves: dict[str, dict[str, list[float]]]  # class -> {"recall": [...], "precision": [...]} at COCO's points
+    confusion: list[list[int]]
+
+    @property
+    def headline(self) -> tuple[str, float | None]:
+        """The one number that ranks models: mAP at IoU .5."""
+        return "mAP50", self.values["mAP50"]
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        lines = ["  ".join(f"{k}={_format(v)}" for k, v in self.values.items())]
+        width = max([len(c) for c in self.classes] + [5]) + 2
+        columns = ["gt_count", "precision", "recall", "ap50", "ap50_95"]
+        lines.append("class".ljust(width) + "".join(c.rjust(10) for c in columns))
+        for name, row in self.per_class.items():
+            lines.append(name.ljust(width) + "".join(_format(row[c]).rjust(10) for c in columns))
+        return "\n".join(lines)
+
+    def plot(self, folder: str | Path) -> list[Path]:
+        """pr_curves.png (per-class precision-recall at IoU .5) and confusion_matrix.png in `folder`."""
+        import matplotlib.pyplot as plt  # after ocularis.core.plots chose the file-only backend
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        figure, axis = plt.subplots(figsize=(6, 5))
+        for name, curve in self.pr_curves.items():
+            axis.plot(curve["recall"], curve["precision"], label=f"{name} {_format(self.per_class[name]['ap50'])}")
+        axis.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02),
+                 title=f"PR at IoU .5, mAP50 {_format(self.values['mAP50'])}")
+        if 0 < len(self.pr_curves) <= 20:
+            axis.legend(fontsize=7, loc="lower left")
+        axis.grid(alpha=0.3)
+        figure.tight_layout()
+        figure.savefig(folder / "pr_curves.png", dpi=110)
+        plt.close(figure)
+        confusion = plot_confusion(np.array(self.confusion), [*self.classes, "background"],
+                                   folder / "confusion_matrix.png")
+        return [folder / "pr_curves.png", confusion]
+
+
+def detection_metrics(predictions: list, ground_truths: list, classes: list[str]) -> DetectMetrics:
+    """predictions: per image (boxes (N, 4) x1 y1 x2 y2, scores (N,), labels (N,)); ground_truths: per image
+    (boxes (M, 4), labels (M,)); numpy arrays or tensors. Classes without GT are left out of every mean, as COCO."""
+    if len(predictions) != len(ground_truths):
+        raise ValueError(f"{len(predictions)} images of predictions but {len(ground_truths)} of ground truth")
+    predictions = [_as_numpy(*p) for p in predictions]
+    ground_truths = [_as_numpy(*g) for g in ground_truths]
+    num_classes, areas = len(classes), len(AREA_RANGES)
+    coco = [[[] for _ in range(areas)] for _ in range(num_classes)]  # per class and area: one entry per image
+    voc = [[] for _ in range(num_classes)]
+    for (boxes, scores, labels), (gt_boxes, gt_labels) in zip(predictions, ground_truths, strict=True):
+        for c in np.intersect1d(np.union1d(labels, gt_labels), np.arange(num_classes)):
+            found = np.flatnonzero(labels == c)
+            found = found[np.argsort(-scores[found], kind="mergesort")]  # stable, as COCOeval
+            truth = gt_boxes[gt_labels == c]
+            iou = box_iou(torch.from_numpy(boxes[found]), torch.from_numpy(truth)).numpy()
+            voc[c].append((scores[found], _voc_true_positives(iou), len(truth)))
+            found, iou = found[:MAX_DETECTIONS], iou[:MAX_DETECTIONS]
+            gt_area, dt_area = _area(truth), _area(boxes[found])
+            for a, (low, high) in enumerate(AREA_RANGES.values()):
+                gt_ignore = (gt_area < low) | (gt_area > high)
+                matched, ignored = _coco_match(iou, gt_ignore, (dt_area < low) | (dt_area > high))
+                coco[c][a].append((scores[found], matched, ignored, int((~gt_ignore).sum())))
+
+    curves = [[_coco_precision(coco[c][a]) for a in range(areas)] for c in range(num_classes)]  # (T, R) or None
+    undefined = np.full(len(IOU_THRESHOLDS), np.nan)  # where COCO writes -1
+    ap = np.array([[undefined if cur is None else cur.mean(1) for cur in row] for row in curves]).reshape(
+        num_classes, areas, len(IOU_THRESHOLDS))
+    values = {"mAP50": _mean(ap[:, 0, 0]), "mAP50_95": _mean(ap[:, 0].mean(1)), "mAP75": _mean(ap[:, 0, 5])}
+    for a, area in enumerate(list(AREA_RANGES)[1:], start=1):
+        values[f"mAP_{area}"] = _mean(ap[:, a].mean(1))
+    voc_curves = [_voc_curve(entries) for entries in voc]
+    values["mAP50_voc07"] = _mean(np.array([_voc07_ap(*cur) if cur else np.nan for cur in voc_curves]))
+    values["mAP50_voc"] = _mean(np.array([_all_point_ap(*cur) if cur else np.nan for cur in voc_curves]))
+    precision, recall, best = _at_best_f1([entries[0] for entries in coco])
+    values.update(precision=_mean(precision), recall=_mean(recall), f1=_f1(_mean(precision), _mean(recall)),
+                  best_f1_conf=None if best is None else float(CONFIDENCE_GRID[best]))
+
+    gt_counts = np.bincount(np.concatenate([g[1] for g in ground_truths] + [np.zeros(0, np.int64)]),
+                            minlength=num_classes)
+    per_class = {name: {"gt_count": int(gt_counts[c]), "precision": _number(precision[c]),
+                        "recall": _number(recall[c]), "ap50": _number(ap[c, 0, 0]),
+                        "ap50_95": _number(ap[c, 0].mean())} for c, name in enumerate(classes)}
+    pr_curves = {name: {"recall": RECALL_POINTS.tolist(), "precision": curves[c][0][0].tolist()}
+                 for c, name in enumerate(classes) if curves[c][0] is not None}
+    matrix = confusion_matrix(predictions, ground_truths, num_classes)
+    return DetectMetrics(list(classes), values, per_class, pr_curves, matrix.tolist())
+
+
+def confusion_matrix(predictions: list, ground_truths: list, num_classes: int, conf: float = 0.25,
+                     iou: float = 0.45) -> np.ndarray:
+    """(C+1) x (C+1) counts: rows true class, columns predicted class, index C background (Ultralytics' rule).
+
+    Detections scoring above `conf` pair one-to-one with GT boxes overlapping above `iou`, highest IoU first and
+    whatever the class, so a right box with a wrong class shows as a confusion. A GT left unpaired counts in the
+    background column (missed), a detection left unpaired in the background row (false positive).
+    """
+    matrix = np.zeros((num_classes + 1, num_classes + 1), np.int64)
+    for prediction, truth in zip(predictions, ground_truths, strict=True):
+        boxes, scores, labels = _as_numpy(*prediction)
+        gt_boxes, gt_labels = _as_numpy(*truth)
+        boxes, labels = boxes[scores > conf], labels[scores > conf]
+        overlaps = box_iou(torch.from_numpy(gt_boxes), torch.from_numpy(boxes)).numpy()
+        pairs = np.argwhere(overlaps > iou)
+        pairs = pairs[np.argsort(-overlaps[pairs[:, 0], pairs[:, 1]], kind="mergesort")]
+        detection_of_gt, gt_of_detection = np.full(len(gt_labels), -1), np.full(len(labels), -1)
+        for g, d in pairs:
+            if detection_of_gt[g] < 0 and gt_of_detection[d] < 0:
+                detection_of_gt[g], gt_of_detection[d] = d, g
+        predicted = np.append(labels, num_classes)[detection_of_gt]  # index -1 (unpaired) -> background
+        np.add.at(matrix, (gt_labels, predicted), 1)
+        np.add.at(matrix, (num_classes, labels[gt_of_detection < 0]), 1)
+    return matrix
+
+
+def _coco_match(iou: np.ndarray, gt_ignore: np.ndarray, dt_outside: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """COCOeval.evaluateImg for one image, class and area range -> (matched, ignored), each (T, D).
+
+    Hand-written (vectorised over the IoU thresholds) because pycocotools is only a test reference. In score order a
+    detection takes the untaken GT of highest IoU >= threshold, the last of equals as COCO's loop does, preferring GT
+    inside the area range; matched to a GT outside it, or unmatched and itself outside it, it is ignored.
+    """
+    (detections, truths), thresholds = iou.shape, len(IOU_THRESHOLDS)
+    matched, ignored = np.zeros((thresholds, detections), bool), np.zeros((thresholds, detections), bool)
+    taken = np.zeros((thresholds, truths), bool)
+    limits = np.minimum(IOU_THRESHOLDS, 1 - 1e-10)[:, None]
+    reachable = np.flatnonzero((iou >= limits[0]).any(1)) if truths else []
+    for d in reachable:
+        fits = (iou[d] >= limits) & ~taken
+        regular = fits & ~gt_ignore
+        fits = np.where(regular.any(1, keepdims=True), regular, fits)
+        rows = np.flatnonzero(fits.any(1))
+        best = truths - 1 - np.argmax(np.where(fits, iou[d], -1.0)[rows, ::-1], axis=1)
+        taken[rows, best], matched[rows, d], ignored[rows, d] = True, True, gt_ignore[best]
+    return matched, ignored | (~matched & dt_outside)
+
+
+def _coco_precision(entries: list) -> np.ndarray | None:
+    """COCOeval.accumulate for one class and area: precision (T, 101) at the recall points; None without GT."""
+    gt_count = sum(e[3] for e in entries)
+    if gt_count == 0:
+        return None
+    order = np.argsort(-np.concatenate([e[0] for e in entries]), kind="mergesort")
+    matched = np.concatenate([e[1] for e in entries], axis=1)[:, order]
+    counted = ~np.concatenate([e[2] for e in entries], axis=1)[:, order]
+    tp, fp = np.cumsum(matched & counted, 1, dtype=float), np.cumsum(~matched & counted, 1, dtype=float)
+    recall = tp / gt_count
+    precision = tp / (tp + fp + np.spacing(1))
+    precision = np.flip(np.maximum.accumulate(np.flip(precision, 1), 1), 1)  # best precision at this recall or more
+    sampled = np.zeros((len(IOU_THRESHOLDS), len(RECALL_POINTS)))
+    for t in range(len(IOU_THRESHOLDS)):
+        index = np.searchsorted(recall[t], RECALL_POINTS, side="left")
+        reached = index < len(order)
+        sampled[t, reached] = precision[t, index[reached]]
+    return sampled
+
+
+def _at_best_f1(entries_per_class: list) -> tuple[np.ndarray, np.ndarray, int | None]:
+    """Per-class precision and recall at IoU .5 of the detections scoring >= the confidence where the classes' mean
+    F1 peaks (Ultralytics' report, read as steps rather than interpolated between scores, and without its F1
+    smoothing) -> (precision (C,), recall (C,), index into CONFIDENCE_GRID); NaN without GT, 0 without detections."""
+    precision = np.full((len(entries_per_class), len(CONFIDENCE_GRID)), np.nan)
+    recall = precision.copy()
+    for c, entries in enumerate(entries_per_class):
+        gt_count = sum(e[3] for e in entries)
+        if gt_count == 0:
+            continue
+        recall[c] = precision[c] = 0.0  # unless there are detections to read the curves from
+        if not sum(len(e[0]) for e in entries):
+            continue
+        scores = np.concatenate([e[0] for e in entries])
+        order = np.argsort(-scores, kind="mergesort")
+        hits = np.concatenate([e[1][0] & ~e[2][0] for e in entries])[order]
+        kept = np.searchsorted(-scores[order], -CONFIDENCE_GRID, side="right")  # detections scoring >= each conf
+        true_positives = np.concatenate([[0], np.cumsum(hits)])[kept]
+        recall[c] = true_positives / gt_count
+        precision[c] = np.where(kept > 0, true_positives / np.maximum(kept, 1), 1.0)  # none kept: none wrong
+    if np.isnan(recall).all():
+        return precision[:, 0], recall[:, 0], None
+    f1 = np.nanmean(2 * precision * recall / (precision + recall + 1e-16), axis=0)
+    best = int(np.argmax(f1))
+    return precision[:, best], recall[:, best], best
+
+
+def _voc_true_positives(iou: np.ndarray) -> np.ndarray:
+    """VOC's rule for one image and class (detections in score order): a detection is a true positive when its
+    highest-IoU GT overlaps it by more than .5 and no earlier detection took that GT; otherwise a false positive."""
+    hits = np.zeros(len(iou), bool)
+    if iou.shape[1] == 0:
+        return hits
+    best = iou.argmax(1)
+    taken = np.zeros(iou.shape[1], bool)
+    for d in np.flatnonzero(iou[np.arange(len(iou)), best] > 0.5):
+        if not taken[best[d]]:
+            taken[best[d]] = hits[d] = True
+    return hits
+
+
+def _voc_curve(entries: list) -> tuple[np.ndarray, np.ndarray] | None:
+    """(recall, precision) over all images' detections of one class in score order; None without GT."""
+    gt_count = sum(e[2] for e in entries)
+    if gt_count == 0:
+        return None
+    order = np.argsort(-np.concatenate([e[0] for e in entries]), kind="mergesort")
+    hits = np.concatenate([e[1] for e in entries])[order]
+    tp, fp = np.cumsum(hits), np.cumsum(~hits)
+    return tp / gt_count, tp / np.maximum(tp + fp, np.finfo(np.float64).eps)
+
+
+def _voc07_ap(recall: np.ndarray, precision: np.ndarray) -> float:
+    """VOC2007's 11-point AP: mean of the best precision at recall >= 0, .1, ..., 1."""
+    return float(np.mean([precision[recall >= r].max(initial=0.0) for r in np.linspace(0, 1, 11)]))
+
+
+def _all_point_ap(recall: np.ndarray, precision: np.ndarray) -> float:
+    """VOC2010+ AP: area under the precision envelope (precision made monotone), summed where recall changes."""
+    recall = np.concatenate([[0.0], recall, [1.0]])
+    precision = np.maximum.accumulate(np.concatenate([[0.0], precision, [0.0]])[::-1])[::-1]
+    steps = np.flatnonzero(recall[1:] != recall[:-1])
+    return float(np.sum((recall[steps + 1] - recall[steps]) * precision[steps + 1]))
+
+
+def _as_numpy(boxes, *rest) -> tuple[np.ndarray, ...]:
+    """(boxes, [scores,] labels) as float64 boxes (n, 4), float64 scores and int64 labels; float64 for COCO's IoUs."""
+    as_array = [x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x) for x in (boxes, *rest)]
+    boxes = as_array[0].astype(np.float64).reshape(-1, 4)
+    scores = [a.astype(np.float64).reshape(-1) for a in as_array[1:-1]]
+    return boxes, *scores, as_array[-1].astype(np.int64).reshape(-1)
+
+
+def _area(boxes: np.ndarray) -> np.ndarray:
+    return (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+
+
+def _mean(values: np.ndarray) -> float | None:
+    """Mean over the defined (non-NaN) entries; None when none is defined (COCO's -1)."""
+    defined = values[~np.isnan(values)]
+    return float(defined.mean()) if len(defined) else None
+
+
+def _number(value: float) -> float | None:
+    return None if np.isnan(value) else float(value)
+
+
+def _f1(precision: float | None, recall: float | None) -> float | None:
+    return None if precision is None or recall is None else 2 * precision * recall / max(precision + recall, 1e-16)
+
+
+def _format(value) -> str:
+    return "-" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)

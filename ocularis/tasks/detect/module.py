@@ -1,0 +1,65 @@
+"""What a detection training step is: the detector's loss; validation mAP@.5 from the shared metrics."""
+
+import lightning as L
+import torch
+
+from ocularis.engine.optim import optimizers_for
+from ocularis.models.boxes import postprocess_detections
+from ocularis.models.torchvision_detectors import TorchvisionDetector
+from ocularis.models.yolo import YOLO, YOLOLoss
+from ocularis.tasks.detect.config import DetectConfig
+from ocularis.tasks.detect.metrics import detection_metrics
+
+VAL_CONF = 0.001  # mAP integrates over every confidence; a high threshold would cut the PR curve short
+
+
+class DetectModule(L.LightningModule):
+    monitor = "val/mAP50"
+
+    def __init__(self, network: YOLO | TorchvisionDetector, config: DetectConfig, classes: list[str]):
+        super().__init__()
+        self.network, self.config, self.classes = network, config, classes
+        self.criterion = YOLOLoss()
+        self._predictions: list = []
+        self._truths: list = []
+
+    def training_step(self, batch, batch_index: int) -> torch.Tensor:
+        images, targets = batch
+        size = len(images)
+        if isinstance(self.network, TorchvisionDetector):  # torchvision computes its losses inside the model
+            parts = self.network.training_losses(images, targets)
+            loss, logged = sum(parts.values()), sum(parts.values())
+        else:
+            loss, parts = self.criterion(self.network, self.network.heads(images), targets)
+            logged = loss / size  # YOLO's loss is summed over the batch, as YOLOv5's; log it per image
+        self.log("train/loss", logged, on_step=False, on_epoch=True, prog_bar=True, batch_size=size)
+        for name, value in parts.items():
+            self.log(f"train/{name}", value, on_step=False, on_epoch=True, batch_size=size)
+        return loss
+
+    def validation_step(self, batch, batch_index: int) -> None:
+        images, targets = batch
+        outputs = self.network(images)
+        self._predictions += [dense_to_detections(o, VAL_CONF, self.config.iou, self.config.max_det,
+                                                  self.config.class_agnostic) for o in outputs]
+        self._truths += [(t["boxes"].cpu(), t["labels"].cpu()) for t in targets]
+
+    def on_validation_epoch_end(self) -> None:
+        metrics = detection_metrics(self._predictions, self._truths, self.classes)
+        # None means the val split has no boxes at all: count it as nothing learned rather than failing
+        self.log(self.monitor, metrics.values["mAP50"] or 0.0, prog_bar=True, sync_dist=True)
+        self.log("val/mAP50_95", metrics.values["mAP50_95"] or 0.0, sync_dist=True)
+        self._predictions, self._truths = [], []
+
+    def configure_optimizers(self):
+        return optimizers_for(self.network.parameters(), self.config, self.trainer.estimated_stepping_batches)
+
+
+def dense_to_detections(output: torch.Tensor, conf: float, iou: float, max_det: int, class_agnostic: bool):
+    """One image's dense predictions (N, 4 + 1 + C) -> NMS'd (boxes, scores, labels); a box may carry several
+    classes (sigmoid scores, as YOLOv3), each scored objectness x class probability."""
+    output = output.float().cpu()
+    scores = output[:, 4:5] * output[:, 5:]
+    candidate, label = (scores > conf).nonzero(as_tuple=True)
+    return postprocess_detections(output[candidate, :4], scores[candidate, label], label, conf=conf, iou=iou,
+                                  class_agnostic=class_agnostic, max_det=max_det)

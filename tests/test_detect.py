@@ -1,0 +1,152 @@
+"""Object detection end to end on the built-in shapes: training learns, predictions are Boxes, the exported ONNX file
+reproduces PyTorch, and the server returns boxes; torchvision's detectors train through the same task."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from fastapi.testclient import TestClient
+from PIL import Image
+
+import ocularis
+from ocularis.data.detection import read_detection
+from ocularis.models.torchvision_detectors import NAMES as TORCHVISION_DETECTORS
+from ocularis.serve.app import create_app
+from ocularis.tasks.detect.config import DetectConfig
+from ocularis.tasks.detect.model import build_detector
+from ocularis.tasks.detect.module import DetectModule
+
+
+@pytest.fixture(scope="module")
+def shapes_run(tmp_path_factory):
+    """The YOLO-style detector trained briefly on the built-in shapes."""
+    project = tmp_path_factory.mktemp("detect_runs")
+    detector = ocularis.Detector(model="yolo", progress=False, project=str(project))
+    return detector, detector.fit("shapes", epochs=12)
+
+
+def test_yolo_learns_shapes_and_fills_the_run_folder(shapes_run):
+    _, run = shapes_run
+    assert run.metrics.values["mAP50"] > 0.4  # an untrained detector scores about 0
+    losses = [row["train/loss"] for row in run.history]
+    assert losses[-1] < losses[0] * 0.8
+    for name in ("config.yaml", "metrics.csv", "metrics.json", "best.ckpt", "curves.png", "pr_curves.png",
+                 "confusion_matrix.png"):
+        assert (run.dir / name).is_file(), name
+    saved = json.loads((run.dir / "metrics.json").read_text())
+    assert saved["test"]["values"]["mAP50"] == pytest.approx(run.metrics.values["mAP50"])
+
+
+def test_predictions_are_boxes_in_the_images_own_pixels(shapes_run, tmp_path):
+    detector, run = shapes_run
+    loaded = ocularis.load(run.best)
+    assert isinstance(loaded, ocularis.Detector)
+    test = read_detection("shapes").test
+    image = np.asarray(Image.fromarray(test.sources[0]).resize((192, 192)))  # twice the size it trained on
+    result = loaded.predict(image, conf=0.3)[0]
+    assert isinstance(result, ocularis.Boxes) and result.size == (192, 192) and len(result) >= 1
+    truth = test.targets[0].boxes * 2
+    best = torch.tensor(result.boxes), torch.tensor(truth, dtype=torch.float32)
+    from torchvision.ops import box_iou
+
+    assert box_iou(*best).max() > 0.5
+    payload = result.to_json()
+    assert payload["width"] == 192 and payload["detections"][0]["label"] in loaded.meta["classes"]
+    assert len(result.to_yolo().splitlines()) == len(result)
+    assert result.save(tmp_path / "drawn.png").is_file()
+
+
+def test_onnx_export_reproduces_the_detector(shapes_run, tmp_path):
+    detector, run = shapes_run
+    loaded = ocularis.load(run.best)
+    exported = loaded.export("onnx", tmp_path / "det.onnx", verify=True)
+    assert exported.verification.agreement == 1.0 and exported.verification.max_abs_diff < 1e-2
+    onnx_detector = ocularis.load(exported.path)
+    assert onnx_detector.evaluate().values["mAP50"] == pytest.approx(loaded.evaluate().values["mAP50"], abs=1e-3)
+
+
+def test_the_server_returns_boxes_and_refuses_classification_options(shapes_run):
+    _, run = shapes_run
+    buffer = __import__("io").BytesIO()
+    Image.fromarray(read_detection("shapes").test.sources[1]).save(buffer, format="PNG")
+    with TestClient(create_app({"shapes": ocularis.load(run.best)})) as client:
+        response = client.post("/v1/models/shapes/predict", files=[("image", ("s.png", buffer.getvalue()))],
+                               params={"conf": 0.3})
+        assert response.status_code == 200, response.text
+        result = response.json()["results"][0]
+        assert response.json()["task"] == "detect" and result["width"] == 96 and result["detections"]
+        refused = client.post("/v1/models/shapes/predict", files=[("image", ("s.png", buffer.getvalue()))],
+                              params={"topk": 3})
+        assert refused.status_code == 422 and "'topk' does not apply to a detect model" in refused.text
+
+
+def test_cli_train_val_predict_and_benchmark(tmp_path):
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "ocularis", *args], capture_output=True, text=True,
+                              timeout=600, cwd=tmp_path)
+
+    trained = run("detect", "train", "--data", "shapes", "--epochs", "1", "--no-progress", "--name", "cli")
+    assert trained.returncode == 0, trained.stderr
+    assert "test mAP@.5" in trained.stdout
+    checkpoint = tmp_path / "runs/detect/cli/best.ckpt"
+    assert "mAP50" in run("detect", "val", "--model", str(checkpoint)).stdout
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for index, pixels in enumerate(read_detection("shapes").test.sources[:3]):
+        Image.fromarray(pixels).save(folder / f"{index}.png")
+    predicted = run("detect", "predict", "--model", str(checkpoint), str(folder), "--save", "--conf", "0.01")
+    assert predicted.returncode == 0, predicted.stderr
+    saved = tmp_path / "runs/detect/predict"
+    assert len(list(saved.glob("*.png"))) == 3 and len(list((saved / "labels").glob("*.txt"))) == 3
+    benchmarked = run("benchmark", "--model", str(checkpoint), "--formats", "torch,onnx", "--batch", "1",
+                      "--seconds", "0.2")
+    assert benchmarked.returncode == 0, benchmarked.stderr
+    assert "mAP50" in benchmarked.stdout
+
+
+@pytest.mark.parametrize("name", TORCHVISION_DETECTORS)
+def test_torchvision_detectors_train_a_step_through_the_task(name):
+    network = build_detector(name, num_classes=5, in_channels=3, imgsz=96)
+    module = DetectModule(network, DetectConfig(model=name), ["a", "b", "c", "d", "e"])
+    images = torch.rand(2, 3, 96, 96)
+    targets = [{"boxes": torch.tensor([[10.0, 12.0, 40.0, 50.0]]), "labels": torch.tensor([1])},
+               {"boxes": torch.tensor([[50.0, 40.0, 90.0, 90.0]]), "labels": torch.tensor([4])}]
+    network.train()
+    loss = module.training_step((images, targets), 0)
+    loss.backward()
+    assert torch.isfinite(loss) and any(p.grad is not None for p in network.parameters())
+    network.eval()
+    rows = network(images)
+    assert rows.shape == (2, 100, 10)
+
+
+def test_video_in_annotated_video_out(shapes_run, tmp_path):
+    from ocularis.core.video import VideoWriter, read_frames
+
+    _, run = shapes_run
+    video = tmp_path / "clip.avi"
+    writer = VideoWriter(video, fps=5)
+    for pixels in read_detection("shapes").test.sources[:6]:
+        writer.write(pixels)
+    writer.close()
+    results = ocularis.load(run.best).predict_video(video, save=tmp_path / "boxes.avi", conf=0.3)
+    assert len(results) == 6 and sum(len(r) for r in results) >= 3
+    assert [r.source for r in results[:2]] == ["clip.avi#0", "clip.avi#1"]
+    frames = list(read_frames(tmp_path / "boxes.avi"))
+    assert len(frames) == 6 and frames[0].shape == (96, 96, 3)
+
+
+def test_cli_converts_between_formats(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "ocularis", "data", "convert", "shapes", str(tmp_path / "coco"),
+                             "--to", "coco"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    back = subprocess.run([sys.executable, "-m", "ocularis", "data", "convert", str(tmp_path / "coco"),
+                           str(tmp_path / "voc"), "--to", "voc", "--from", "coco"], capture_output=True, text=True)
+    assert back.returncode == 0, back.stderr
+    assert len(read_detection(str(tmp_path / "voc")).classes) == 5
+    wrong = subprocess.run([sys.executable, "-m", "ocularis", "data", "convert", str(tmp_path / "coco" / "train.json"),
+                            str(tmp_path / "x"), "--to", "yolo", "--from", "csv"], capture_output=True, text=True)
+    assert wrong.returncode == 2 and "looks like coco" in wrong.stderr
