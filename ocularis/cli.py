@@ -92,7 +92,8 @@ def detect_train(ctx: typer.Context, cfg: str = typer.Option(None, help="YAML fi
     if run is None:
         return
     console.print(str(run.metrics))
-    console.print(f"test mAP@.5: {run.metrics.values['mAP50']:.4f}  mAP@.5:.95: {run.metrics.values['mAP50_95']:.4f}")
+    console.print(f"test mAP@.5: {run.metrics.values['mAP50']:.4f}  mAP@.5:.95: {run.metrics.values['mAP50_95']:.4f}  "
+                  f"{run.fps:.0f} images/s at batch 1")
     console.print(f"run folder: {run.dir}")
 
 

@@ -51,8 +51,11 @@ def test_a_checkpoint_of_another_task_is_refused(tmp_path, digits_run):
     foreign = save_checkpoint(tmp_path / "detector.ckpt", {}, {"task": "detect"})
     with pytest.raises(CheckpointError, match="is a 'detect' checkpoint, not 'classify'"):
         ocularis.Classifier.load(foreign)
-    with pytest.raises(UnknownNameError, match="unknown task 'detect'"):
+    with pytest.raises(CheckpointError, match="lacks the metadata 'model'"):
         ocularis.load(foreign)
+    unknown = save_checkpoint(tmp_path / "segmenter.ckpt", {}, {"task": "segment-3d"})
+    with pytest.raises(UnknownNameError, match="unknown task 'segment-3d'"):
+        ocularis.load(unknown)
     torch.save({"conv.weight": torch.zeros(1)}, tmp_path / "plain.pth")
     with pytest.raises(CheckpointError, match="holds no ocularis metadata"):
         ocularis.load(tmp_path / "plain.pth")

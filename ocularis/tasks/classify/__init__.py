@@ -10,18 +10,15 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from ocularis.config import build_config, to_dict
-from ocularis.core.checkpoint import load_checkpoint, save_checkpoint
-from ocularis.core.devices import best_device
+from ocularis.config import to_dict
+from ocularis.core.checkpoint import load_checkpoint
 from ocularis.core.plots import plot_curves, plot_image_grid
 from ocularis.core.runs import write_json, write_yaml
 from ocularis.data.inputs import batches, expand_inputs
-from ocularis.data.transforms import eval_transform
-from ocularis.deploy.export import Exported, export_task
-from ocularis.deploy.formats import exported_kind
-from ocularis.deploy.runtime import load_exported
 from ocularis.engine.run import prepare_run_dir, run_config, train_module
+from ocularis.engine.task import Task
 from ocularis.errors import ConfigError, DataError
+from ocularis.models.network import Network
 from ocularis.registry import TASKS
 from ocularis.tasks.classify.config import ClassifyConfig
 from ocularis.tasks.classify.data import ClassifyData, read_labelled
@@ -48,16 +45,14 @@ class TrainingRun:
     history: list[dict]
 
 
-class Classifier:
+class Classifier(Task):
     """Train, evaluate and predict with an image classifier. The constructor only stores options."""
 
-    task = TASK
+    task, config_class, default_model = TASK, ClassifyConfig, "simple_cnn"
 
-    def __init__(self, model: str = "simple_cnn", weights: str | None = None, **options: Any):
-        self.options = {"model": model, "weights": weights, **options}
-        self.network = None
-        self.meta: dict[str, Any] = {}
-        self.source: Path | None = None  # the checkpoint or exported file the weights came from
+    @staticmethod
+    def build(meta: dict[str, Any]) -> Network:
+        return build_network(meta["model"], num_classes=len(meta["classes"]), in_channels=meta["channels"])
 
     # ---- training -------------------------------------------------------------------------------------------
     def fit(self, data: str | None = None, **options: Any) -> TrainingRun | None:
@@ -137,19 +132,7 @@ class Classifier:
             results += self.postprocess(self.infer(self.preprocess(pictures)), names, pictures, topk=topk)
         return results
 
-    # ---- the steps of predict(), shared by every back end and by the server's micro-batches -------------------
-    def preprocess(self, pictures: list[Image.Image]) -> torch.Tensor:
-        """Decoded images (any size and mode) -> the network's input batch."""
-        transform = eval_transform(self.meta["imgsz"], self.meta["mean"], self.meta["std"])
-        mode = "L" if self.meta["channels"] == 1 else "RGB"
-        return torch.stack([transform(picture.convert(mode)) for picture in pictures])
-
-    def infer(self, batch: torch.Tensor) -> torch.Tensor:
-        """The network's raw outputs (logits) for a preprocessed batch, on the CPU."""
-        device = best_device()
-        with torch.no_grad():
-            return self.network.to(device).eval()(batch.to(device)).float().cpu()
-
+    # ---- the steps of predict() after Task.preprocess and Task.infer ----------------------------------------
     def postprocess(self, outputs: torch.Tensor, names: list[str], pictures: list[Image.Image],
                     topk: int = 5) -> list[Labels]:
         """Raw outputs -> one Labels per image."""
@@ -166,30 +149,6 @@ class Classifier:
             same = reference.argmax(dim=1) == outputs.argmax(dim=1)
         return same.float().mean().item()
 
-    def export(self, format: str = "onnx", path: str | Path | None = None, **options: Any) -> Exported:
-        """Write ONNX or TorchScript (options: int8, half, verify, data); see ocularis.deploy.export.export_task."""
-        return export_task(self, format, path, **options)
-
-    # ---- persistence ------------------------------------------------------------------------------------------
-    def save(self, path: str | Path) -> Path:
-        self._require_network()
-        state = {k: v.detach().cpu() for k, v in self.network.state_dict().items()}
-        return save_checkpoint(path, state, self.meta)
-
-    @classmethod
-    def load(cls, path: str | Path) -> "Classifier":
-        """A classifier from a checkpoint, or from an exported ONNX / TorchScript file (same results)."""
-        if exported_kind(path):
-            meta, network = load_exported(path, TASK)
-        else:
-            checkpoint = load_checkpoint(path, TASK)
-            meta = checkpoint["ocularis"]
-            network = build_network(meta["model"], num_classes=len(meta["classes"]), in_channels=meta["channels"])
-            network.load_state_dict(checkpoint["state_dict"])
-        classifier = cls(model=meta["model"])
-        classifier.meta, classifier.network, classifier.source = meta, network.eval(), Path(path)
-        return classifier
-
     # ---- helpers ----------------------------------------------------------------------------------------------
     def _activate(self, logits: torch.Tensor) -> torch.Tensor:
         return logits.sigmoid() if self.meta["multi_label"] else logits.float().softmax(dim=1)
@@ -203,11 +162,7 @@ class Classifier:
 
     def _dataset(self, data: str | None, split: str):
         """`split` of `data` (default: the training data) mapped onto the model's classes and preprocessing."""
-        self._require_network()
-        config = build_config(ClassifyConfig, {k: v for k, v in self.meta["config"].items() if k != "resume"})
-        data = data or config.data
-        if data != config.data:
-            config.val_fraction = config.test_fraction = 0.0
+        config, data = self._data_config(data)
         labelled = read_labelled(data, config)
         known = self.meta["classes"]
         unknown = [c for c in labelled.classes if c not in known]
@@ -238,11 +193,6 @@ class Classifier:
             titles.append(f"{'|'.join(result.names) or '-'} / {'|'.join(sorted(true))}")
             wrong.append(set(result.names) != true)
         plot_image_grid([r.image for r in labels], titles, path, wrong)
-
-    def _require_network(self) -> None:
-        if self.network is None:
-            raise ConfigError("this Classifier has no trained weights yet; call fit() or ocularis.load(path) first")
-
 
 def _trainable_blocks(freeze: str | None) -> int:
     if freeze in (None, "backbone"):

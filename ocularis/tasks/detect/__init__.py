@@ -9,22 +9,20 @@ import lightning as L
 import numpy as np
 import torch
 from PIL import Image
+from torch import nn
 from torchvision.ops import box_iou
 
-from ocularis.config import build_config, to_dict
-from ocularis.core.checkpoint import load_checkpoint, save_checkpoint
-from ocularis.core.devices import best_device
+from ocularis.config import to_dict
+from ocularis.core.checkpoint import load_checkpoint
 from ocularis.core.plots import plot_curves
 from ocularis.core.runs import write_json, write_yaml
 from ocularis.core.video import VideoWriter, frame_rate, read_frames
 from ocularis.data.dataset import load_pil
 from ocularis.data.inputs import batches, expand_inputs
-from ocularis.data.transforms import eval_transform
-from ocularis.deploy.export import Exported, export_task
-from ocularis.deploy.formats import exported_kind
-from ocularis.deploy.runtime import load_exported
+from ocularis.deploy.timing import time_network
 from ocularis.engine.run import prepare_run_dir, run_config, train_module
-from ocularis.errors import ConfigError, DataError
+from ocularis.engine.task import Task
+from ocularis.errors import DataError
 from ocularis.registry import TASKS
 from ocularis.tasks.detect.config import DetectConfig
 from ocularis.tasks.detect.data import DetectData, read_boxes
@@ -44,18 +42,18 @@ class DetectRun:
     best: Path
     metrics: DetectMetrics
     history: list[dict]
+    fps: float  # images per second at batch 1 on this machine
 
 
-class Detector:
+class Detector(Task):
     """Train, evaluate and predict with an object detector. The constructor only stores options."""
 
-    task = TASK
+    task, config_class, default_model = TASK, DetectConfig, "yolo"
 
-    def __init__(self, model: str = "yolo", weights: str | None = None, **options: Any):
-        self.options = {"model": model, "weights": weights, **options}
-        self.network = None
-        self.meta: dict[str, Any] = {}
-        self.source: Path | None = None
+    @staticmethod
+    def build(meta: dict[str, Any]) -> nn.Module:
+        return build_detector(meta["model"], num_classes=len(meta["classes"]), in_channels=meta["channels"],
+                              imgsz=meta["imgsz"])
 
     # ---- training -------------------------------------------------------------------------------------------
     def fit(self, data: str | None = None, **options: Any) -> DetectRun | None:
@@ -82,11 +80,12 @@ class Detector:
         self.network.load_state_dict(state["state_dict"])
         self.meta, self.source = state["ocularis"], best
         metrics = self.evaluate()
+        fps = time_network(self.infer, self.sample_inputs(count=8), 1, min_seconds=1.0).images_per_s
         plot_curves(history, run_dir / "curves.png")
         metrics.plot(run_dir)
-        write_json(run_dir / "metrics.json", {"history": history, "test": metrics.to_json(),
+        write_json(run_dir / "metrics.json", {"history": history, "test": metrics.to_json(), "fps_batch1": fps,
                                               "warnings": dataset.warnings})
-        return DetectRun(run_dir, best, metrics, history)
+        return DetectRun(run_dir, best, metrics, history, fps)
 
     # ---- evaluation and prediction ----------------------------------------------------------------------------
     def evaluate(self, data: str | None = None, split: str = "test") -> DetectMetrics:
@@ -129,17 +128,7 @@ class Detector:
                 writer.close()
         return results
 
-    def preprocess(self, pictures: list[Image.Image]) -> torch.Tensor:
-        transform = eval_transform(self.meta["imgsz"], self.meta["mean"], self.meta["std"])
-        mode = "L" if self.meta["channels"] == 1 else "RGB"
-        return torch.stack([transform(picture.convert(mode)) for picture in pictures])
-
-    def infer(self, batch: torch.Tensor) -> torch.Tensor:
-        """Dense predictions (B, N, 4 + 1 + C) in input pixels, on the CPU."""
-        device = best_device()
-        with torch.no_grad():
-            return self.network.to(device).eval()(batch.to(device)).float().cpu()
-
+    # ---- the steps of predict() after Task.preprocess and Task.infer ----------------------------------------
     def postprocess(self, outputs: torch.Tensor, names: list[str], pictures: list[Image.Image],
                     conf: float | None = None, iou: float | None = None) -> list[Boxes]:
         """Dense predictions -> NMS'd Boxes in each image's own pixels."""
@@ -163,31 +152,6 @@ class Detector:
         sources = chosen.sources[:count or len(chosen)]
         return self.preprocess([load_pil(s, self.meta["channels"]) for s in sources])
 
-    def export(self, format: str = "onnx", path: str | Path | None = None, **options: Any) -> Exported:
-        """Write ONNX or TorchScript (options: int8, half, verify, data); NMS stays outside the file."""
-        return export_task(self, format, path, **options)
-
-    # ---- persistence ------------------------------------------------------------------------------------------
-    def save(self, path: str | Path) -> Path:
-        self._require_network()
-        state = {k: v.detach().cpu() for k, v in self.network.state_dict().items()}
-        return save_checkpoint(path, state, self.meta)
-
-    @classmethod
-    def load(cls, path: str | Path) -> "Detector":
-        """A detector from a checkpoint, or from an exported ONNX / TorchScript file (same results)."""
-        if exported_kind(path):
-            meta, network = load_exported(path, TASK)
-        else:
-            checkpoint = load_checkpoint(path, TASK)
-            meta = checkpoint["ocularis"]
-            network = build_detector(meta["model"], num_classes=len(meta["classes"]), in_channels=meta["channels"],
-                                     imgsz=meta["imgsz"])
-            network.load_state_dict(checkpoint["state_dict"])
-        detector = cls(model=meta["model"])
-        detector.meta, detector.network, detector.source = meta, network.eval(), Path(path)
-        return detector
-
     # ---- helpers ----------------------------------------------------------------------------------------------
     def _detections(self, output: torch.Tensor, size: tuple[int, int], conf: float | None = None,
                     iou: float | None = None):
@@ -200,11 +164,8 @@ class Detector:
         return boxes * scale, scores, labels
 
     def _split(self, data: str | None, split: str):
-        self._require_network()
-        config = build_config(DetectConfig, {k: v for k, v in self.meta["config"].items() if k != "resume"})
-        data = data or config.data
-        if data != config.data:
-            config.val_fraction = config.test_fraction = 0.0
+        """`split` of `data` (default: the training data) with labels mapped onto the model's classes."""
+        config, data = self._data_config(data)
         dataset = read_boxes(data, config)
         unknown = [c for c in dataset.classes if c not in self.meta["classes"]]
         if unknown:
@@ -215,11 +176,6 @@ class Detector:
         for target in chosen.targets:
             target.labels = mapping[target.labels] if len(target.labels) else target.labels
         return chosen
-
-    def _require_network(self) -> None:
-        if self.network is None:
-            raise ConfigError("this Detector has no trained weights yet; call fit() or ocularis.load(path) first")
-
 
 def _box_sizes(dataset, imgsz: int) -> np.ndarray:
     """Every training box's (w, h) in input pixels, for anchor clustering."""
