@@ -13,12 +13,12 @@ from ocularis.data.detection import (
     BoxLabels,
     DetectionSet,
     SourceDetections,
+    annotation_files,
     as_source,
     assemble,
     check_boxes,
     image_size,
     save_image,
-    split_files,
 )
 from ocularis.errors import DataError, LabelError
 
@@ -26,14 +26,8 @@ from ocularis.errors import DataError, LabelError
 def read_coco(path: str | Path) -> SourceDetections:
     """One COCO .json (read as the train split), or a folder of per-split .json files."""
     path = Path(path)
-    if path.is_dir():
-        files = split_files(path, ".json")
-        if not files:
-            raise DataError(f"{path}: no train.json / val.json / test.json (COCO files named by split) in it")
-    elif path.is_file():
-        files = {"train": path}
-    else:
-        raise DataError(f"COCO file {path} does not exist; pass a .json file or a folder of train/val/test .json")
+    files = annotation_files(path, ".json", "no train.json / val.json / test.json (COCO files named by split) in it",
+                             f"COCO file {path} does not exist; pass a .json file or a folder of train/val/test .json")
     classes: list[str] | None = None
     split_images, warnings = {}, []
     for split, file in files.items():

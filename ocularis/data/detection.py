@@ -177,6 +177,18 @@ def split_files(folder: Path, suffix: str) -> dict[str, Path]:
     return {split: found[split] for split in SPLITS if split in found}
 
 
+def annotation_files(path: Path, suffix: str, none_inside: str, missing: str) -> dict[str, Path]:
+    """{split: file}: a folder's `suffix` files named by split, or one file read as the train split."""
+    if path.is_dir():
+        files = split_files(path, suffix)
+        if not files:
+            raise DataError(f"{path}: {none_inside}")
+        return files
+    if path.is_file():
+        return {"train": path}
+    raise DataError(missing)
+
+
 def check_boxes(boxes: np.ndarray, width: float, height: float, where: Callable[[int], str]) -> np.ndarray:
     """`boxes` (N, 4 pixels) clipped to the image; raise naming `where(i)` for an empty box or one past the edge."""
     boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)

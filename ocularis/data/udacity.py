@@ -14,12 +14,12 @@ from ocularis.data.detection import (
     BoxLabels,
     DetectionSet,
     SourceDetections,
+    annotation_files,
     as_source,
     assemble,
     check_boxes,
     image_sizes,
     save_image,
-    split_files,
 )
 from ocularis.errors import DataError, LabelError
 
@@ -30,14 +30,8 @@ CLASSES_FILE = "classes.txt"
 def read_udacity(path: str | Path) -> SourceDetections:
     """One box CSV (read as the train split), or a folder of labels_<split>.csv files."""
     path = Path(path)
-    if path.is_dir():
-        files = split_files(path, ".csv")
-        if not files:
-            raise DataError(f"{path}: no labels_train.csv / labels_val.csv / labels_test.csv in it")
-    elif path.is_file():
-        files = {"train": path}
-    else:
-        raise DataError(f"box CSV {path} does not exist; pass a .csv with header {','.join(COLUMNS)}")
+    files = annotation_files(path, ".csv", "no labels_train.csv / labels_val.csv / labels_test.csv in it",
+                             f"box CSV {path} does not exist; pass a .csv with header {','.join(COLUMNS)}")
     classes_file = (path if path.is_dir() else path.parent) / CLASSES_FILE
     names = [n.strip() for n in classes_file.read_text().splitlines() if n.strip()] if classes_file.is_file() else None
     rows = {split: _read_rows(file, names) for split, file in files.items()}
