@@ -18,8 +18,7 @@ from ocularis.serve.app import create_app
 from ocularis.tasks.detect.config import DetectConfig
 from ocularis.tasks.detect.model import build_detector
 from ocularis.tasks.detect.module import DetectModule
-from tests.serving import live_server
-from tests.test_web_page import CHROMIUM, CHROMIUM_ARGS, REQUIRED
+from tests.serving import needs_browser, page_at
 
 
 @pytest.fixture(scope="module")
@@ -155,24 +154,16 @@ def test_cli_converts_between_formats(tmp_path):
     assert wrong.returncode == 2 and "looks like coco" in wrong.stderr
 
 
-@pytest.mark.skipif(not CHROMIUM and not REQUIRED, reason="Chromium is not installed")
+@needs_browser
 def test_the_web_page_lists_the_boxes_it_draws(shapes_run, tmp_path):
-    from playwright.sync_api import sync_playwright
-
     _, run = shapes_run
     image_path = tmp_path / "scene.png"
     Image.fromarray(read_detection("shapes").test.sources[3]).save(image_path)
     expected = ocularis.load(run.best).predict(str(image_path))[0]
-    with live_server(create_app({"shapes": ocularis.load(run.best)})) as url, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            page.goto(url + "/")
-            page.wait_for_selector("#model option[value='shapes']", state="attached")
-            page.set_input_files("#file", str(image_path))
-            page.wait_for_selector("#top1", timeout=30_000)
-            assert page.inner_text("#top1").startswith(str(len(expected)))
-            listed = page.locator(".detection").all_inner_texts()
-            assert [line.split()[0] for line in listed] == expected.names
-        finally:
-            browser.close()
+    with page_at(create_app({"shapes": ocularis.load(run.best)})) as page:
+        page.wait_for_selector("#model option[value='shapes']", state="attached")
+        page.set_input_files("#file", str(image_path))
+        page.wait_for_selector("#top1", timeout=30_000)
+        assert page.inner_text("#top1").startswith(str(len(expected)))
+        listed = page.locator(".detection").all_inner_texts()
+        assert [line.split()[0] for line in listed] == expected.names

@@ -1,49 +1,29 @@
 """The web page in headless Chromium: it lists the served models, takes an uploaded image and shows the label."""
 
-import os
-import shutil
-
 import numpy as np
-import pytest
 from PIL import Image
 from sklearn.datasets import load_digits
 
 import ocularis
 from ocularis.serve.app import create_app, load_models
-from tests.serving import live_server
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-# CI installs Chromium and sets this, so there the test fails instead of skipping when the browser is missing.
-REQUIRED = os.environ.get("OCULARIS_REQUIRE_BROWSER") == "1"
-pytestmark = pytest.mark.skipif(not CHROMIUM and not REQUIRED, reason="Chromium is not installed")
-
-# Flags that keep Chromium from reaching for the network at start (this test needs loopback only).
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+from tests.serving import needs_browser, page_at
 
 
+@needs_browser
 def test_upload_in_the_browser_shows_the_predicted_label(digits_model, tmp_path):
-    from playwright.sync_api import sync_playwright
-
     digits = load_digits()
     image_path = tmp_path / "digit.png"
     Image.fromarray((digits.images[1000] * 255 / 16).astype(np.uint8)).save(image_path)
     expected = ocularis.load(digits_model).predict(str(image_path))[0]
-    with live_server(create_app(load_models([str(digits_model)]))) as url, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            page.goto(url + "/")
-            page.wait_for_selector("#model option[value='lenet5']", state="attached")
-            page.set_input_files("#file", str(image_path))
-            page.wait_for_selector("#top1", timeout=30_000)
-            assert page.inner_text("#top1") == expected.label
-            bars = page.locator(".bar")
-            assert bars.count() == 5 and bars.first.inner_text().startswith(expected.label)
-            assert "ms" in page.inner_text("#status") and page.inner_text("#error") == ""
-            page.set_input_files("#file", files=[{"name": "notes.txt", "mimeType": "text/plain",
-                                                  "buffer": b"not an image"}])
-            page.wait_for_function("document.getElementById('error').textContent.length > 0")
-            assert "not an image" in page.inner_text("#error")
-        finally:
-            browser.close()
+    with page_at(create_app(load_models([str(digits_model)]))) as page:
+        page.wait_for_selector("#model option[value='lenet5']", state="attached")
+        page.set_input_files("#file", str(image_path))
+        page.wait_for_selector("#top1", timeout=30_000)
+        assert page.inner_text("#top1") == expected.label
+        bars = page.locator(".bar")
+        assert bars.count() == 5 and bars.first.inner_text().startswith(expected.label)
+        assert "ms" in page.inner_text("#status") and page.inner_text("#error") == ""
+        page.set_input_files("#file", files=[{"name": "notes.txt", "mimeType": "text/plain",
+                                              "buffer": b"not an image"}])
+        page.wait_for_function("document.getElementById('error').textContent.length > 0")
+        assert "not an image" in page.inner_text("#error")

@@ -2,6 +2,7 @@
 preprocess -> infer steps that PyTorch and exported back ends run alike. A task adds fit, evaluate, postprocess,
 agreement and sample_inputs, and says how to build its network from a checkpoint's metadata."""
 
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -21,7 +22,7 @@ from ocularis.errors import CheckpointError, ConfigError
 REQUIRED_META = ("model", "classes", "channels", "imgsz", "mean", "std", "config")
 
 
-class Task:
+class Task(ABC):
     """Base of Classifier, Detector ...: stores options only; weights come from fit() or load()."""
 
     task: ClassVar[str]
@@ -35,9 +36,9 @@ class Task:
         self.source: Path | None = None  # the checkpoint or exported file the weights came from
 
     @staticmethod
+    @abstractmethod
     def build(meta: dict[str, Any]) -> nn.Module:
         """The task's untrained network for a checkpoint's metadata."""
-        raise NotImplementedError
 
     # ---- the steps of predict(), shared by every back end and by the server's micro-batches -------------------
     def preprocess(self, pictures: list[Image.Image]) -> torch.Tensor:

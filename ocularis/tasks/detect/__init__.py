@@ -18,6 +18,7 @@ from ocularis.core.plots import plot_curves
 from ocularis.core.runs import write_json, write_yaml
 from ocularis.core.video import VideoWriter, frame_rate, read_frames
 from ocularis.data.dataset import load_pil
+from ocularis.data.detection import image_size
 from ocularis.data.inputs import batches, expand_inputs
 from ocularis.deploy.timing import time_network
 from ocularis.engine.run import prepare_run_dir, run_config, train_module
@@ -182,8 +183,7 @@ def _box_sizes(dataset, imgsz: int) -> np.ndarray:
     sizes = []
     for source, target in zip(dataset.train.sources, dataset.train.targets, strict=True):
         if len(target.boxes):
-            width, height = (source.shape[1], source.shape[0]) if isinstance(source, np.ndarray) \
-                else Image.open(source).size
+            width, height = image_size(source)
             wh = np.asarray(target.boxes)[:, 2:4] - np.asarray(target.boxes)[:, 0:2]
             sizes.append(wh * [imgsz / width, imgsz / height])
     return np.concatenate(sizes) if sizes else np.zeros((0, 2))
