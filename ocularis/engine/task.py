@@ -57,6 +57,9 @@ class Task(ABC):
     def export(self, format: str = "onnx", path: str | Path | None = None, **options: Any) -> Exported:
         """Write ONNX or TorchScript (options: int8, half, verify, data); see ocularis.deploy.export.export_task."""
         self._require_network()
+        if not getattr(self.network, "exportable", True):
+            raise ConfigError(f"{self.meta['model']} runs Python code outside the network (such as OpenCV's "
+                              "selective search), so it cannot be exported; export a one-stage model instead")
         return export_task(self, format, path, **options)
 
     # ---- persistence ------------------------------------------------------------------------------------------

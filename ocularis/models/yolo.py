@@ -97,6 +97,9 @@ class YOLO(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return torch.cat([self.decode(raw, level) for level, raw in enumerate(self.heads(images))], dim=1)
 
+    def training_losses(self, images: torch.Tensor, targets: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        return YOLOLoss()(self, self.heads(images), targets)
+
     def decode(self, raw: torch.Tensor, level: int) -> torch.Tensor:
         """One level's raw map -> (B, 3*H*W, 4 + 1 + C) boxes (xyxy pixels) and probabilities."""
         b, a, h, w, _ = raw.shape
@@ -120,8 +123,9 @@ class YOLOLoss:
         self.level_balance = level_balance
 
     def __call__(self, network: YOLO, maps: list[torch.Tensor],
-                 targets: list[dict[str, torch.Tensor]]) -> tuple[torch.Tensor, dict[str, float]]:
-        """targets: per image {"boxes": (n, 4) xyxy input pixels, "labels": (n,)}."""
+                 targets: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        """targets: per image {"boxes": (n, 4) xyxy input pixels, "labels": (n,)}. The weighted parts, summed over
+        the batch as YOLOv5's (their sum is the loss)."""
         device = maps[0].device
         table = torch.cat([torch.cat([torch.full((len(t["labels"]), 1), float(i), device=device),
                                       t["labels"].to(device).float()[:, None],
@@ -149,8 +153,8 @@ class YOLOLoss:
             obj_loss = obj_loss + self.level_balance[level] * F.binary_cross_entropy_with_logits(
                 raw[..., 4], objectness)
         batch = maps[0].shape[0]
-        total = (self.box_gain * box_loss + self.obj_gain * obj_loss + self.cls_gain * cls_loss) * batch
-        return total, {"box": box_loss.item(), "obj": obj_loss.item(), "cls": cls_loss.item()}
+        return {"box": self.box_gain * box_loss * batch, "obj": self.obj_gain * obj_loss * batch,
+                "cls": self.cls_gain * cls_loss * batch}
 
     @staticmethod
     def _assign(table: torch.Tensor, anchors: torch.Tensor, stride: int, shape: tuple[int, int]):

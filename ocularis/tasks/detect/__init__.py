@@ -80,6 +80,9 @@ class Detector(Task):
         state = load_checkpoint(best, TASK)
         self.network.load_state_dict(state["state_dict"])
         self.meta, self.source = state["ocularis"], best
+        if hasattr(self.network, "after_training"):  # a stage fitted without gradients (R-CNN's SVMs)
+            self.network.after_training(datamodule.loader(datamodule.dataset("train"), shuffle=False))
+            self.save(best)
         metrics = self.evaluate()
         fps = time_network(self.infer, self.sample_inputs(count=8), 1, min_seconds=1.0).images_per_s
         plot_curves(history, run_dir / "curves.png")

@@ -1,12 +1,17 @@
-"""What a detection training step is: the detector's loss; validation mAP@.5 from the shared metrics."""
+"""What a detection training step is: the detector's own losses; validation mAP@.5 from the shared metrics.
+
+Every detector network keeps one contract, so training, evaluation, export and serving never ask which it is:
+- forward(images) -> (B, N, 4 + 1 + C) rows: xyxy box in input pixels, objectness, class probabilities;
+- training_losses(images, targets) -> {name: loss}; the training loss is their sum;
+- optionally after_training(loader): a stage fitted without gradients once the network is trained (R-CNN's SVMs).
+"""
 
 import lightning as L
 import torch
+from torch import nn
 
 from ocularis.engine.optim import optimizers_for
 from ocularis.models.boxes import postprocess_detections
-from ocularis.models.torchvision_detectors import TorchvisionDetector
-from ocularis.models.yolo import YOLO, YOLOLoss
 from ocularis.tasks.detect.config import DetectConfig
 from ocularis.tasks.detect.metrics import detection_metrics
 
@@ -16,25 +21,20 @@ VAL_CONF = 0.001  # mAP integrates over every confidence; a high threshold would
 class DetectModule(L.LightningModule):
     monitor = "val/mAP50"
 
-    def __init__(self, network: YOLO | TorchvisionDetector, config: DetectConfig, classes: list[str]):
+    def __init__(self, network: nn.Module, config: DetectConfig, classes: list[str]):
         super().__init__()
         self.network, self.config, self.classes = network, config, classes
-        self.criterion = YOLOLoss()
         self._predictions: list = []
         self._truths: list = []
 
     def training_step(self, batch, batch_index: int) -> torch.Tensor:
         images, targets = batch
         size = len(images)
-        if isinstance(self.network, TorchvisionDetector):  # torchvision computes its losses inside the model
-            parts = self.network.training_losses(images, targets)
-            loss, logged = sum(parts.values()), sum(parts.values())
-        else:
-            loss, parts = self.criterion(self.network, self.network.heads(images), targets)
-            logged = loss / size  # YOLO's loss is summed over the batch, as YOLOv5's; log it per image
-        self.log("train/loss", logged, on_step=False, on_epoch=True, prog_bar=True, batch_size=size)
+        parts = self.network.training_losses(images, targets)
+        loss = sum(parts.values())
+        self.log("train/loss", loss.detach(), on_step=False, on_epoch=True, prog_bar=True, batch_size=size)
         for name, value in parts.items():
-            self.log(f"train/{name}", value, on_step=False, on_epoch=True, batch_size=size)
+            self.log(f"train/{name}", value.detach(), on_step=False, on_epoch=True, batch_size=size)
         return loss
 
     def validation_step(self, batch, batch_index: int) -> None:
