@@ -35,7 +35,7 @@ def test_yolo_learns_shapes_and_fills_the_run_folder(shapes_run):
     losses = [row["train/loss"] for row in run.history]
     assert losses[-1] < losses[0] * 0.8
     for name in ("config.yaml", "metrics.csv", "metrics.json", "best.ckpt", "curves.png", "pr_curves.png",
-                 "confusion_matrix.png"):
+                 "confusion_matrix.png", "predictions.png"):
         assert (run.dir / name).is_file(), name
     saved = json.loads((run.dir / "metrics.json").read_text())
     assert saved["test"]["values"]["mAP50"] == pytest.approx(run.metrics.values["mAP50"])

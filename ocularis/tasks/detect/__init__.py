@@ -14,7 +14,7 @@ from torchvision.ops import box_iou
 
 from ocularis.config import to_dict
 from ocularis.core.checkpoint import load_checkpoint
-from ocularis.core.plots import plot_curves
+from ocularis.core.plots import plot_curves, plot_image_grid
 from ocularis.core.runs import write_json, write_yaml
 from ocularis.core.video import VideoWriter, frame_rate, read_frames
 from ocularis.data.dataset import load_pil
@@ -30,7 +30,7 @@ from ocularis.tasks.detect.data import DetectData, read_boxes
 from ocularis.tasks.detect.metrics import DetectMetrics, detection_metrics
 from ocularis.tasks.detect.model import DEFAULT_SIZE, TASK, build_detector
 from ocularis.tasks.detect.module import VAL_CONF, DetectModule, dense_to_detections
-from ocularis.tasks.detect.predict import Boxes
+from ocularis.tasks.detect.predict import Boxes, draw_boxes
 
 __all__ = ["Boxes", "DetectConfig", "DetectMetrics", "DetectRun", "Detector"]
 
@@ -87,6 +87,7 @@ class Detector(Task):
         fps = time_network(self.infer, self.sample_inputs(count=8), 1, min_seconds=1.0).images_per_s
         plot_curves(history, run_dir / "curves.png")
         metrics.plot(run_dir)
+        self.plot_examples(run_dir / "predictions.png")
         write_json(run_dir / "metrics.json", {"history": history, "test": metrics.to_json(), "fps_batch1": fps,
                                               "warnings": dataset.warnings})
         return DetectRun(run_dir, best, metrics, history, fps)
@@ -131,6 +132,19 @@ class Detector(Task):
             if writer:
                 writer.close()
         return results
+
+    def plot_examples(self, path: str | Path, data: str | None = None, split: str = "test", count: int = 8) -> Path:
+        """A grid of `count` images of `split`: the ground truth beside the predictions, pair by pair."""
+        chosen = self._split(data, split)
+        pictures = [load_pil(s, self.meta["channels"]) for s in chosen.sources[:count]]
+        found = self.postprocess(self.infer(self.preprocess(pictures)), chosen.image_ids[:count], pictures)
+        images, titles = [], []
+        for target, result in zip(chosen.targets, found, strict=False):
+            truth = draw_boxes(result.image, target.boxes, [self.meta["classes"][i] for i in target.labels],
+                               target.labels)
+            images += [truth, result.plot()]
+            titles += [f"{result.source}: truth", f"predicted ({len(result)})"]
+        return plot_image_grid(images, titles, Path(path), columns=4)
 
     # ---- the steps of predict() after Task.preprocess and Task.infer ----------------------------------------
     def postprocess(self, outputs: torch.Tensor, names: list[str], pictures: list[Image.Image],

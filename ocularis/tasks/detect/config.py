@@ -22,3 +22,4 @@ class DetectConfig(TrainConfig):
     max_det: int = option(300, "most detections kept per image")
     class_agnostic: bool = option(False, "suppress overlapping boxes across classes too")
     anchors: str = option("auto", "auto: k-means on the training boxes; default: YOLOv3's, scaled", ("auto", "default"))
+    mosaic: float = option(0.0, "share of training images made of four tiled images (YOLOv4's mosaic)")
