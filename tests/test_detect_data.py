@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from ocularis.data.convert import WRITERS, convert, read_source
@@ -360,3 +361,30 @@ def test_unknown_dataset_format_or_busy_output(tmp_path):
     (tmp_path / "out" / "old.txt").write_text("")
     with pytest.raises(DataError, match="is not empty"):
         convert("shapes", "yolo", str(tmp_path / "out"))
+
+
+def test_mosaic_boxes_move_with_their_pixels():
+    """Eight flat images, each one box over the whole image labelled by its grey level: in every mosaic, each box
+    must cover pixels of exactly its own image's grey, and nothing outside the 64 px window."""
+    from ocularis.data.detection import BoxLabels, DetectionSplit
+    from ocularis.tasks.detect.data import BoxDataset, detect_transform
+
+    split = DetectionSplit()
+    for index in range(8):
+        split.sources.append(np.full((64, 64, 3), index * 30, dtype=np.uint8))
+        split.targets.append(BoxLabels.of([(0.0, 0.0, 64.0, 64.0)], [index]))
+        split.image_ids.append(f"flat_{index}")
+    mosaics = BoxDataset(split, detect_transform(64, (0.0,) * 3, (1.0,) * 3), seed=3, mosaic=1.0, imgsz=64)
+    images_seen = set()
+    for key in [(epoch, index) for epoch in range(3) for index in range(8)]:
+        image, target = mosaics[key]
+        again, _ = mosaics[key]
+        assert torch.equal(image, again)  # seeded per epoch and index
+        assert (target["boxes"] >= 0).all() and (target["boxes"] <= 64).all()
+        for box, label in zip(target["boxes"].round().int().tolist(), target["labels"].tolist(), strict=True):
+            x1, y1, x2, y2 = box
+            covered = image[:, y1:y2, x1:x2] * 255
+            assert (x2 - x1) * (y2 - y1) >= 0.39 * 64 * 64  # less than 40% of an object in view: dropped
+            assert torch.allclose(covered, torch.full_like(covered, label * 30), atol=1)
+            images_seen.add(label)
+    assert len(images_seen) >= 6  # the other three tiles are drawn from the whole split

@@ -10,7 +10,7 @@ class DetectConfig(TrainConfig):
     data: str = option("shapes", "built-in dataset name, YOLO data.yaml, COCO .json, VOC folder or Udacity .csv")
     model: str = option("yolo", "detector name (see `ocularis info`)")
     imgsz: int | None = option(None, "square input size in pixels (default: the model's own)")
-    epochs: int = option(100, "training epochs")
+    epochs: int = option(70, "training epochs")
     batch: int = option(16, "images per batch (per device)")
     lr: float = option(4e-3, "peak learning rate")
     weight_decay: float = option(5e-4, "weight decay")
