@@ -25,7 +25,7 @@ from tests.serving import needs_browser, page_at
 def shapes_run(tmp_path_factory):
     """The YOLO-style detector trained briefly on the built-in shapes."""
     project = tmp_path_factory.mktemp("detect_runs")
-    detector = ocularis.Detector(model="yolo", progress=False, project=str(project))
+    detector = ocularis.Detector(model="yolo", imgsz=96, progress=False, project=str(project))
     return detector, detector.fit("shapes", epochs=12)
 
 

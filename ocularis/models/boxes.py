@@ -3,8 +3,12 @@
 Thin wrappers over torchvision.ops, so every detector suppresses and converts boxes the same (tested) way.
 """
 
+import math
+
 import torch
 from torchvision.ops import batched_nms, box_convert, clip_boxes_to_image, nms
+
+MAX_LOG_SIZE = math.log(1000 / 16)  # as torchvision's BoxCoder: a decoded box grows at most ~60x its reference
 
 
 def postprocess_detections(boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor, *, conf: float = 0.25,
@@ -45,3 +49,20 @@ def xyxy_to_cxcywh(boxes: torch.Tensor) -> torch.Tensor:
 def clip_boxes(boxes: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """x1 y1 x2 y2 boxes clipped to an image of `height` x `width` pixels (a new tensor)."""
     return clip_boxes_to_image(boxes, (height, width))
+
+
+def encode_deltas(reference: torch.Tensor, boxes: torch.Tensor, scale=(1.0, 1.0, 1.0, 1.0)) -> torch.Tensor:
+    """R-CNN's box regression targets from x1 y1 x2 y2 `reference` boxes (proposals, windows, anchors) to `boxes`:
+    the centre shift in reference sizes and the log size ratio, each divided by `scale` (SSD's variances)."""
+    size, target = reference[..., 2:] - reference[..., :2], boxes[..., 2:] - boxes[..., :2]
+    shift = (boxes[..., :2] + target / 2 - reference[..., :2] - size / 2) / size
+    return torch.cat([shift, (target / size).log()], -1) / reference.new_tensor(scale)
+
+
+def decode_deltas(reference: torch.Tensor, deltas: torch.Tensor, scale=(1.0, 1.0, 1.0, 1.0)) -> torch.Tensor:
+    """encode_deltas' inverse: x1 y1 x2 y2 boxes; `reference` (..., 4) broadcasts against `deltas` (..., 4)."""
+    deltas = deltas * deltas.new_tensor(scale)
+    size = reference[..., 2:] - reference[..., :2]
+    centre = reference[..., :2] + size / 2 + deltas[..., :2] * size
+    size = size * deltas[..., 2:].clamp(max=MAX_LOG_SIZE).exp()
+    return torch.cat([centre - size / 2, centre + size / 2], -1)

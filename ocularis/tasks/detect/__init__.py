@@ -28,7 +28,7 @@ from ocularis.registry import TASKS
 from ocularis.tasks.detect.config import DetectConfig
 from ocularis.tasks.detect.data import DetectData, read_boxes
 from ocularis.tasks.detect.metrics import DetectMetrics, detection_metrics
-from ocularis.tasks.detect.model import DEFAULT_SIZE, TASK, build_detector
+from ocularis.tasks.detect.model import DEFAULT_LR, DEFAULT_SIZE, TASK, build_detector
 from ocularis.tasks.detect.module import VAL_CONF, DetectModule, dense_to_detections
 from ocularis.tasks.detect.predict import Boxes, draw_boxes
 
@@ -63,6 +63,7 @@ class Detector(Task):
         L.seed_everything(config.seed, workers=True, verbose=False)
         dataset = read_boxes(config.data, config)
         imgsz = config.imgsz or DEFAULT_SIZE.get(config.model, 128)
+        config.lr = config.lr or DEFAULT_LR.get(config.model, 4e-3)
         self.network = build_detector(config.model, num_classes=len(dataset.classes), in_channels=dataset.channels,
                                       imgsz=imgsz, weights=config.weights, seed=config.seed,
                                       box_sizes=_box_sizes(dataset, imgsz) if config.anchors == "auto" else None)

@@ -12,7 +12,7 @@ class DetectConfig(TrainConfig):
     imgsz: int | None = option(None, "square input size in pixels (default: the model's own)")
     epochs: int = option(70, "training epochs")
     batch: int = option(16, "images per batch (per device)")
-    lr: float = option(4e-3, "peak learning rate")
+    lr: float | None = option(None, "peak learning rate (default: the model's own, 4e-3 for yolo)")
     weight_decay: float = option(5e-4, "weight decay")
     scheduler: str = option("onecycle", "learning-rate schedule (onecycle: warm-up then cosine, per step)",
                             ("cosine", "onecycle", "step", "none"))
