@@ -27,7 +27,9 @@ BOXES_PER_CELL = len(ASPECT_RATIOS) + 1
 POSITIVE_IOU, NEGATIVE_IOU = 0.5, 0.3
 NEGATIVES_PER_POSITIVE, MIN_NEGATIVES = 3, 8  # MIN_NEGATIVES: an image without objects still teaches background
 ALPHA = 1.0
-BACKGROUND_PRIOR = 0.99  # initial p(background): nearly every default box is background (RetinaNet's prior)
+# Initial p(background), as RetinaNet's prior. Hard negative mining never trains the easy negatives, so they keep the
+# scores they start with: from uniform class scores, 8 epochs on shapes reached test mAP@.5 0.03; from 0.99, 0.22.
+BACKGROUND_PRIOR = 0.99
 
 
 def feature_sizes(imgsz: int) -> list[int]:
@@ -76,7 +78,7 @@ class SSD7(nn.Module):
         self.regress = nn.ModuleList(nn.Conv2d(WIDTHS[i], BOXES_PER_CELL * 4, 3, padding=1) for i in PREDICTED)
         # saved with the weights, so a checkpoint decodes with the default boxes it was trained on
         self.register_buffer("anchors", box_convert(default_boxes(imgsz), "cxcywh", "xyxy"))
-        for head in self.classify:  # start confident in background, so the first steps are not spent learning it
+        for head in self.classify:  # every default box starts as background (see BACKGROUND_PRIOR)
             bias = head.bias.detach().view(BOXES_PER_CELL, num_classes + 1)
             bias[:, 0] = math.log(BACKGROUND_PRIOR * num_classes / (1 - BACKGROUND_PRIOR))
             bias[:, 1:] = 0.0
