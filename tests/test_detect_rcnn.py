@@ -8,7 +8,7 @@ import ocularis
 from ocularis.data.convert import WRITERS
 from ocularis.data.detection import read_detection, shapes_detection
 from ocularis.errors import ConfigError
-from ocularis.models.proposals import proposal_recall, propose
+from ocularis.models.proposals import proposal_recall, propose, reusing_proposals
 from ocularis.tasks.detect.model import build_detector
 
 
@@ -27,12 +27,14 @@ def pixels(sources) -> torch.Tensor:
 def test_selective_search_finds_nearly_every_shape():
     test = read_detection("shapes").test
     images = pixels(test.sources[:40])
-    proposals = propose(images)
+    with reusing_proposals():
+        proposals = propose(images)
+        cached = propose(images)
     truths = [torch.as_tensor(t.boxes) for t in test.targets[:40]]
     assert proposal_recall(proposals, truths) >= 0.95  # measured 0.99 (0.995 on 150 training images)
     assert all(10 <= len(p) <= 300 for p in proposals)  # ~115 per image
-    again = propose(images)  # from the cache, and the same
-    assert all(torch.equal(a, b) for a, b in zip(proposals, again, strict=True))
+    again = propose(images)  # searched afresh, and the same
+    assert all(torch.equal(a, b) and torch.equal(a, c) for a, b, c in zip(proposals, again, cached, strict=True))
 
 
 @pytest.mark.parametrize("name", ["rcnn", "fast_rcnn"])

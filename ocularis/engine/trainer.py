@@ -69,3 +69,5 @@ def _quiet_lightning() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    # the run folder already holds config.yaml (and, on --resume, last.ckpt) when the checkpoint callback starts
+    warnings.filterwarnings("ignore", message=".*exists and is not empty.*")

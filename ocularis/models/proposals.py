@@ -8,6 +8,8 @@ IoU 0.5 for four times the cost)."""
 
 import hashlib
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -21,6 +23,21 @@ MAX_PROPOSALS = 300  # rarely reached on small images; every proposal costs clas
 CACHE_SIZE = 8192  # images; ~5 KB each
 
 _cache: OrderedDict[bytes, torch.Tensor] = OrderedDict()
+_caching = False
+
+
+@contextmanager
+def reusing_proposals() -> Iterator[None]:
+    """Within it, proposals are cached by the image's bytes, so images seen again (validation every epoch, the SVM
+    stage) are searched once. Outside it every image is searched, so prediction and its timing pay the full cost."""
+    global _caching
+    before, _caching = _caching, True
+    try:
+        yield
+    finally:
+        _caching = before
+        if not before:
+            _cache.clear()
 
 
 def selective_search(image: np.ndarray) -> torch.Tensor:
@@ -55,12 +72,13 @@ def selective_search(image: np.ndarray) -> torch.Tensor:
 
 def propose(images: torch.Tensor) -> list[torch.Tensor]:
     """Selective-search proposals for each image of a (B, C, H, W) batch of pixels scaled to 0..1 (detection
-    normalises with mean 0, std 1), on the CPU. Results are cached by the image's bytes, so unaugmented images
-    (validation every epoch, the SVM stage) are searched once."""
+    normalises with mean 0, std 1), on the CPU; cached within `reusing_proposals()`."""
     pixels = (images.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu()
     if pixels.shape[1] != 3:  # grey (or any other channel count): search the first channel as grey RGB
         pixels = pixels[:, :1].expand(-1, 3, -1, -1)
     arrays = [p.permute(1, 2, 0).contiguous().numpy() for p in pixels]
+    if not _caching:
+        return [selective_search(array) for array in arrays]
     keys = [hashlib.blake2b(a.tobytes(), digest_size=16).digest() for a in arrays]
     for array, key in zip(arrays, keys, strict=True):
         if key not in _cache:

@@ -24,6 +24,7 @@ from ocularis.deploy.timing import time_network
 from ocularis.engine.run import prepare_run_dir, run_config, train_module
 from ocularis.engine.task import Task
 from ocularis.errors import DataError
+from ocularis.models.proposals import reusing_proposals
 from ocularis.registry import TASKS
 from ocularis.tasks.detect.config import DetectConfig
 from ocularis.tasks.detect.data import DetectData, read_boxes
@@ -74,16 +75,17 @@ class Detector(Task):
         write_yaml(run_dir / "config.yaml", {k: v for k, v in to_dict(config).items() if k != "resume"})
         datamodule = DetectData(dataset, config, imgsz=imgsz, mean=mean, std=std)
         best = run_dir / "best.ckpt"
-        history = train_module(DetectModule(self.network, config, dataset.classes), datamodule, config, run_dir,
-                               best, self.save)
-        if history is None:
-            return None
-        state = load_checkpoint(best, TASK)
-        self.network.load_state_dict(state["state_dict"])
-        self.meta, self.source = state["ocularis"], best
-        if hasattr(self.network, "after_training"):  # a stage fitted without gradients (R-CNN's SVMs)
-            self.network.after_training(datamodule.loader(datamodule.dataset("train"), shuffle=False))
-            self.save(best)
+        with reusing_proposals():  # R-CNN's selective search, once per validation and SVM-stage image
+            history = train_module(DetectModule(self.network, config, dataset.classes), datamodule, config, run_dir,
+                                   best, self.save)
+            if history is None:
+                return None
+            state = load_checkpoint(best, TASK)
+            self.network.load_state_dict(state["state_dict"])
+            self.meta, self.source = state["ocularis"], best
+            if hasattr(self.network, "after_training"):  # a stage fitted without gradients (R-CNN's SVMs)
+                self.network.after_training(datamodule.loader(datamodule.dataset("train"), shuffle=False))
+                self.save(best)
         metrics = self.evaluate()
         fps = time_network(self.infer, self.sample_inputs(count=8), 1, min_seconds=1.0).images_per_s
         plot_curves(history, run_dir / "curves.png")
