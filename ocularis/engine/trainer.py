@@ -71,3 +71,4 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
     # the run folder already holds config.yaml (and, on --resume, last.ckpt) when the checkpoint callback starts
     warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
+    warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")  # epoch metrics are logged
