@@ -2,6 +2,8 @@
 our YOLO: forward(images) -> (B, max_det, 4 + 1 + C) rows (box in input pixels, score, one-hot class), and
 training_losses(images, targets) -> torchvision's loss dict."""
 
+from functools import partial
+
 import torch
 from torch import nn
 from torchvision import models
@@ -9,6 +11,7 @@ from torchvision.models import detection
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.backbone_utils import BackboneWithFPN, mobilenet_backbone
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+from torchvision.models.detection.retinanet import RetinaNetHead
 from torchvision.ops.feature_pyramid_network import LastLevelP6P7
 
 
@@ -67,6 +70,20 @@ def _light_roi_settings(classes: int, channels: int) -> dict:
             "box_head": TwoMLPHead(channels * 7 * 7, width), "box_predictor": FastRCNNPredictor(width, classes)}
 
 
+def _retinanet_settings(classes: int) -> dict:
+    """RetinaNet as torchvision's v2 (a GroupNorm head, GIoU box loss) with anchors from 24 pixels at stride 8.
+    On shapes the seeds' 20-60 pixel objects in 128-pixel images found an anchor of IoU >= 0.5 only 69% of the time
+    among anchors from 8 pixels, and every time among these. Trained from scratch, torchvision's v1 head (no
+    normalisation) swung its class loss and stayed near 0.02 mAP@.5 whatever the anchors; this head reached 0.14 in
+    the same 6 epochs."""
+    anchors = AnchorGenerator(tuple((s, s * 2 ** (1 / 3), s * 2 ** (2 / 3)) for s in (24, 48, 96, 192, 384)),
+                              ((0.5, 1.0, 2.0),) * 5)
+    head = RetinaNetHead(FPN_WIDTH, anchors.num_anchors_per_location()[0], classes,
+                         norm_layer=partial(nn.GroupNorm, 32))
+    head.regression_head._loss_type = "giou"  # as torchvision's retinanet_resnet50_fpn_v2 sets it
+    return {"anchor_generator": anchors, "head": head}
+
+
 def build(name: str, *, num_classes: int, imgsz: int) -> TorchvisionDetector:
     """torchvision detector `name` for `num_classes` objects at `imgsz` (no resizing inside the model)."""
     sizes = {"min_size": imgsz, "max_size": imgsz}
@@ -83,10 +100,8 @@ def build(name: str, *, num_classes: int, imgsz: int) -> TorchvisionDetector:
         model = detection.FasterRCNN(backbone, None, rpn_anchor_generator=_small_anchors(4, base=16), **sizes,
                                      **_light_roi_settings(classes, backbone.out_channels))
     elif name.startswith("retinanet_resnet"):
-        backbone = _resnet_fpn(name.split("_")[1], p6p7=True)
-        anchors = AnchorGenerator(tuple((s, s * 1.26, s * 1.59) for s in (8, 16, 32, 64, 128)),
-                                  ((0.5, 1.0, 2.0),) * 5)
-        model = detection.RetinaNet(backbone, classes, anchor_generator=anchors, **sizes)
+        model = detection.RetinaNet(_resnet_fpn(name.split("_")[1], p6p7=True), classes, **sizes,
+                                    **_retinanet_settings(classes))
     elif name.startswith("fcos_resnet"):
         model = detection.FCOS(_resnet_fpn(name.split("_")[1], p6p7=True), classes, **sizes)
     elif name == "ssd300_vgg16":
