@@ -9,7 +9,7 @@ from ocularis.data.convert import WRITERS
 from ocularis.data.detection import read_detection, shapes_detection
 from ocularis.errors import ConfigError
 from ocularis.models import proposals
-from ocularis.models.proposals import proposal_recall, propose, reusing_proposals
+from ocularis.models.proposals import proposal_recall, propose
 from ocularis.tasks.detect.model import build_detector
 
 
@@ -36,11 +36,13 @@ def test_selective_search_finds_nearly_every_shape():
     assert all(torch.equal(a, b) for a, b in zip(proposals, again, strict=True))
 
 
-def test_proposals_are_reused_only_while_training(monkeypatch):
+@pytest.mark.parametrize("name", ["rcnn", "fast_rcnn"])
+def test_proposals_are_reused_only_while_fitting(monkeypatch, name):
+    """Detector.fit runs inside the network's fitting() context."""
     searched = []
     monkeypatch.setattr(proposals, "selective_search", lambda array: searched.append(1) or torch.zeros(1, 4))
     images = pixels(read_detection("shapes").test.sources[:3])
-    with reusing_proposals():
+    with build_detector(name, num_classes=5, in_channels=3, imgsz=96).fitting():
         propose(images)
         propose(images)
     assert len(searched) == 3  # the second pass came from the cache

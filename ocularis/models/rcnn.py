@@ -16,7 +16,7 @@ from torch.nn.utils.rnn import pad_sequence
 from torchvision.ops import box_iou, clip_boxes_to_image, roi_align, roi_pool
 
 from ocularis.models.boxes import decode_deltas, encode_deltas
-from ocularis.models.proposals import propose
+from ocularis.models.proposals import propose, reusing_proposals
 
 POSITIVE_IOU = 0.5  # a proposal overlapping a ground truth this much counts as that class (both papers)
 FAST_ROIS_PER_IMAGE = 64  # Fast R-CNN samples 64 per image (128 RoIs from 2 images): they share the CNN's work
@@ -82,7 +82,15 @@ def block(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
 
 
-class RCNN(nn.Module):
+class ProposalDetector(nn.Module):
+    """A detector over selective-search proposals: while it is being fitted, each image is searched only once."""
+
+    def fitting(self):
+        """The context a whole fit runs within (see Detector.fit)."""
+        return reusing_proposals()
+
+
+class RCNN(ProposalDetector):
     """forward(images) -> (B, N x C, 4 + 1 + C). Until after_training has fitted the SVMs (the validation epochs
     of training), scores come from the fine-tuning softmax and boxes are the proposals themselves."""
 
@@ -186,7 +194,7 @@ class RCNN(nn.Module):
         self.train(was_training)
 
 
-class FastRCNN(nn.Module):
+class FastRCNN(ProposalDetector):
     """forward(images) -> (B, N x C, 4 + 1 + C): objectness 1 - p(background), p(c) / (1 - p(background)), each
     class's regressed box. training_losses: Fast R-CNN's multi-task loss, cross-entropy + smooth L1 on positives."""
 

@@ -1,6 +1,7 @@
 """Object detection: YOLO-style and the seeds' other detectors, trained, evaluated against COCO/VOC metrics,
 predicting on images, exported and served like every task."""
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,6 @@ from ocularis.deploy.timing import time_network
 from ocularis.engine.run import prepare_run_dir, run_config, train_module
 from ocularis.engine.task import Task
 from ocularis.errors import DataError
-from ocularis.models.proposals import reusing_proposals
 from ocularis.registry import TASKS
 from ocularis.tasks.detect.config import DetectConfig
 from ocularis.tasks.detect.data import DetectData, read_boxes
@@ -75,7 +75,7 @@ class Detector(Task):
         write_yaml(run_dir / "config.yaml", {k: v for k, v in to_dict(config).items() if k != "resume"})
         datamodule = DetectData(dataset, config, imgsz=imgsz, mean=mean, std=std)
         best = run_dir / "best.ckpt"
-        with reusing_proposals():  # R-CNN's selective search, once per validation and SVM-stage image
+        with getattr(self.network, "fitting", nullcontext)():
             history = train_module(DetectModule(self.network, config, dataset.classes), datamodule, config, run_dir,
                                    best, self.save)
             if history is None:

@@ -3,7 +3,8 @@
 Every detector network keeps one contract, so training, evaluation, export and serving never ask which it is:
 - forward(images) -> (B, N, 4 + 1 + C) rows: xyxy box in input pixels, objectness, class probabilities;
 - training_losses(images, targets) -> {name: loss}; the training loss is their sum;
-- optionally after_training(loader): a stage fitted without gradients once the network is trained (R-CNN's SVMs).
+- optionally after_training(loader): a stage fitted without gradients once the network is trained (R-CNN's SVMs);
+- optionally fitting(): a context the whole fit runs within (R-CNN's proposals are searched once per image there).
 """
 
 import lightning as L
