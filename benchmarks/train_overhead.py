@@ -1,18 +1,21 @@
 """Training throughput of ocularis (Classifier.fit) relative to a bare PyTorch loop doing the same work.
 
-Both sides train the same network (ocularis.tasks.classify.model.build_network) on the same data, through
-the same DataLoaders and transforms (ocularis's ClassifyData: decode/convert, resize, normalise per image),
-with the same batch size, AdamW optimiser, cosine schedule and number of epochs, in one process. Each epoch
-of both sides is a training pass plus a no-grad pass over the val split, because fit() validates every epoch.
-So the ratio measures what ocularis adds on top: Lightning's loop, callbacks, logging, metrics, the progress
-bar and the per-epoch checkpoint writes.
+Like with like: both sides train the same network (ocularis.tasks.classify.model.build_network) on the same data,
+through the same DataLoaders, sampler and transforms (ocularis's ClassifyData: decode/convert, resize, normalise
+per image, the per-image augmentation seeding included), with the same batch size, AdamW optimiser, cosine schedule
+and number of epochs, in one process. Each epoch of both sides is a training pass plus a no-grad pass over the val
+split that computes the val loss and accuracy, because fit() validates every epoch. So the ratio measures what
+ocularis adds on top: Lightning's loop, callbacks, logging, metrics, the progress bar and the per-epoch checkpoint
+writes (last.ckpt, and best.ckpt when val accuracy improves).
 
 Timing: ocularis's one-off costs (reading/checking the data, building the model, the final test evaluation and
 plots) are left out by timing only its epochs, using the per-epoch `seconds` column that the History callback
-writes into TrainingRun.history (epoch start to epoch end, validation and last.ckpt included). The bare loop is
-timed over exactly the same span. The first epoch of each side is a warm-up and is not counted, and the sides
-are run alternately --repeats times. The median and the best of each side are reported: on a shared machine
-the best run is the least disturbed one. Goal: ratio >= 0.95.
+writes into TrainingRun.history. Those run from one epoch's row to the next, so each timed epoch holds one round
+of training, validation and checkpoint writes, as a bare epoch holds everything from its start to its end. The
+first epoch of each side is a warm-up and is not counted, and the sides are run alternately --repeats times (which
+goes first alternates too). The median and the best of each side are reported: on a shared machine the best run is
+the least disturbed one; on a busy two-core machine single runs vary by +-15%, so use more repeats there.
+Goal: ratio >= 0.95.
 
     python benchmarks/train_overhead.py                        # simple_cnn on digits at 32x32, batch 32
     python benchmarks/train_overhead.py --no-progress --repeats 5
@@ -62,8 +65,9 @@ def bare_epochs(config: ClassifyConfig) -> tuple[int, list[float]]:
     optimizer = torch.optim.AdamW(network.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs, eta_min=config.lr * 0.01)
     seconds, images = [], 0
-    for _ in range(config.epochs):
-        started, images, correct = time.perf_counter(), 0, 0
+    for epoch in range(config.epochs):
+        started, images, correct, val_loss = time.perf_counter(), 0, 0, 0.0
+        train_loader.sampler.set_epoch(epoch)
         network.train()
         for x, y in train_loader:
             loss = F.cross_entropy(network(x), y)
@@ -74,7 +78,9 @@ def bare_epochs(config: ClassifyConfig) -> tuple[int, list[float]]:
         network.eval()
         with torch.no_grad():
             for x, y in val_loader:
-                correct += int((network(x).argmax(1) == y).sum())
+                logits = network(x)
+                val_loss += float(F.cross_entropy(logits, y, reduction="sum"))
+                correct += int((logits.argmax(1) == y).sum())
         schedule.step()
         seconds.append(time.perf_counter() - started)
     return images, seconds
@@ -95,10 +101,14 @@ def main() -> None:
     bare, ours = [], []
     with tempfile.TemporaryDirectory() as project:
         for repeat in range(args.repeats):
-            images, seconds = bare_epochs(config)
-            bare.append(images * (len(seconds) - 1) / sum(seconds[1:]))
-            timed = ocularis_epochs(args, config, project)[1:]
-            ours.append(images * len(timed) / sum(timed))
+            # the side that goes first alternates, so that neither always follows the other's clean-up
+            for side in ("bare", "ocularis") if repeat % 2 == 0 else ("ocularis", "bare"):
+                if side == "bare":
+                    images, seconds = bare_epochs(config)
+                    bare.append(images * (len(seconds) - 1) / sum(seconds[1:]))
+                else:
+                    timed = ocularis_epochs(args, config, project)[1:]
+                    ours.append(images * len(timed) / sum(timed))  # images: set by repeat 0, bare first
             print(f"repeat {repeat}: bare {bare[-1]:.0f} img/s, ocularis {ours[-1]:.0f} img/s")
     print(f"\n{args.model} on {args.data} at {args.imgsz}px, batch {args.batch}, {args.epochs - 1} timed epochs "
           f"x {args.repeats} repeats, {images} training images/epoch, {torch.get_num_threads()} threads, "

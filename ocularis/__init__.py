@@ -1,24 +1,23 @@
-"""ocularis: deep learning for computer vision as one package."""
+"""ocularis: deep learning for computer vision as one package.
 
-from importlib import metadata
+The public API (ocularis.Classifier, ocularis.load ...) is imported on first use, so that `ocularis --help` and other
+entry points that need no model start without importing torch.
+"""
+
+from importlib import import_module, metadata
 
 from ocularis import errors
-from ocularis.api import (
-    Boxes,
-    Classifier,
-    ClassifyMetrics,
-    DetectMetrics,
-    Detector,
-    DetectRun,
-    Labels,
-    TrainingRun,
-    load,
-)
 
 try:
     __version__ = metadata.version("ocularis")
 except metadata.PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0"
 
-__all__ = ["Boxes", "Classifier", "ClassifyMetrics", "DetectMetrics", "DetectRun", "Detector", "Labels", "TrainingRun",
-           "errors", "load", "__version__"]
+__all__ = ["Boxes", "Classifier", "ClassifyMetrics", "DetectMetrics", "DetectRun", "Detector", "Labels", "Task",
+           "TrainingRun", "errors", "load", "task_class", "__version__"]
+
+
+def __getattr__(name: str):
+    if name in __all__:
+        return getattr(import_module("ocularis.api"), name)
+    raise AttributeError(f"module 'ocularis' has no attribute {name!r}")

@@ -1,18 +1,30 @@
-"""The Python API: every task class, and load() that returns the right one from a checkpoint alone."""
+"""The Python API: every task class, and load() that returns the right one from a saved model alone."""
 
 from pathlib import Path
 
-from ocularis.core.checkpoint import FORMAT_KEY, load_checkpoint
-from ocularis.deploy.formats import exported_kind, read_meta
+from ocularis.deploy.runtime import open_model
+from ocularis.engine.task import Task, TrainingRun
 from ocularis.registry import TASKS
-from ocularis.tasks.classify import Classifier, ClassifyMetrics, Labels, TrainingRun
-from ocularis.tasks.detect import Boxes, DetectMetrics, Detector, DetectRun
+from ocularis.tasks.classify.metrics import ClassifyMetrics
+from ocularis.tasks.classify.predict import Labels
+from ocularis.tasks.classify.task import Classifier
+from ocularis.tasks.detect.metrics import DetectMetrics
+from ocularis.tasks.detect.predict import Boxes
+from ocularis.tasks.detect.task import Detector
 
-__all__ = ["Boxes", "Classifier", "ClassifyMetrics", "DetectMetrics", "DetectRun", "Detector", "Labels", "TrainingRun",
-           "load"]
+DetectRun = TrainingRun  # every task's fit() returns a TrainingRun; the old name stays for existing code
+
+__all__ = ["Boxes", "Classifier", "ClassifyMetrics", "DetectMetrics", "DetectRun", "Detector", "Labels", "Task",
+           "TrainingRun", "load", "task_class"]
 
 
-def load(path: str | Path):
-    """The task object (Classifier, ...) of a checkpoint or exported ONNX/TorchScript file, ready to predict."""
-    task = read_meta(path)["task"] if exported_kind(path) else load_checkpoint(path)[FORMAT_KEY]["task"]
-    return TASKS.get(task).load(path)
+def task_class(name: str) -> type[Task]:
+    """The class of the registered task `name` (imported on first use)."""
+    return TASKS.get(name).task_class()
+
+
+def load(path: str | Path, task: str | None = None) -> Task:
+    """The task object (Classifier, ...) of a checkpoint or exported ONNX/TorchScript file, ready to predict; the
+    file is read once. With `task`, a model of another task is refused by name."""
+    opened = open_model(path, task)
+    return task_class(opened.meta["task"]).from_opened(path, opened)

@@ -1,31 +1,57 @@
-"""The command line: `ocularis TASK MODE [--options]` plus `info`. User errors print one line and exit 2."""
+"""The command line, generated from the task registry: `ocularis TASK train|val|predict|export|benchmark` for every
+registered task, plus `export`, `benchmark`, `serve`, `info` and `data convert`. No task is named here.
 
+Building the app reads only the tasks' declarations (ocularis.contract.TaskSpec), so `--help` answers without torch;
+each command imports what it runs (the engine, a task's class) when it runs. User errors print one line, exit 2.
+"""
+
+import inspect
 import platform
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from ocularis.config import fields_help, parse_cli_options
+from ocularis.config import fields_help, option_fields, parse_cli_options
+from ocularis.contract import Inputs, TaskSpec
 from ocularis.core.runs import new_run_dir, write_json
-from ocularis.core.video import is_video_file
 from ocularis.errors import OcularisError
 from ocularis.registry import DATASETS, MODELS, TASKS
-from ocularis.tasks.classify import Classifier, ClassifyConfig
-from ocularis.tasks.detect import DetectConfig, Detector
+from ocularis.tasks import BUILTIN  # noqa: F401  (importing the package registers the built-in tasks)
 
 console = Console(soft_wrap=True)  # long lines stay whole for pipes and logs
-app = typer.Typer(help="Deep learning for computer vision: train, evaluate, predict.", no_args_is_help=True,
-                  pretty_exceptions_enable=False, add_completion=False)
-classify = typer.Typer(help="Image classification (single- and multi-label).", no_args_is_help=True)
-app.add_typer(classify, name="classify")
-detect = typer.Typer(help="Object detection (YOLO-style and the seeds' other detectors).", no_args_is_help=True)
-app.add_typer(detect, name="detect")
-data_app = typer.Typer(help="Datasets: convert between detection formats.", no_args_is_help=True)
-app.add_typer(data_app, name="data")
+EXTRA_ARGS = {"allow_extra_args": True, "ignore_unknown_options": True}
 
+
+def build_app() -> typer.Typer:
+    """The whole CLI for the tasks registered now."""
+    app = typer.Typer(help="Deep learning for computer vision: train, evaluate, predict, export, serve.",
+                      no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+    for name in TASKS.names():
+        app.add_typer(task_app(TASKS.get(name)), name=name)
+    app.command("export")(export_command(None))
+    app.command("benchmark")(benchmark_command(None))
+    app.command("serve")(serve)
+    app.command("info")(info)
+    data_app = typer.Typer(help="Datasets: convert between detection formats.", no_args_is_help=True)
+    data_app.command("convert")(data_convert)
+    app.add_typer(data_app, name="data")
+    return app
+
+
+def task_app(spec: TaskSpec) -> typer.Typer:
+    """train, val, predict, export and benchmark for one task, with its own options."""
+    group = typer.Typer(help=spec.summary, no_args_is_help=True)
+    group.command("train", context_settings=EXTRA_ARGS, epilog=options_help(spec.config))(train_command(spec))
+    group.command("val")(val_command(spec))
+    group.command("predict")(predict_command(spec))
+    group.command("export")(export_command(spec.name))
+    group.command("benchmark")(benchmark_command(spec.name))
+    return group
 
 
 def options_help(config: type) -> str:
@@ -33,175 +59,137 @@ def options_help(config: type) -> str:
                                           for name, default, text in fields_help(config))
 
 
-@classify.command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-                  epilog=options_help(ClassifyConfig))
-def classify_train(ctx: typer.Context, cfg: str = typer.Option(None, help="YAML file of options")) -> None:
-    """Train a classifier; every option below may also come from --cfg FILE."""
-    from ocularis.config import build_config
+def train_command(spec: TaskSpec) -> Callable:
+    def train(ctx: typer.Context, cfg: str = typer.Option(None, help="YAML file of options")) -> None:
+        from ocularis.engine.run import run_config
 
-    options = parse_cli_options(ctx.args)
-    config = build_config(ClassifyConfig, options, yaml_file=cfg)  # checks every option before any work starts
-    run = Classifier().fit(**vars(config))
-    if run is None:  # a DDP worker process: rank 0 reports
-        return
-    console.print(str(run.metrics))
-    name, value = run.metrics.headline
-    console.print(f"test {name}: {value:.4f}")
-    console.print(f"run folder: {run.dir}")
+        config = run_config(spec.config, parse_cli_options(ctx.args), yaml_file=cfg)  # checked before any work
+        run = spec.task_class()().fit_config(config)
+        if run is None:  # a DDP worker process: rank 0 reports
+            return
+        console.print(str(run.metrics))
+        console.print(f"test {run.metrics.summary()}  ({run.fps:.0f} images/s at batch 1)")
+        console.print(f"run folder: {run.dir}")
 
-
-@classify.command("val")
-def classify_val(model: Path = typer.Option(..., help="checkpoint (best.ckpt)"),
-                 data: str = typer.Option(None, help="dataset (default: the training data)"),
-                 split: str = typer.Option("test", help="train, val or test")) -> None:
-    """Evaluate a checkpoint: accuracy, top-5, per-class precision/recall/F1, confusion matrix."""
-    classifier = Classifier.load(model)
-    metrics = classifier.evaluate(data or classifier.meta["config"]["data"], split=split)
-    console.print(str(metrics))
+    train.__doc__ = f"Train a {spec.name} model; every option below may also come from --cfg FILE."
+    return train
 
 
-@classify.command("predict")
-def classify_predict(sources: list[str] = typer.Argument(..., help="images or folders"),
-                     model: Path = typer.Option(..., help="checkpoint (best.ckpt)"),
-                     topk: int = typer.Option(5, help="classes listed per image"),
-                     save: bool = typer.Option(False, help="write annotated images and predictions.json"),
-                     project: str = typer.Option("runs", help="folder that holds run folders")) -> None:
-    """Predict the class of each image."""
-    results = Classifier.load(model).predict(sources, topk=topk)
-    table = Table("image", "label", "score", "top-k")
-    for result in results:
-        table.add_row(result.source, "|".join(result.names), f"{result.score:.3f}",
-                      ", ".join(f"{n} {s:.2f}" for n, s in result.topk))
-    console.print(table)
-    if save:
-        folder = new_run_dir(project, "classify", "predict")
-        for index, result in enumerate(results):
-            result.save(folder / f"{index:04d}_{Path(result.source).stem}.png")
-        write_json(folder / "predictions.json", [r.to_json() for r in results])
-        console.print(f"saved to {folder}")
+def val_command(spec: TaskSpec) -> Callable:
+    def val(model: Path = typer.Option(..., help="checkpoint (best.ckpt) or exported file"),
+            data: str = typer.Option(None, help="dataset (default: the training data)"),
+            split: str = typer.Option("test", help="train, val or test")) -> None:
+        from ocularis.api import load
+
+        console.print(str(load(model, spec.name).evaluate(data, split=split)))
+
+    val.__doc__ = f"Evaluate a {spec.name} model on a split of its data or other data."
+    return val
 
 
-@detect.command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-                epilog=options_help(DetectConfig))
-def detect_train(ctx: typer.Context, cfg: str = typer.Option(None, help="YAML file of options")) -> None:
-    """Train a detector; every option below may also come from --cfg FILE."""
-    from ocularis.config import build_config
+def predict_command(spec: TaskSpec) -> Callable:
+    """`predict SOURCES --model M` with one flag per field of the task's predict options."""
+    fields = option_fields(spec.options)
 
-    config = build_config(DetectConfig, parse_cli_options(ctx.args), yaml_file=cfg)
-    run = Detector().fit(**vars(config))
-    if run is None:
-        return
-    console.print(str(run.metrics))
-    console.print(f"test mAP@.5: {run.metrics.values['mAP50']:.4f}  mAP@.5:.95: {run.metrics.values['mAP50_95']:.4f}  "
-                  f"{run.fps:.0f} images/s at batch 1")
-    console.print(f"run folder: {run.dir}")
+    def predict(sources: list[str], model: Path, batch: int, save: bool, project: str, **options: Any) -> None:
+        from ocularis.api import load
+        from ocularis.core.video import is_video_file
 
+        task = load(model, spec.name)
+        folder = new_run_dir(project, spec.name, "predict") if save else None
+        videos = [s for s in sources if spec.inputs == Inputs.IMAGE and is_video_file(s)]
+        inputs = [s for s in sources if s not in videos]
+        results = task.predict(inputs, batch=batch, **options) if inputs or not sources else []
+        for video in videos:
+            found = task.predict_video(video, folder / f"{Path(video).stem}.mp4" if folder else None, batch=batch,
+                                       **options)
+            console.print(f"{video}: {len(found)} frames")
+        if results:
+            table = Table(*results[0].row())
+            for result in results:
+                table.add_row(*result.row().values())
+            console.print(table)
+        if folder:
+            for index, result in enumerate(results):
+                result.save_to(folder, f"{index:04d}_{Path(result.source).stem}")
+            write_json(folder / "predictions.json", [r.to_json() for r in results])
+            console.print(f"saved to {folder}")
 
-@detect.command("val")
-def detect_val(model: Path = typer.Option(..., help="checkpoint (best.ckpt) or exported file"),
-               data: str = typer.Option(None, help="dataset (default: the training data)"),
-               split: str = typer.Option("test", help="train, val or test")) -> None:
-    """Evaluate a detector: mAP@.5, mAP@.5:.95, per-class AP, precision and recall."""
-    console.print(str(Detector.load(model).evaluate(data, split=split)))
-
-
-@detect.command("predict")
-def detect_predict(sources: list[str] = typer.Argument(..., help="images or folders"),
-                   model: Path = typer.Option(..., help="checkpoint (best.ckpt) or exported file"),
-                   conf: float = typer.Option(None, help="confidence threshold (default: the run's)"),
-                   iou: float = typer.Option(None, help="NMS IoU threshold (default: the run's)"),
-                   save: bool = typer.Option(False, help="write annotated images, predictions.json, labels/*.txt"),
-                   project: str = typer.Option("runs", help="folder that holds run folders")) -> None:
-    """Find the objects in each image, folder or video (annotated videos are written with --save)."""
-    detector = Detector.load(model)
-    folder = new_run_dir(project, "detect", "predict") if save else None
-    videos = [s for s in sources if is_video_file(s)]
-    results = detector.predict([s for s in sources if s not in videos], conf=conf, iou=iou) \
-        if len(videos) < len(sources) else []
-    for video in videos:
-        found = detector.predict_video(video, folder / f"{Path(video).stem}.mp4" if folder else None, conf, iou)
-        console.print(f"{video}: {len(found)} frames, {sum(len(r) for r in found)} detections")
-    table = Table("image", "objects", "detections")
-    for result in results:
-        table.add_row(result.source, str(len(result)), ", ".join(f"{n} {s:.2f}" for n, s in
-                                                                 zip(result.names, result.scores, strict=True)))
-    console.print(table)
-    if folder:
-        for index, result in enumerate(results):
-            stem = f"{index:04d}_{Path(result.source).stem}"
-            result.save(folder / f"{stem}.png")
-            (folder / "labels").mkdir(exist_ok=True)
-            (folder / "labels" / f"{stem}.txt").write_text(result.to_yolo())
-        write_json(folder / "predictions.json", [r.to_json() for r in results])
-        console.print(f"saved to {folder}")
+    needs_sources = spec.inputs != Inputs.NONE
+    parameters = [
+        _parameter("sources", list[str], typer.Argument(... if needs_sources else None,
+                                                        help="images, folders or videos" if needs_sources else
+                                                        "nothing: this task generates")),
+        _parameter("model", Path, typer.Option(..., help="checkpoint (best.ckpt) or exported file")),
+        *[_parameter(f.name, f.kind | None, typer.Option(None, help=_option_text(f))) for f in fields],
+        _parameter("batch", int, typer.Option(16, help="inputs per forward pass")),
+        _parameter("save", bool, typer.Option(False, help="write pictures of the results and predictions.json")),
+        _parameter("project", str, typer.Option("runs", help="folder that holds run folders")),
+    ]
+    return _command(predict, parameters, f"Predict with a {spec.name} model; every option defaults to the model's "
+                                         "own.")
 
 
-@data_app.command("convert")
-def data_convert(source: str = typer.Argument(..., help="data.yaml, COCO .json, VOC folder or Udacity .csv"),
-                 out: Path = typer.Argument(..., help="new folder to write"),
-                 to: str = typer.Option(..., "--to", help="yolo, coco, voc or csv"),
-                 from_format: str = typer.Option(None, "--from", help="the source's format (default: detected)"),
-                 ) -> None:
-    """Convert a detection dataset between formats, keeping its splits; images are copied."""
-    from ocularis.data.convert import convert, source_format
+def export_command(task: str | None) -> Callable:
+    def export(model: Path = typer.Option(..., help="checkpoint (best.ckpt)"),
+               format: str = typer.Option("onnx", help="onnx or torchscript"),
+               output: Path = typer.Option(None, help="file to write (default: beside the checkpoint)"),
+               int8: bool = typer.Option(False, help="quantise to int8 with ONNX Runtime"),
+               int8_mode: str = typer.Option("static", help="static (calibrated on --data's images) or dynamic"),
+               half: bool = typer.Option(False, help="float16 weights and arithmetic"),
+               verify: bool = typer.Option(False, help="run the file and PyTorch on real inputs; fail if they "
+                                                       "differ"),
+               data: str = typer.Option(None, help="data for verification and calibration (default: the training "
+                                                   "data)"),
+               calibration_images: int = typer.Option(256, help="images that calibrate static int8")) -> None:
+        """Export a checkpoint to ONNX (dynamic batch) or TorchScript, with its metadata inside the file."""
+        from ocularis.api import load
 
-    found = source_format(source)
-    if from_format and found not in (from_format, "voc", "builtin"):  # a folder may hold any format
-        raise OcularisError(f"{source} looks like {found}, not {from_format}; leave out --from or pass the right file")
-    console.print(f"wrote {convert(source, to, str(out))}")
+        exported = load(model, task).export(format, output, int8=int8_mode if int8 else None, half=half,
+                                            verify=verify, data=data, calibration_images=calibration_images)
+        for path in exported.paths.values():
+            console.print(f"wrote {path} ({exported.format}, {exported.precision}, "
+                          f"{path.stat().st_size / 2**20:.2f} MB)")
+        if exported.verification:
+            console.print(str(exported.verification))
 
-
-@app.command("export")
-def export(model: Path = typer.Option(..., help="checkpoint (best.ckpt)"),
-           format: str = typer.Option("onnx", help="onnx or torchscript"),
-           output: Path = typer.Option(None, help="file to write (default: beside the checkpoint)"),
-           int8: bool = typer.Option(False, help="quantise to int8 with ONNX Runtime"),
-           int8_mode: str = typer.Option("static", help="static (calibrated on --data's images) or dynamic"),
-           half: bool = typer.Option(False, help="float16 weights and arithmetic"),
-           verify: bool = typer.Option(False, help="run the file and PyTorch on real images; fail if they differ"),
-           data: str = typer.Option(None, help="data for verification and calibration (default: the training data)"),
-           calibration_images: int = typer.Option(256, help="images that calibrate static int8")) -> None:
-    """Export a checkpoint to ONNX (dynamic batch) or TorchScript, with its metadata inside the file."""
-    from ocularis.api import load
-
-    exported = load(model).export(format, output, int8=int8_mode if int8 else None, half=half, verify=verify,
-                                  data=data, calibration_images=calibration_images)
-    console.print(f"wrote {exported.path} ({exported.format}, {exported.precision}, "
-                  f"{exported.path.stat().st_size / 2**20:.2f} MB)")
-    if exported.verification:
-        console.print(str(exported.verification))
+    return export
 
 
-@app.command("benchmark")
-def benchmark(model: Path = typer.Option(..., help="checkpoint (best.ckpt)"),
-              data: str = typer.Option(None, help="data whose test split gives the quality metric and the inputs"),
-              formats: str = typer.Option("torch,onnx,onnx-int8", help="comma-separated: torch, torchscript, onnx, "
-                                          "onnx-fp16, onnx-int8, onnx-int8-dynamic"),
-              batch: str = typer.Option("1,32", help="comma-separated batch sizes"),
-              seconds: float = typer.Option(2.0, help="least time spent timing each format and batch size"),
-              project: str = typer.Option("runs", help="folder that holds run folders")) -> None:
-    """Size, quality, latency p50/p95 and throughput of each format, and the speed ratio to PyTorch eager."""
-    from ocularis.api import load
-    from ocularis.deploy.benchmark import benchmark as run_benchmark
-    from ocularis.deploy.benchmark import parse_batches, parse_formats
+def benchmark_command(task: str | None) -> Callable:
+    def benchmark(model: Path = typer.Option(..., help="checkpoint (best.ckpt)"),
+                  data: str = typer.Option(None, help="data whose test split gives the quality metric and inputs"),
+                  formats: str = typer.Option("torch,onnx,onnx-int8", help="comma-separated: torch, torchscript, "
+                                              "onnx, onnx-fp16, onnx-int8, onnx-int8-dynamic"),
+                  batch: str = typer.Option("1,32", help="comma-separated batch sizes"),
+                  seconds: float = typer.Option(2.0, help="least time spent timing each format and batch size"),
+                  project: str = typer.Option("runs", help="folder that holds run folders")) -> None:
+        """Size, quality, latency p50/p95 and throughput of each format, and the speed ratio to PyTorch eager."""
+        import torch
 
-    chosen, sizes = parse_formats(formats), parse_batches(batch)
-    task = load(model)
-    folder = new_run_dir(project, task.meta["task"], "benchmark")
-    rows = run_benchmark(task, chosen, sizes, folder, data=data, min_seconds=seconds)
-    table = Table("format", "MB", rows[0].metric, "batch", "p50 ms", "p95 ms", "img/s", "x torch")
-    for row in rows:
-        for timing in row.timings:
-            table.add_row(row.format, f"{row.size_mb:.2f}", f"{row.value:.4f}", str(timing.batch),
-                          f"{timing.p50_ms:.2f}", f"{timing.p95_ms:.2f}", f"{timing.images_per_s:.0f}",
-                          f"{row.speedup[timing.batch]:.2f}")
-    console.print(table)
-    write_json(folder / "benchmark.json", {"model": str(model), "data": data or task.meta["config"]["data"],
-                                           "threads": torch_threads(), "rows": [r.to_json() for r in rows]})
-    console.print(f"results: {folder / 'benchmark.json'}")
+        from ocularis.api import load
+        from ocularis.deploy.benchmark import benchmark as run_benchmark
+        from ocularis.deploy.benchmark import parse_batches, parse_formats
+
+        chosen, sizes = parse_formats(formats), parse_batches(batch)
+        loaded = load(model, task)
+        folder = new_run_dir(project, loaded.meta["task"], "benchmark")
+        rows = run_benchmark(loaded, chosen, sizes, folder, data=data, min_seconds=seconds)
+        table = Table("format", "MB", rows[0].metric, "batch", "p50 ms", "p95 ms", "img/s", "x torch")
+        for row in rows:
+            for timing in row.timings:
+                table.add_row(row.format, f"{row.size_mb:.2f}", f"{row.value:.4f}", str(timing.batch),
+                              f"{timing.p50_ms:.2f}", f"{timing.p95_ms:.2f}", f"{timing.images_per_s:.0f}",
+                              f"{row.speedup[timing.batch]:.2f}")
+        console.print(table)
+        write_json(folder / "benchmark.json", {"model": str(model), "data": data or loaded.meta["config"]["data"],
+                                               "threads": torch.get_num_threads(),
+                                               "rows": [r.to_json() for r in rows]})
+        console.print(f"results: {folder / 'benchmark.json'}")
+
+    return benchmark
 
 
-@app.command("serve")
 def serve(model: list[str] = typer.Option(..., help="checkpoint or exported file, or NAME=PATH; repeat for more"),
           host: str = typer.Option("127.0.0.1", help="address to bind (0.0.0.0 exposes the server to the network)"),
           port: int = typer.Option(8000, help="TCP port"),
@@ -226,7 +214,6 @@ def serve(model: list[str] = typer.Option(..., help="checkpoint or exported file
                limits=Limits(max_upload_mb, max_pixels, max_images, timeout))
 
 
-@app.command()
 def info() -> None:
     """Versions, devices, and the registered tasks, models and datasets."""
     import lightning
@@ -240,27 +227,53 @@ def info() -> None:
     gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     console.print(f"devices: cpu ({torch.get_num_threads()} threads)" + "".join(f", cuda:{i} {n}"
                                                                             for i, n in enumerate(gpus)))
-    table = Table("task", "models", "datasets")
-    for task in TASKS.names():
-        table.add_row(task, ", ".join(MODELS.names(task=task)), ", ".join(DATASETS.names(task=task)))
+    table = Table("task", "inputs", "models", "datasets")
+    for name in TASKS.names():
+        spec = TASKS.get(name)
+        spec.task_class()  # a task's models and datasets register when its class is imported
+        table.add_row(name, spec.inputs.value, ", ".join(MODELS.names(task=name)),
+                      ", ".join(DATASETS.names(task=name)))
     console.print(table)
 
 
-# Every task has the same verbs: `ocularis classify export` is `ocularis export`.
-for _task_app in (classify, detect):
-    _task_app.command("export")(export)
-    _task_app.command("benchmark")(benchmark)
+def data_convert(source: str = typer.Argument(..., help="data.yaml, COCO .json, VOC folder or Udacity .csv"),
+                 out: Path = typer.Argument(..., help="new folder to write"),
+                 to: str = typer.Option(..., "--to", help="yolo, coco, voc or csv"),
+                 from_format: str = typer.Option(None, "--from", help="the source's format (default: detected)"),
+                 ) -> None:
+    """Convert a detection dataset between formats, keeping its splits; images are copied."""
+    from ocularis.data.convert import convert, source_format
+
+    found = source_format(source)
+    if from_format and found not in (from_format, "voc", "builtin"):  # a folder may hold any format
+        raise OcularisError(f"{source} looks like {found}, not {from_format}; leave out --from or pass the right file")
+    console.print(f"wrote {convert(source, to, str(out))}")
 
 
-def torch_threads() -> int:
-    import torch
+def _option_text(field) -> str:
+    bounds = f" [{field.low:g}..{field.high:g}]" if field.low is not None and field.high is not None else ""
+    choices = f" [{'|'.join(field.choices)}]" if field.choices else ""
+    return f"{field.help}{bounds}{choices} (default: the model's own, else {field.default})"
 
-    return torch.get_num_threads()
+
+def _parameter(name: str, annotation: Any, default: Any) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
 
 
-def main() -> None:
+def _command(body: Callable, parameters: list[inspect.Parameter], doc: str) -> Callable:
+    """A Typer command whose parameters are generated (Typer reads a function's signature and annotations)."""
+    def command(**values: Any) -> None:
+        body(**values)
+
+    command.__signature__ = inspect.Signature(parameters)
+    command.__annotations__ = {p.name: p.annotation for p in parameters}
+    command.__doc__ = doc
+    return command
+
+
+def main(argv: list[str] | None = None) -> None:
     try:
-        app()
+        build_app()(args=argv)
     except OcularisError as error:
         Console(stderr=True).print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
         sys.exit(2)

@@ -14,9 +14,11 @@ from ocularis.errors import ConfigError
 C = TypeVar("C")
 
 
-def option(default: Any, help: str, choices: tuple[str, ...] = ()) -> Any:
-    """A config field with its help text (shown by the CLI) and, for strings, the allowed values."""
-    return field(default=default, metadata={"help": help, "choices": choices})
+def option(default: Any, help: str, choices: tuple[str, ...] = (), low: float | None = None,
+           high: float | None = None) -> Any:
+    """A config field with its help text (shown by the CLI), for strings the allowed values, for numbers the range
+    [low, high] (checked, and the web page's slider)."""
+    return field(default=default, metadata={"help": help, "choices": choices, "low": low, "high": high})
 
 
 @dataclass
@@ -42,6 +44,8 @@ class TrainConfig:
     test_fraction: float = option(0.15, "share held out for testing when the data has no test split")
     seed: int = option(0, "random seed: same seed, same run")
     workers: int = option(0, "data-loading worker processes")
+    cache: str = option("none", "keep decoded images in memory (ram) or as .npy files in a cache folder (disk): "
+                        "each image file is decoded once, not once per epoch", ("none", "ram", "disk"))
     accelerator: str = option("auto", "cpu, gpu or auto", ("auto", "cpu", "gpu", "cuda", "mps"))
     devices: str = option("auto", "how many devices (more than one trains with DDP)")
     precision: str = option("auto", "32, 16-mixed, bf16-mixed or auto (16-mixed on GPU)")
@@ -82,10 +86,52 @@ def build_config(cls: type[C], overrides: dict[str, Any] | None = None, yaml_fil
         if name not in known:
             raise ConfigError(f"unknown option --{key.replace('_', '-')}; known: {', '.join(sorted(known))}")
         typed[name] = _convert(name, value, hints[name])
-        choices = known[name].metadata.get("choices")
-        if choices and typed[name] not in choices:
-            raise ConfigError(f"--{name.replace('_', '-')} {typed[name]!r} is not one of {', '.join(choices)}")
+        _check_range(name, typed[name], known[name].metadata)
     return cls(**typed)
+
+
+def _check_range(name: str, value: Any, metadata: dict[str, Any]) -> None:
+    flag = "--" + name.replace("_", "-")
+    choices, low, high = metadata.get("choices"), metadata.get("low"), metadata.get("high")
+    if choices and value not in choices:
+        raise ConfigError(f"{flag} {value!r} is not one of {', '.join(choices)}")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if low is not None and value < low:
+            raise ConfigError(f"{flag} {value!r} is below its minimum, {low:g}")
+        if high is not None and value > high:
+            raise ConfigError(f"{flag} {value!r} is above its maximum, {high:g}")
+
+
+@dataclass(frozen=True)
+class OptionField:
+    """One option as entry points show it: a CLI flag, a query parameter, a control on the web page."""
+
+    name: str
+    kind: type  # bool, int, float or str
+    default: Any
+    help: str
+    choices: tuple[str, ...] = ()
+    low: float | None = None
+    high: float | None = None
+
+
+def option_fields(cls: type) -> list[OptionField]:
+    """The fields of a config or predict-options dataclass, typed and ranged."""
+    hints = typing.get_type_hints(cls)
+    rows = []
+    for f in dataclasses.fields(cls):
+        kinds = [a for a in typing.get_args(hints[f.name]) if a is not type(None)] or [hints[f.name]]
+        rows.append(OptionField(f.name, kinds[0], f.default, f.metadata.get("help", ""),
+                                tuple(f.metadata.get("choices") or ()), f.metadata.get("low"),
+                                f.metadata.get("high")))
+    return rows
+
+
+@dataclass
+class PredictOptions:
+    """Base of a task's predict options. Its fields become the CLI's predict flags, the server's query parameters
+    and the web page's controls (a slider for each ranged number); a task's `default_options` fills them from the
+    model's own run, so an unset option means "the model's default"."""
 
 
 def parse_cli_options(tokens: list[str]) -> dict[str, Any]:

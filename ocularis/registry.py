@@ -20,6 +20,10 @@ class Registry:
             raise ValueError(f"{self.kind} {name!r} is already registered for task {task!r}")
         self._entries[key] = obj
 
+    def remove(self, name: str, *, task: str = "") -> None:
+        """Forget `name` (a test's own task or model, once the test is done)."""
+        del self._entries[(task, name)]
+
     def get(self, name: str, *, task: str = "") -> Any:
         if (task, name) not in self._entries:
             known = self.names(task=task)
@@ -45,4 +49,4 @@ class Registry:
 
 MODELS = Registry("model")
 DATASETS = Registry("dataset")
-TASKS = Registry("task")
+TASKS = Registry("task")  # name -> ocularis.contract.TaskSpec

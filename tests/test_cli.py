@@ -37,3 +37,16 @@ def test_user_errors_are_one_line_with_exit_code_2(args, message):
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_help_answers_without_importing_torch():
+    """Building the CLI reads only the tasks' declarations; torch is imported by the commands that run models."""
+    script = ("import sys\nfrom ocularis.cli import main\n"
+              "for args in (['--help'], ['classify', '--help'], ['detect', 'predict', '--help'],"
+              " ['classify', 'train', '--help']):\n"
+              "    try:\n        main(args)\n    except SystemExit as stop:\n        assert stop.code == 0, args\n"
+              "print('torch' in sys.modules, 'cv2' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "False False"
+    assert "--conf" in result.stdout and "--epochs" in result.stdout

@@ -118,3 +118,18 @@ def test_skip_bad_excludes_and_records(shape_folder):
     assert {p.rsplit("/", 1)[-1] for p, _ in data.bad_files} == broken
     everything = data.train.sources + data.val.sources + data.test.sources
     assert len(everything) == 61 and not any(p.endswith(tuple(broken)) for p in everything)
+
+
+def test_bad_files_of_every_split_are_reported_together(shape_folder):
+    """Eight broken files in one class folder fall into different drawn splits: one error names all eight."""
+    payload = next((shape_folder / "circle").glob("*.png")).read_bytes()
+    for index in range(8):
+        (shape_folder / "circle" / f"broken_{index}.png").write_bytes(payload[: len(payload) // 3])
+    drawn = read_folder(shape_folder, val_fraction=0.15, test_fraction=0.15, seed=0)
+    homes = {name for name in ("train", "val", "test") for p in getattr(drawn, name).sources if "broken_" in p}
+    assert len(homes) > 1  # the case this test is about
+    with pytest.raises(CorruptImageError, match=r"^8 unreadable image file\(s\): .*\(and 5 more\)") as raised:
+        read_labelled(str(shape_folder), config())
+    assert sorted(p.rsplit("/", 1)[-1] for p, _ in raised.value.bad) == [f"broken_{i}.png" for i in range(8)]
+    kept = read_labelled(str(shape_folder), config(skip_bad=True))
+    assert len(kept.bad_files) == 8 and len(kept.train) + len(kept.val) + len(kept.test) == 60

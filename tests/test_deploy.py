@@ -122,3 +122,22 @@ def test_cli_export_predict_with_onnx_and_benchmark(digits_model, tmp_path):
     assert rows["torch"]["speedup"] == {"1": 1.0, "8": 1.0}
     wrong = ocularis_cli("benchmark", "--model", str(checkpoint), "--formats", "onnx,tflite")
     assert wrong.returncode == 2 and "tflite" in wrong.stderr
+
+
+def test_loading_reads_each_file_once(classifier, digits_model, monkeypatch):
+    """ocularis.load learns the task and the weights from one read of a checkpoint, one parse of an ONNX file."""
+    path = classifier.export("onnx").path
+    reads = {"torch.load": 0, "InferenceSession": 0, "onnx.load": 0}
+
+    def counting(name, function):
+        def counted(*args, **kwargs):
+            reads[name] += 1
+            return function(*args, **kwargs)
+        return counted
+
+    monkeypatch.setattr(torch, "load", counting("torch.load", torch.load))
+    monkeypatch.setattr(ort, "InferenceSession", counting("InferenceSession", ort.InferenceSession))
+    monkeypatch.setattr(onnx, "load", counting("onnx.load", onnx.load))
+    assert isinstance(ocularis.load(digits_model), ocularis.Classifier)
+    assert isinstance(ocularis.load(path), ocularis.Classifier)
+    assert reads == {"torch.load": 1, "InferenceSession": 1, "onnx.load": 0}

@@ -388,3 +388,78 @@ def test_mosaic_boxes_move_with_their_pixels():
             assert torch.allclose(covered, torch.full_like(covered, label * 30), atol=1)
             images_seen.add(label)
     assert len(images_seen) >= 6  # the other three tiles are drawn from the whole split
+
+
+# --- unreadable images, all splits at once ------------------------------------------------------------------------
+
+
+def test_unreadable_images_of_every_split_are_reported_together_or_dropped(yolo):
+    """Truncated, empty and fake images in train and val: one error lists all of them (a header that cannot be
+    read does not stop the reader first), and --skip-bad leaves every one out."""
+    from ocularis.config import build_config
+    from ocularis.errors import CorruptImageError
+    from ocularis.tasks.detect.config import DetectConfig
+    from ocularis.tasks.detect.data import read_boxes
+
+    images = yolo.parent / "images"
+    good = (images / "train" / "a.png").read_bytes()
+    broken = {"train/t1.png": good[: len(good) // 2], "train/t2.png": good[:-40], "train/e.png": b"",
+              "val/v1.png": good[: len(good) // 3], "val/notes.png": b"not an image"}
+    for name, payload in broken.items():
+        (images / name).write_bytes(payload)
+    (yolo.parent / "labels" / "val" / "v1.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    config = build_config(DetectConfig, {"data": str(yolo), "test_fraction": 0.0})
+    with pytest.raises(CorruptImageError, match=r"^5 unreadable image file\(s\)") as raised:
+        read_boxes(str(yolo), config)
+    assert sorted(Path(p).name for p, _ in raised.value.bad) == ["e.png", "notes.png", "t1.png", "t2.png", "v1.png"]
+    config.skip_bad = True
+    kept = read_boxes(str(yolo), config)
+    assert kept.train.image_ids == ["a", "b"] and kept.val.image_ids == ["c"]
+    assert kept.train.sizes == [(40, 30), (40, 30)] and any("5 unreadable image(s) left out" in w
+                                                             for w in kept.warnings)
+
+
+def test_an_unreadable_image_cannot_be_converted(yolo, tmp_path):
+    from ocularis.errors import CorruptImageError
+
+    (yolo.parent / "images" / "train" / "e.png").write_bytes(b"")
+    with pytest.raises(CorruptImageError, match=r"e\.png"):
+        convert(str(yolo), "coco", str(tmp_path / "out"))
+    assert not (tmp_path / "out").exists()
+
+
+def test_annotated_sizes_that_the_files_contradict_are_reported(tmp_path):
+    from ocularis.config import build_config
+    from ocularis.tasks.detect.config import DetectConfig
+    from ocularis.tasks.detect.data import read_boxes
+
+    file = coco_file(tmp_path, images=[{"id": 1, "file_name": "p.png", "width": 50, "height": 30},
+                                       {"id": 2, "file_name": "q.png", "width": 40, "height": 30}])
+    config = build_config(DetectConfig, {"data": str(file), "val_fraction": 0.5, "test_fraction": 0.0})
+    dataset = read_boxes(str(file), config)
+    assert any("annotated 50 x 30, the file is 40 x 30 px" in w for w in dataset.warnings)
+    assert sorted(dataset.train.sizes + dataset.val.sizes) == [(40, 30), (40, 30)]  # the files' own sizes win
+
+
+# --- imports go one way -------------------------------------------------------------------------------------------
+
+
+def test_the_data_package_has_no_import_cycle():
+    """grimp (import-linter's graph) sees imports inside functions too, so a lazy import does not hide a cycle."""
+    import grimp
+
+    graph = grimp.build_graph("ocularis", cache_dir=None)
+    cycles = [(importer, imported) for importer in graph.modules if importer.startswith("ocularis.data")
+              for imported in graph.find_modules_directly_imported_by(importer)
+              if imported.startswith("ocularis.") and graph.chain_exists(importer=imported, imported=importer)]
+    assert cycles == []
+
+
+def test_the_readers_import_neither_convert_nor_detection():
+    import subprocess
+    import sys
+
+    code = ("import sys, ocularis.data.yolo, ocularis.data.coco, ocularis.data.voc, ocularis.data.udacity; "
+            "print(sorted(m for m in sys.modules if m in ('ocularis.data.convert', 'ocularis.data.detection')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

@@ -19,18 +19,6 @@ def list_images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if is_image_file(p))
 
 
-def decode_problem(path: str | Path) -> str | None:
-    """Why `path` cannot be decoded as an image, or None if it decodes fully."""
-    try:
-        with Image.open(path) as image:
-            image.load()  # a full decode: verify() misses truncated files
-    except FileNotFoundError:
-        return "file not found"
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        return str(error).split("\n")[0] or type(error).__name__
-    return None
-
-
 def read_image(path: str | Path, mode: str = "RGB") -> Image.Image:
     """Decode `path` into a PIL image in `mode` ("RGB" or "L")."""
     try:
@@ -41,7 +29,8 @@ def read_image(path: str | Path, mode: str = "RGB") -> Image.Image:
                 image = image.convert("RGBA")
                 background = Image.new("RGBA", image.size, (255, 255, 255, 255))
                 image = Image.alpha_composite(background, image)
-            return image.convert(mode)
+            # convert() copies even to the mode the image already has: one copy of the pixels less per decode
+            return image if image.mode == mode else image.convert(mode)
     except FileNotFoundError:
         raise DataError(f"image file {path} does not exist") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:

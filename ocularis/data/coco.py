@@ -9,15 +9,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ocularis.data.detection import (
+from ocularis.data.boxes import (
     BoxLabels,
     DetectionSet,
+    Size,
     SourceDetections,
     annotation_files,
     as_source,
     assemble,
     check_boxes,
-    image_size,
+    image_sizes,
     save_image,
 )
 from ocularis.errors import DataError, LabelError
@@ -40,8 +41,8 @@ def read_coco(path: str | Path) -> SourceDetections:
     return assemble(classes or [], split_images, warnings)
 
 
-def read_coco_file(file: Path) -> tuple[list[str], list[tuple[Path, BoxLabels]], list[str]]:
-    """Class names (in category id order), each image with its boxes, and counted warnings."""
+def read_coco_file(file: Path) -> tuple[list[str], list[tuple[Path, BoxLabels, Size | None]], list[str]]:
+    """Class names (in category id order), each image with its boxes and size, and counted warnings."""
     data = _load_json(file)
     category_index, classes = _categories(data["categories"], file)
     images = _images(data["images"], file)
@@ -63,12 +64,12 @@ def read_coco_file(file: Path) -> tuple[list[str], list[tuple[Path, BoxLabels]],
         labels[image_id].append(category_index[category_id])
         crowd += bool(annotation.get("iscrowd"))
     result = []
-    for image_id, (path, width, height) in images.items():
+    for image_id, (path, size) in images.items():
         found = np.asarray(boxes[image_id], dtype=np.float64).reshape(-1, 5)
-        checked = check_boxes(found[:, :4], width, height, lambda i, f=found: f"{file} annotations[{int(f[i, 4])}]")
-        result.append((path, BoxLabels.of(checked, labels[image_id])))
+        checked = check_boxes(found[:, :4], size, lambda i, f=found: f"{file} annotations[{int(f[i, 4])}]")
+        result.append((path, BoxLabels.of(checked, labels[image_id]), size))
     warnings = []
-    if background := [p.name for p, target in result if not len(target.labels)]:
+    if background := [p.name for p, target, _ in result if not len(target.labels)]:
         warnings.append(f"{file}: {len(background)} image(s) have no annotations and count as background: "
                         f"{', '.join(background[:5])}{' ...' if len(background) > 5 else ''}")
     if crowd:
@@ -83,10 +84,11 @@ def write_coco(dataset: DetectionSet | SourceDetections, out_dir: str | Path) ->
     numbers: dict[str, int] = {}  # one number per image over all splits, so a shared image keeps its id
     for name, split in source.splits.items():
         images, annotations = [], []
-        for image, target, image_id in zip(split.sources, split.targets, split.image_ids, strict=True):
+        for index, (image, target, image_id) in enumerate(zip(split.sources, split.targets, split.image_ids,
+                                                              strict=True)):
             number = numbers.setdefault(image_id, len(numbers) + 1)
             file = save_image(image, out_dir / "images", image_id)
-            width, height = image_size(image)
+            width, height = split.size(index)
             images.append({"id": number, "file_name": file.name, "width": width, "height": height})
             for box, label in zip(target.boxes.tolist(), target.labels.tolist(), strict=True):
                 x, y, w, h = box[0], box[1], box[2] - box[0], box[3] - box[1]
@@ -128,9 +130,10 @@ def _categories(categories: list, file: Path) -> tuple[dict[int, int], list[str]
     return {category_id: i for i, category_id in enumerate(ordered)}, [names[i] for i in ordered]
 
 
-def _images(images: list, file: Path) -> dict[int, tuple[Path, float, float]]:
-    """image id -> (file, width, height); ids and file names must be unique and every file must exist."""
-    found: dict[int, tuple[Path, float, float]] = {}
+def _images(images: list, file: Path) -> dict[int, tuple[Path, Size | None]]:
+    """image id -> (file, (width, height)); ids and file names must be unique and every file must exist. Sizes come
+    from the json; only images it gives none for have their headers read (None where even that fails)."""
+    found: dict[int, tuple[Path, Size | None]] = {}
     first_index: dict = {}
     for index, image in enumerate(images):
         where = f"{file} images[{index}]"
@@ -142,9 +145,11 @@ def _images(images: list, file: Path) -> dict[int, tuple[Path, float, float]]:
                                  f"; image {key}s must be unique — merge or renumber them")
             first_index[key, image[key]] = index
         path = _resolve(file, str(image["file_name"]), where)
-        width, height = (image["width"], image["height"]) if "width" in image and "height" in image \
-            else image_size(str(path))
-        found[image["id"]] = (path, width, height)
+        found[image["id"]] = (path, (image["width"], image["height"]) if "width" in image and "height" in image
+                              else None)
+    unsized = [image_id for image_id, (_, size) in found.items() if size is None]
+    for image_id, size in zip(unsized, image_sizes([str(found[i][0]) for i in unsized]), strict=True):
+        found[image_id] = (found[image_id][0], size)
     return found
 
 

@@ -3,8 +3,8 @@
 from collections.abc import Callable
 from pathlib import Path
 
+from ocularis.data.boxes import DetectionSet, SourceDetections, as_source, image_size, split_files
 from ocularis.data.coco import read_coco, write_coco
-from ocularis.data.detection import DetectionSet, SourceDetections, as_source, split_files
 from ocularis.data.udacity import read_udacity, write_udacity
 from ocularis.data.voc import read_voc, write_voc
 from ocularis.data.yolo import read_yolo, write_yolo
@@ -53,6 +53,10 @@ def convert(source: str, target_format: str, out_dir: str) -> Path:
     if out.exists() and any(out.iterdir()):
         raise DataError(f"output folder {out} is not empty; choose a new folder so no old file mixes in")
     dataset = read_source(source)
+    for split in dataset.splits.values():  # an image whose header cannot be read cannot be converted: say which
+        for index, size in enumerate(split.sizes):
+            if size is None:
+                image_size(split.sources[index])  # raises CorruptImageError naming the file
     out.mkdir(parents=True, exist_ok=True)
     return WRITERS[target_format](dataset, out)
 

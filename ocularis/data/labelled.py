@@ -1,14 +1,12 @@
 """Labelled images split into train/val/test: what every classification reader returns."""
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from ocularis.core.images import decode_problem
-from ocularis.errors import CorruptImageError, DataError
+from ocularis.data.cache import ImageCache
+from ocularis.errors import DataError
 
 Source = str | np.ndarray  # an image file path, or HxW(xC) uint8 pixels
 
@@ -40,6 +38,7 @@ class LabelledImages:
     hflip_ok: bool = True  # False where mirroring changes the label (digits, text)
     bad_files: list[tuple[str, str]] = field(default_factory=list)
     test_is_val: bool = False  # the data had no test split, so the val split is reported as test
+    images: ImageCache | None = None  # set by read_labelled: where training reads the decoded pixels from
 
     def class_counts(self) -> dict[str, int]:
         counts = np.zeros(len(self.classes), dtype=int)
@@ -68,14 +67,3 @@ def split_three(data: Split, val_fraction: float, test_fraction: float, seed: in
     train, val = split_off(rest, val_fraction / max(1e-9, 1 - test_fraction), seed, "validation")
     return train, val, test
 
-
-def check_decodable(split: Split, skip_bad: bool) -> tuple[Split, list[tuple[str, str]]]:
-    """Decode every file in `split`; raise on failures, or (skip_bad) drop them and return them listed."""
-    paths = [s for s in split.sources if isinstance(s, str | Path)]
-    with ThreadPoolExecutor(max_workers=4) as pool:  # PIL decodes without holding the GIL
-        problems = dict(zip(paths, pool.map(decode_problem, paths), strict=True))
-    bad = [(str(path), reason) for path, reason in problems.items() if reason]
-    if bad and not skip_bad:
-        raise CorruptImageError(bad)
-    keep = [i for i, s in enumerate(split.sources) if not (isinstance(s, str | Path) and problems[s])]
-    return split.subset(keep), bad

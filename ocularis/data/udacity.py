@@ -10,9 +10,10 @@ One .csv is one split; a folder of `labels_train.csv` / `labels_val.csv` / `labe
 import csv
 from pathlib import Path
 
-from ocularis.data.detection import (
+from ocularis.data.boxes import (
     BoxLabels,
     DetectionSet,
+    Size,
     SourceDetections,
     annotation_files,
     as_source,
@@ -103,17 +104,17 @@ def _parse_row(file: Path, number: int, header: list[str], fields: list[str], na
     return number, image, (xmin, ymin, xmax, ymax), class_id
 
 
-def _group(file: Path, rows: list[Row]) -> list[tuple[Path, BoxLabels]]:
+def _group(file: Path, rows: list[Row]) -> list[tuple[Path, BoxLabels, Size | None]]:
     """Rows gathered per image (in order of first appearance), boxes checked against the image size."""
     per_image: dict[Path, list[Row]] = {}
     for row in rows:
         per_image.setdefault(row[1], []).append(row)
     sizes = image_sizes([str(image) for image in per_image])
     grouped = []
-    for (image, image_rows), (width, height) in zip(per_image.items(), sizes, strict=True):
+    for (image, image_rows), size in zip(per_image.items(), sizes, strict=True):
         boxed = [row for row in image_rows if row[2] is not None]
-        boxes = check_boxes([row[2] for row in boxed], width, height, lambda i, b=boxed: f"{file} line {b[i][0]}")
-        grouped.append((image, BoxLabels.of(boxes, [row[3] - 1 for row in boxed])))
+        boxes = check_boxes([row[2] for row in boxed], size, lambda i, b=boxed: f"{file} line {b[i][0]}")
+        grouped.append((image, BoxLabels.of(boxes, [row[3] - 1 for row in boxed]), size))
     return grouped
 
 

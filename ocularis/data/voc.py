@@ -13,15 +13,16 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from ocularis.core.images import IMAGE_EXTENSIONS
-from ocularis.data.detection import (
+from ocularis.data.boxes import (
     SPLITS,
     BoxLabels,
     DetectionSet,
+    Size,
     SourceDetections,
     as_source,
     assemble,
     check_boxes,
-    image_size,
+    header_size,
     save_image,
 )
 from ocularis.errors import DataError, LabelError
@@ -41,16 +42,16 @@ def read_voc(folder: str | Path, classes: list[str] | None = None) -> SourceDete
     if classes is None and (folder / CLASSES_FILE).is_file():
         classes = [line.strip() for line in (folder / CLASSES_FILE).read_text().splitlines() if line.strip()]
     parsed = {path.stem: _parse(path, image_dir) for path in xml_files}
-    found = sorted({name for _, _, names in parsed.values() for name in names})
+    found = sorted({name for _, _, names, _ in parsed.values() for name in names})
     if classes is not None and (unknown := [n for n in found if n not in classes]):
         where = next(p for p in xml_files if unknown[0] in parsed[p.stem][2])
         raise LabelError(f"{where}: class {unknown[0]!r} is not in the class list ({', '.join(classes)}); "
                          f"add it to {folder / CLASSES_FILE} or fix the <name>")
     classes = classes if classes is not None else found
-    entries = {stem: (image, BoxLabels.of(boxes, [classes.index(n) for n in names]))
-               for stem, (image, boxes, names) in parsed.items()}
+    entries = {stem: (image, BoxLabels.of(boxes, [classes.index(n) for n in names]), size)
+               for stem, (image, boxes, names, size) in parsed.items()}
     split_ids, warnings = _split_lists(folder, list(entries))
-    background = [stem for stem, (_, target) in entries.items() if not len(target.labels)]
+    background = [stem for stem, (_, target, _) in entries.items() if not len(target.labels)]
     if background:
         warnings.append(f"{len(background)} annotation file(s) have no <object> and count as background: "
                         f"{', '.join(background[:5])}{' ...' if len(background) > 5 else ''}")
@@ -64,16 +65,17 @@ def write_voc(dataset: DetectionSet | SourceDetections, out_dir: str | Path) -> 
     (out_dir / "ImageSets" / "Main").mkdir(parents=True, exist_ok=True)
     (out_dir / CLASSES_FILE).write_text("".join(f"{name}\n" for name in source.classes))
     for name, split in source.splits.items():
-        for image, target, image_id in zip(split.sources, split.targets, split.image_ids, strict=True):
+        for index, (image, target, image_id) in enumerate(zip(split.sources, split.targets, split.image_ids,
+                                                              strict=True)):
             file = save_image(image, out_dir / "JPEGImages", image_id)
-            _write_xml(out_dir / "Annotations" / f"{image_id}.xml", file.name, image_size(image), target,
+            _write_xml(out_dir / "Annotations" / f"{image_id}.xml", file.name, split.size(index), target,
                        source.classes)
         (out_dir / "ImageSets" / "Main" / f"{name}.txt").write_text("".join(f"{i}\n" for i in split.image_ids))
     return out_dir
 
 
-def _parse(path: Path, image_dir: Path) -> tuple[Path, list, list[str]]:
-    """(image file, boxes in pixel edges, class names) of one annotation file."""
+def _parse(path: Path, image_dir: Path) -> tuple[Path, list, list[str], Size | None]:
+    """(image file, boxes in pixel edges, class names, (width, height)) of one annotation file."""
     try:
         root = ET.parse(path).getroot()
     except ET.ParseError as error:
@@ -83,8 +85,8 @@ def _parse(path: Path, image_dir: Path) -> tuple[Path, list, list[str]]:
         raise DataError(f"{path}: the root element is <{root.tag}>, not <annotation>; is this a VOC file?")
     image = _image_file(path, image_dir, (root.findtext("filename") or "").strip())
     width, height = _number(root, "size/width", path), _number(root, "size/height", path)
-    if not width or not height:  # some tools write <size> as 0 or leave it out: the file itself knows
-        width, height = image_size(str(image))
+    # some tools write <size> as 0 or leave it out: the image header knows (None if unreadable: read_boxes says so)
+    size = (width, height) if width and height else header_size(str(image))
     boxes, names = [], []
     for index, obj in enumerate(root.findall("object"), start=1):
         name = (obj.findtext("name") or "").strip()
@@ -94,8 +96,8 @@ def _parse(path: Path, image_dir: Path) -> tuple[Path, list, list[str]]:
                                   for key in ("xmin", "ymin", "xmax", "ymax"))
         boxes.append((xmin - 1, ymin - 1, xmax, ymax))
         names.append(name)
-    checked = check_boxes(boxes, width, height, lambda i: f"{path} <object> {i + 1} ({names[i]}, VOC 1-based)")
-    return image, checked, names
+    checked = check_boxes(boxes, size, lambda i: f"{path} <object> {i + 1} ({names[i]}, VOC 1-based)")
+    return image, checked, names, size
 
 
 def _number(element: ET.Element, field: str, path: Path, required: bool = False) -> float:

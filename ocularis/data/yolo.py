@@ -11,15 +11,14 @@ import numpy as np
 import yaml
 
 from ocularis.core.images import is_image_file, list_images
-from ocularis.data.detection import (
+from ocularis.data.boxes import (
     SPLITS,
     BoxLabels,
     DetectionSet,
-    Source,
+    Size,
     SourceDetections,
     as_source,
     assemble,
-    image_size,
     image_sizes,
     save_image,
 )
@@ -47,9 +46,9 @@ def read_yolo(data_yaml: str | Path) -> SourceDetections:
     if not split_images:
         raise DataError(f"{data_yaml}: names no split; add `train: images/train` (and val, test)")
     unique = list(dict.fromkeys(p for paths in split_images.values() for p in paths))
-    targets = _read_labels(unique, classes, data_yaml)
+    labelled = _read_labels(unique, classes, data_yaml)
     warnings += _missing_and_orphans(unique, label_folders)
-    return assemble(classes, {name: [(p, targets[p]) for p in paths] for name, paths in split_images.items()},
+    return assemble(classes, {name: [(p, *labelled[p]) for p in paths] for name, paths in split_images.items()},
                     warnings)
 
 
@@ -69,9 +68,10 @@ def write_yolo(dataset: DetectionSet | SourceDetections, out_dir: str | Path) ->
     for name, split in source.splits.items():
         folder = out_dir / "images" / ("" if shared else name)
         written = []
-        for image, target, image_id in zip(split.sources, split.targets, split.image_ids, strict=True):
+        for index, (image, target, image_id) in enumerate(zip(split.sources, split.targets, split.image_ids,
+                                                              strict=True)):
             written.append(save_image(image, folder, image_id))
-            _write_label_file(label_path(written[-1]), target, image)
+            _write_label_file(label_path(written[-1]), target, split.size(index))
         if shared:
             (out_dir / f"{name}.txt").write_text("".join(f"./{p.relative_to(out_dir).as_posix()}\n" for p in written))
         config[name] = f"{name}.txt" if shared else f"images/{name}"
@@ -82,8 +82,8 @@ def write_yolo(dataset: DetectionSet | SourceDetections, out_dir: str | Path) ->
     return path
 
 
-def _write_label_file(path: Path, target: BoxLabels, image: Source) -> None:
-    width, height = image_size(image)
+def _write_label_file(path: Path, target: BoxLabels, size: Size) -> None:
+    width, height = size
     boxes = np.asarray(target.boxes, dtype=np.float64).reshape(-1, 4)
     centres = (boxes[:, :2] + boxes[:, 2:]) / 2 / [width, height]
     sizes = (boxes[:, 2:] - boxes[:, :2]) / [width, height]
@@ -167,15 +167,16 @@ def _read_list(list_file: Path, root: Path) -> list[Path]:
     return images
 
 
-def _read_labels(images: list[Path], classes: list[str], data_yaml: Path) -> dict[Path, BoxLabels]:
+def _read_labels(images: list[Path], classes: list[str], data_yaml: Path) -> dict[Path, tuple[BoxLabels, Size | None]]:
+    """Each image's boxes in pixels and its size: YOLO labels are fractions of it, so its header is read here, once."""
     sizes = image_sizes([str(p) for p in images])
-    return {image: _parse_label_file(label_path(image), size, classes, data_yaml)
+    return {image: (_parse_label_file(label_path(image), size, classes, data_yaml), size)
             for image, size in zip(images, sizes, strict=True)}
 
 
-def _parse_label_file(path: Path, size: tuple[int, int], classes: list[str], data_yaml: Path) -> BoxLabels:
-    if not path.is_file():
-        return BoxLabels.of([], [])  # a background image: counted in the warnings
+def _parse_label_file(path: Path, size: Size | None, classes: list[str], data_yaml: Path) -> BoxLabels:
+    if not path.is_file() or size is None:  # a background image (counted in the warnings), or one read_boxes drops
+        return BoxLabels.of([], [])
     boxes, labels = [], []
     for number, line in enumerate(path.read_text().splitlines(), start=1):
         fields = line.split()

@@ -1,9 +1,9 @@
 """Export any task object to ONNX or TorchScript (optionally float16 or int8) and prove the file reproduces it.
 
-A task plugs in by offering: `meta` (task, classes, input size, normalisation...), `network` (a torch module),
-`source` (the checkpoint it came from), `sample_inputs(data, split, count)` (real preprocessed images),
-`agreement(reference, outputs)` (share of images whose answer is the same) and `evaluate(data)` (metrics with a
-`headline` (name, value)).
+What it asks of a task is the export part of the contract on ocularis.engine.task.Task: `meta`, `source` (the
+checkpoint it came from), `graphs(samples)` (the modules to write, with example inputs), `sample_inputs(data, split,
+count)` (real preprocessed inputs), `agreement(reference, outputs)` (share of inputs given the same answer, on the
+first graph's outputs) and `evaluate(data)` (metrics with a `headline`).
 """
 
 import copy
@@ -15,9 +15,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from ocularis.deploy.formats import HalfPrecision, export_onnx, export_torchscript, read_meta, write_onnx_meta
+from ocularis.deploy.formats import (
+    HalfPrecision,
+    export_onnx,
+    export_torchscript,
+    graph_path,
+    read_meta,
+    write_onnx_meta,
+)
 from ocularis.deploy.quantize import INT8_MODES, quantize_int8
-from ocularis.deploy.runtime import OnnxNetwork, load_exported
+from ocularis.deploy.runtime import OnnxNetwork, open_graph
 from ocularis.deploy.timing import time_network
 from ocularis.errors import ExportError
 
@@ -59,10 +66,21 @@ class Verification:
 
 @dataclass
 class Exported:
-    path: Path
+    path: Path  # the first graph's file (the only one, unless the task exports several graphs)
     format: str
     precision: str
     verification: Verification | None
+    paths: dict[str, Path] | None = None  # graph name -> file
+
+
+@dataclass
+class Graph:
+    """One graph to export: a module and example inputs (batch first), with the names the file gives them."""
+
+    module: nn.Module
+    inputs: tuple[torch.Tensor, ...]
+    input_names: tuple[str, ...] = ("images",)
+    output_names: tuple[str, ...] = ("outputs",)
 
 
 def exported_path(source: Path, format: str = "onnx", *, int8: str | None = None, half: bool = False) -> Path:
@@ -74,7 +92,7 @@ def exported_path(source: Path, format: str = "onnx", *, int8: str | None = None
 def export_task(task, format: str = "onnx", path: str | Path | None = None, *, int8: str | None = None,
                 half: bool = False, verify: bool = False, data: str | None = None,
                 calibration_images: int = 256) -> Exported:
-    """Write `task`'s network as `format`; with `verify`, fail unless it reproduces PyTorch on `data`'s test split."""
+    """Write `task`'s graphs as `format`; with `verify`, fail unless they reproduce PyTorch on `data`'s test split."""
     if format not in FORMATS:
         raise ExportError(f"--format {format!r} is not one of {', '.join(FORMATS)}")
     if int8 is not None and (int8 not in INT8_MODES or format != "onnx" or half):
@@ -85,41 +103,71 @@ def export_task(task, format: str = "onnx", path: str | Path | None = None, *, i
         raise ExportError("this model has no checkpoint file to name the export after; pass a path")
     precision = "int8" if int8 else "float16" if half else "float32"
     path = Path(path) if path else exported_path(Path(task.source), format, int8=int8, half=half)
-    network = task.network.float().cpu().eval()
     samples = task.sample_inputs(data, "test")
-    meta = {**task.meta, "format": format, "precision": precision, "int8": int8}
-    exported = HalfPrecision(copy.deepcopy(network)) if half else network
+    graphs = task.graphs(samples.float())
+    if len(graphs) > 1 and (int8 or half):
+        raise ExportError(f"this {task.meta['task']} model exports {len(graphs)} graphs; int8 and --half take one")
+    paths = {name: path if len(graphs) == 1 else graph_path(path, None, name) for name in graphs}
+    meta = {**task.meta, "format": format, "precision": precision, "int8": int8, "graphs": list(graphs)}
+    verifications = {}
     with tempfile.TemporaryDirectory() as scratch:
         float_onnx = Path(scratch) / "float.onnx"
-        if format == "torchscript":
-            export_torchscript(exported, samples[:2], path, meta)
-        elif int8:
-            export_onnx(network, samples[:2], float_onnx, meta)
-            calibration = task.sample_inputs(data, "train", calibration_images) if int8 == "static" else None
-            quantize_int8(float_onnx, path, int8, calibration)
-            write_onnx_meta(onnx_model(path), path, meta)
-        else:
-            export_onnx(exported, samples[:2], path, meta)
-        verification = _verify(task, network, path, samples, precision) if verify else None
+        for index, (name, graph) in enumerate(graphs.items()):
+            network = graph.module.float().cpu().eval()
+            _write(graph, network, paths[name], format, {**meta, "graph": name}, half, int8, float_onnx,
+                   task, data, calibration_images)
+            if verify:
+                inputs = (samples,) if index == 0 else graph.inputs  # the first graph takes the real images
+                verifications[name] = _verify(task, network, paths[name], inputs, precision, agree=index == 0)
+        verification = _combined(verifications) if verify else None
         if verification is not None and int8:
             _compare_quantised(verification, task, path, float_onnx, samples, data)
     if verification is not None and not verification.passed:
-        path.unlink(missing_ok=True)
+        for written in paths.values():
+            written.unlink(missing_ok=True)
         raise ExportError(f"the exported {format} model does not reproduce the PyTorch model: {verification}; "
                           "the file was removed")
-    return Exported(path, format, precision, verification)
+    return Exported(path, format, precision, verification, paths)
 
 
-def _verify(task, network: nn.Module, path: Path, samples: torch.Tensor, precision: str) -> Verification:
-    """Run PyTorch and the exported file on the same real inputs and compare their raw outputs and answers."""
-    _, exported = load_exported(path)
+def _write(graph: Graph, network: nn.Module, path: Path, format: str, meta: dict[str, Any], half: bool,
+           int8: str | None, float_onnx: Path, task, data: str | None, calibration_images: int) -> None:
+    example = tuple(tensor[:2] for tensor in graph.inputs)
+    exported = HalfPrecision(copy.deepcopy(network)) if half else network
+    if format == "torchscript":
+        export_torchscript(exported, example, path, meta)
+    elif int8:
+        export_onnx(network, example, float_onnx, meta, graph.input_names, graph.output_names)
+        calibration = task.sample_inputs(data, "train", calibration_images) if int8 == "static" else None
+        quantize_int8(float_onnx, path, int8, calibration)
+        write_onnx_meta(onnx_model(path), path, meta)
+    else:
+        export_onnx(exported, example, path, meta, graph.input_names, graph.output_names)
+
+
+def _verify(task, network: nn.Module, path: Path, inputs: tuple[torch.Tensor, ...], precision: str,
+            agree: bool) -> Verification:
+    """Run PyTorch and the exported file on the same real inputs and compare their raw outputs (and, for the first
+    graph, their answers)."""
+    _, exported = open_graph(path)
     with torch.no_grad():
-        reference = torch.cat([network(chunk) for chunk in samples.split(64)]).float()
-        outputs = torch.cat([exported(chunk) for chunk in samples.split(64)]).float()
+        chunks = list(zip(*(tensor.split(64) for tensor in inputs), strict=True))
+        reference = torch.cat([network(*chunk) for chunk in chunks]).float()
+        outputs = torch.cat([exported(*chunk) for chunk in chunks]).float()
     scale, min_agreement = TOLERANCES[precision]
     tolerance = scale * max(1.0, float(reference.abs().max())) if scale else None
-    return Verification(len(samples), float((reference - outputs).abs().max()),
-                        float(task.agreement(reference, outputs)), tolerance, min_agreement)
+    agreement = float(task.agreement(reference, outputs)) if agree else 1.0
+    return Verification(len(inputs[0]), float((reference - outputs).abs().max()), agreement, tolerance, min_agreement)
+
+
+def _combined(verifications: dict[str, Verification]) -> Verification:
+    """One verification for all graphs: the first graph's, with the largest difference and the tightest bound."""
+    first, *rest = verifications.values()
+    for other in rest:
+        first.max_abs_diff = max(first.max_abs_diff, other.max_abs_diff)
+        if other.tolerance is not None and first.tolerance is not None:
+            first.tolerance = min(first.tolerance, other.tolerance)
+    return first
 
 
 def _compare_quantised(verification: Verification, task, path: Path, float_onnx: Path, samples: torch.Tensor,
@@ -138,4 +186,4 @@ def onnx_model(path: Path):
     return onnx.load(str(path))
 
 
-__all__ = ["FORMATS", "Exported", "Verification", "export_task", "exported_path", "read_meta"]
+__all__ = ["FORMATS", "Exported", "Graph", "Verification", "export_task", "exported_path", "read_meta"]

@@ -28,6 +28,15 @@ def exported_kind(path: str | Path) -> str | None:
     return None
 
 
+def graph_path(path: Path, graph: str | None, other: str) -> Path:
+    """Where graph `other` of a multi-graph export lies, given the file `path` of graph `graph` (None: `path` is
+    the export's base name): best.onnx -> best.decoder.onnx; best.encoder.onnx -> best.decoder.onnx."""
+    stem = path.name[:-len(path.suffix)] if path.suffix else path.name
+    if graph is not None:
+        stem = stem.removesuffix(f".{graph}")
+    return path.with_name(f"{stem}.{other}{path.suffix}")
+
+
 class HalfPrecision(nn.Module):
     """Runs `network` in float16 behind a float32 interface, so a half model is a drop-in replacement."""
 
@@ -39,13 +48,15 @@ class HalfPrecision(nn.Module):
         return self.network(images.half()).float()
 
 
-def export_onnx(network: nn.Module, example: torch.Tensor, path: Path, meta: dict[str, Any]) -> Path:
-    """Trace `network` on `example` into ONNX with a dynamic batch axis, metadata embedded; atomic."""
+def export_onnx(network: nn.Module, example: tuple[torch.Tensor, ...], path: Path, meta: dict[str, Any],
+                input_names: tuple[str, ...] = ("images",), output_names: tuple[str, ...] = ("outputs",)) -> Path:
+    """Trace `network` on the `example` inputs into ONNX with a dynamic batch axis, metadata embedded; atomic."""
     batch = torch.export.Dim("batch", min=1, max=65536)
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        program = torch.onnx.export(network.eval(), (example,), input_names=["images"], output_names=["outputs"],
-                                    dynamic_shapes={"images": {0: batch}}, dynamo=True, verbose=False)
+        program = torch.onnx.export(network.eval(), tuple(example), input_names=list(input_names),
+                                    output_names=list(output_names), dynamic_shapes=tuple({0: batch} for _ in example),
+                                    dynamo=True, verbose=False)
     write_onnx_meta(program.model_proto, path, meta)
     return path
 
@@ -61,11 +72,12 @@ def write_onnx_meta(model, path: Path, meta: dict[str, Any]) -> None:
     onnx.checker.check_model(str(path))
 
 
-def export_torchscript(network: nn.Module, example: torch.Tensor, path: Path, meta: dict[str, Any]) -> Path:
+def export_torchscript(network: nn.Module, example: tuple[torch.Tensor, ...], path: Path,
+                       meta: dict[str, Any]) -> Path:
     """Trace `network` into TorchScript with the metadata as an extra file; atomic."""
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        traced = torch.jit.trace(network.eval(), example, check_trace=False)
+        traced = torch.jit.trace(network.eval(), tuple(example), check_trace=False)
         buffer = io.BytesIO()
         torch.jit.save(traced, buffer, _extra_files={META_KEY: json.dumps(meta)})
     atomic_write(path, buffer.getvalue())

@@ -1,5 +1,7 @@
-"""Callbacks every training run uses: epoch seeding, the metrics history, the best checkpoint, atomic saving."""
+"""Callbacks every training run uses: epoch seeding, the metrics history, the best checkpoint, atomic saving; and
+EpochMeans, the cheap way for a module to log per-epoch means of per-step values."""
 
+import math
 import random
 import time
 from collections.abc import Callable
@@ -9,6 +11,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.callbacks import Checkpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from ocularis.core.checkpoint import atomic_save
@@ -32,22 +35,29 @@ class EpochSeed(L.Callback):
         torch.manual_seed(seed)
 
 
-class History(L.Callback):
-    """One row per epoch (epoch, train/*, val/*, lr, seconds) into metrics.csv; kept in checkpoints for resume."""
+class History(Checkpoint):
+    """One row per epoch (epoch, train/*, val/*, lr, seconds) into metrics.csv; kept in checkpoints for resume.
+
+    A Checkpoint subclass only so that Lightning runs its epoch-end hook after the module's own on_train_epoch_end
+    (where EpochMeans are logged) and, like BestCheckpoint, before ModelCheckpoint writes last.ckpt (build_trainer
+    puts ModelCheckpoint last): the row is complete and the checkpoint holds it. `seconds` runs from the previous
+    row (or the start of training) to this one, so the column adds up to the training time, checkpoint writes
+    included."""
 
     def __init__(self, path: Path):
         self.path = path
         self.rows: list[dict[str, Any]] = []
-        self._started = 0.0
+        self._since = 0.0
 
-    def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        self._started = time.perf_counter()
+    def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self._since = time.perf_counter()
 
     def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         row: dict[str, Any] = {"epoch": trainer.current_epoch}
         row.update({k: round(float(v), 6) for k, v in sorted(trainer.callback_metrics.items()) if "/" in k})
         row["lr"] = trainer.optimizers[0].param_groups[0]["lr"]
-        row["seconds"] = round(time.perf_counter() - self._started, 3)
+        now = time.perf_counter()
+        row["seconds"], self._since = round(now - self._since, 3), now
         self.rows.append(row)
         if trainer.is_global_zero:
             write_history_csv(self.path, self.rows)
@@ -59,29 +69,67 @@ class History(L.Callback):
         self.rows = list(state_dict["rows"])
 
 
-class BestCheckpoint(L.Callback):
-    """Calls `save(path)` whenever the monitored validation metric improves; the best score survives resume."""
+class BestCheckpoint(Checkpoint):
+    """Calls `save(path)` whenever the monitored validation metric improves (higher for mode "max", lower for
+    "min"); the best score survives resume. With no monitor, or while it has not been logged (or was NaN), the
+    latest weights are saved each epoch: best.ckpt always exists after a fit that ran an epoch. (A Checkpoint for
+    the same hook order as History: it sees metrics logged in the module's on_train_epoch_end.)"""
 
-    def __init__(self, path: Path, monitor: str, mode: str, save: Callable[[Path], None]):
+    def __init__(self, path: Path, monitor: str | None, mode: str, save: Callable[[Path], None]):
+        check_mode(mode)
         self.path, self.monitor, self.mode, self.save = path, monitor, mode, save
         self.best: float | None = None
 
     def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        value = trainer.callback_metrics.get(self.monitor)
-        if value is None:
-            return
-        value = float(value)
-        better = self.best is None or (value > self.best if self.mode == "max" else value < self.best)
-        if better:
-            self.best = value
-            if trainer.is_global_zero:
-                self.save(self.path)
+        value = trainer.callback_metrics.get(self.monitor) if self.monitor else None
+        value = float(value) if value is not None else math.nan
+        if math.isnan(value):
+            # once a real score exists, an epoch without one (validation skipped) must not replace its weights
+            better = self.best is None
+        else:
+            better = self.best is None or (value > self.best if self.mode == "max" else value < self.best)
+            if better:
+                self.best = value
+        if better and trainer.is_global_zero:
+            self.save(self.path)
 
     def state_dict(self) -> dict[str, Any]:
         return {"best": self.best}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.best = state_dict["best"]
+
+
+class EpochMeans:
+    """Batch-size-weighted means over an epoch of per-step values (losses), summed in float32 on their device.
+    One `LightningModule.log` call per step costs about a millisecond of Python on any hardware (Lightning moves
+    its stored result to the value's device on every call), a loss per part several; adding here and logging the
+    means once per epoch gives the same numbers for a fraction of that:
+
+        self.train_means.add({"train/loss": loss}, len(images))           # in training_step
+        self.log_dict(self.train_means.pop(), sync_dist=True)            # in on_train_epoch_end
+    """
+
+    def __init__(self):
+        self.sums: dict[str, torch.Tensor] = {}
+        self.count = 0
+
+    def add(self, values: dict[str, torch.Tensor], batch_size: int) -> None:
+        for name, value in values.items():
+            weighted = value.detach().float() * batch_size
+            self.sums[name] = self.sums[name] + weighted if name in self.sums else weighted
+        self.count += batch_size
+
+    def pop(self) -> dict[str, torch.Tensor]:
+        """The means since the last pop (nothing if no step ran), and a fresh start."""
+        means = {name: total / max(self.count, 1) for name, total in self.sums.items()}
+        self.sums, self.count = {}, 0
+        return means
+
+
+def check_mode(mode: str) -> None:
+    if mode not in ("max", "min"):
+        raise ValueError(f"monitor mode must be 'max' or 'min', not {mode!r}")
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -7,9 +7,10 @@ from typing import Any, TypeVar
 
 import lightning as L
 
-from ocularis.config import TrainConfig, build_config
+from ocularis.config import TrainConfig, build_config, to_dict
 from ocularis.core.runs import new_run_dir
 from ocularis.engine.callbacks import BestCheckpoint
+from ocularis.engine.module import TaskModule
 from ocularis.engine.trainer import build_trainer, history_of
 from ocularis.errors import ConfigError
 
@@ -37,20 +38,28 @@ def prepare_run_dir(config: TrainConfig, task: str) -> Path:
     return run_dir
 
 
-def run_config(cls: type[C], overrides: dict[str, Any]) -> C:
-    """The run's typed config: defaults < overrides, or, when resuming, the stopped run's own config.yaml."""
-    if not overrides.get("resume"):
-        return build_config(cls, overrides)
-    saved = resumed_checkpoint(overrides["resume"]).parent / "config.yaml"
-    return build_config(cls, {"resume": overrides["resume"]}, yaml_file=str(saved))
+def run_config(cls: type[C], overrides: dict[str, Any], yaml_file: str | None = None) -> C:
+    """The run's typed config: defaults < YAML file < overrides, or, when resuming, the stopped run's own
+    config.yaml."""
+    resume = overrides.get("resume")
+    if not resume:
+        return build_config(cls, overrides, yaml_file=yaml_file)
+    saved = resumed_checkpoint(resume).parent / "config.yaml"
+    return build_config(cls, {"resume": resume}, yaml_file=str(saved))
 
 
-def train_module(module: L.LightningModule, datamodule: L.LightningDataModule, config: TrainConfig, run_dir: Path,
+def saved_config(config: TrainConfig) -> dict[str, Any]:
+    """What a run folder's config.yaml holds: every option but --resume (a resumed run is the same run)."""
+    return {k: v for k, v in to_dict(config).items() if k != "resume"}
+
+
+def train_module(module: TaskModule, datamodule: L.LightningDataModule, config: TrainConfig, run_dir: Path,
                  best: Path, save: Callable[[Path], Any]) -> list[dict] | None:
-    """Fit `module`, saving `best` (via `save`) whenever module.monitor improves; the epoch history, or None on
-    DDP worker ranks."""
-    trainer = build_trainer(config, run_dir, monitor=module.monitor, mode="max",
-                            callbacks=[BestCheckpoint(best, module.monitor, "max", save)])
+    """Fit `module`, saving `best` (via `save`) whenever its monitor improves (every epoch when it has none); the
+    epoch history, or None on DDP worker ranks."""
+    trainer = build_trainer(config, run_dir, monitor=module.monitor, mode=module.monitor_mode,
+                            manual_optimization=not module.automatic_optimization,
+                            callbacks=[BestCheckpoint(best, module.monitor, module.monitor_mode, save)])
     trainer.fit(module, datamodule=datamodule,
                 ckpt_path=resumed_checkpoint(config.resume) if config.resume else None, weights_only=True)
     return history_of(trainer) if trainer.is_global_zero else None

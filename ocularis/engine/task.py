@@ -1,44 +1,216 @@
-"""What every task class shares: the constructor, persistence (checkpoint or exported file), export, and the
-preprocess -> infer steps that PyTorch and exported back ends run alike. A task adds fit, evaluate, postprocess,
-agreement and sample_inputs, and says how to build its network from a checkpoint's metadata."""
+"""The task contract's behaviour half: the base class every task fills in, and the one shared fit skeleton.
 
+Entry points (cli, serve, deploy) use only what is declared here and in the task's TaskSpec (ocularis.contract); a
+capability a task lacks is a declared default (None, no-op), never probed for. ARCHITECTURE.md has the whole table.
+
+A task fills in: `build` (its network from a checkpoint's metadata), `prepare` (data, network and metadata for a run),
+`training_module`, `dataset` (a split of some data in the model's classes and preprocessing), `score`,
+`postprocess` and `agreement`. It may override: `train` (a run not trained by gradients), `fitting`,
+`after_training`, `report`, `plot_examples`, `default_options`, `preprocess`, `graphs`, `export_refusal` and the
+explanation hooks `explain_layer` / `explain_target`.
+"""
+
+import dataclasses
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+import lightning as L
 import torch
 from PIL import Image
 from torch import nn
+from torch.utils.data import Dataset
 
-from ocularis.config import TrainConfig, build_config
+from ocularis.config import PredictOptions, TrainConfig, build_config, to_dict
+from ocularis.contract import TaskSpec
 from ocularis.core.checkpoint import load_checkpoint, save_checkpoint
 from ocularis.core.devices import best_device
+from ocularis.core.plots import plot_curves
+from ocularis.core.results import Metrics, Result
+from ocularis.core.runs import write_json, write_yaml
+from ocularis.core.video import VideoWriter, frame_rate, read_frames
+from ocularis.data.inputs import batches, expand_inputs
 from ocularis.data.transforms import eval_transform
-from ocularis.deploy.export import Exported, export_task
-from ocularis.deploy.formats import exported_kind
-from ocularis.deploy.runtime import load_exported
+from ocularis.deploy.export import Exported, Graph, export_task
+from ocularis.deploy.runtime import OpenedModel, open_model
+from ocularis.deploy.timing import time_network
+from ocularis.engine.datamodule import TaskData
+from ocularis.engine.module import TaskModule
+from ocularis.engine.run import prepare_run_dir, run_config, saved_config, train_module
 from ocularis.errors import CheckpointError, ConfigError
 
-REQUIRED_META = ("model", "classes", "channels", "imgsz", "mean", "std", "config")
+BASE_META = ("task", "model", "config")  # what every saved model's metadata holds; tasks add `required_meta`
+
+
+@dataclass
+class Prepared:
+    """What `prepare` hands the fit skeleton: the data read, its datamodule, notes for metrics.json."""
+
+    data: Any
+    datamodule: TaskData
+    notes: dict[str, Any] = field(default_factory=dict)  # what a user should know about the data (bad files ...)
+    files: dict[str, str] = field(default_factory=dict)  # text files for the run folder: name -> content
+
+
+@dataclass
+class TrainingRun:
+    """What fit() leaves behind: the run folder, its best checkpoint, the test metrics and the epoch history."""
+
+    dir: Path
+    best: Path
+    metrics: Metrics
+    history: list[dict]
+    fps: float  # images per second at batch 1 on this machine
 
 
 class Task(ABC):
-    """Base of Classifier, Detector ...: stores options only; weights come from fit() or load()."""
+    """Base of Classifier, Detector ...: the constructor stores options only; weights come from fit() or load()."""
 
-    task: ClassVar[str]
-    config_class: ClassVar[type[TrainConfig]]
-    default_model: ClassVar[str]
+    spec: ClassVar[TaskSpec]  # name, summary, inputs, train config and predict options (ocularis.contract)
+    result_type: ClassVar[type[Result]]  # one per input: to_json + schema, row, plot, save_to, page renderer
+    required_meta: ClassVar[tuple[str, ...]] = ()  # metadata keys beyond BASE_META that `build` needs
 
     def __init__(self, model: str | None = None, weights: str | None = None, **options: Any):
-        self.options = {"model": model or self.default_model, "weights": weights, **options}
-        self.network = None
+        self.options = {**({"model": model} if model else {}), **({"weights": weights} if weights else {}),
+                        **options}
+        self.network: nn.Module | None = None  # what infer() runs: a torch module or an exported file's runtime
         self.meta: dict[str, Any] = {}
         self.source: Path | None = None  # the checkpoint or exported file the weights came from
 
+    # ---- what a task fills in ---------------------------------------------------------------------------------
     @staticmethod
     @abstractmethod
     def build(meta: dict[str, Any]) -> nn.Module:
         """The task's untrained network for a checkpoint's metadata."""
+
+    @abstractmethod
+    def prepare(self, config: TrainConfig) -> Prepared:
+        """Read the run's data, set self.network (built, maybe pretrained) and self.meta; the datamodule to train on."""
+
+    @abstractmethod
+    def training_module(self, config: TrainConfig) -> TaskModule:
+        """What a training step is (an ocularis.engine.module.TaskModule: loss, monitor, optimisers)."""
+
+    @abstractmethod
+    def dataset(self, data: str | None = None, split: str = "test") -> Dataset:
+        """`split` of `data` (default: the training data) in the model's classes and preprocessing."""
+
+    @abstractmethod
+    def score(self, dataset: Dataset) -> Metrics:
+        """The task's metrics on a dataset from `dataset()` or the run's datamodule."""
+
+    @abstractmethod
+    def postprocess(self, outputs: torch.Tensor, names: list[str], pictures: list[Image.Image],
+                    options: PredictOptions) -> list[Result]:
+        """The network's raw outputs for a batch -> one result per input."""
+
+    @abstractmethod
+    def agreement(self, reference: torch.Tensor, outputs: torch.Tensor) -> float:
+        """Share of inputs given the same answer by two networks' raw outputs (export verification)."""
+
+    # ---- training: one skeleton for every task ----------------------------------------------------------------
+    def fit(self, data: str | None = None, **options: Any) -> TrainingRun | None:
+        """Train on `data` with `options` over the constructor's; the run (None on DDP worker ranks)."""
+        return self.fit_config(run_config(self.spec.config, {**self.options, **({"data": data} if data else {}),
+                                                             **options}))
+
+    def fit_config(self, config: TrainConfig) -> TrainingRun | None:
+        """Train with a typed config (what the CLI builds); the run, or None on DDP worker ranks."""
+        L.seed_everything(config.seed, workers=True, verbose=False)
+        prepared = self.prepare(config)
+        run_dir = prepare_run_dir(config, self.spec.name)
+        write_yaml(run_dir / "config.yaml", saved_config(config))
+        for name, text in prepared.files.items():
+            (run_dir / name).write_text(text)
+        best = run_dir / "best.ckpt"
+        with self.fitting():
+            history = self.train(config, prepared, run_dir, best)
+            if history is None:
+                return None
+            self._restore(best)
+            self.after_training(prepared, best)
+        test = prepared.datamodule.dataset("test")
+        metrics = self.score(test)
+        fps = time_network(self.infer, self.sample_inputs(count=8, dataset=test), 1, min_seconds=1.0).images_per_s
+        self.report(run_dir, test, history, metrics)
+        write_json(run_dir / "metrics.json", {"history": history, "test": metrics.to_json(), "fps_batch1": fps,
+                                              **prepared.notes})
+        return TrainingRun(run_dir, best, metrics, history, fps)
+
+    def train(self, config: TrainConfig, prepared: Prepared, run_dir: Path, best: Path) -> list[dict] | None:
+        """Fit the network, writing `best` whenever the module's monitor improves; the epoch history."""
+        return train_module(self.training_module(config), prepared.datamodule, config, run_dir, best, self.save)
+
+    def fitting(self) -> AbstractContextManager:
+        """A context the whole fit runs within (default: none)."""
+        return nullcontext()
+
+    def after_training(self, prepared: Prepared, best: Path) -> None:
+        """A stage after gradient training, on the best weights (default: none); re-save `best` if it changes them."""
+        return None
+
+    def report(self, run_dir: Path, test: Dataset, history: list[dict], metrics: Metrics) -> None:
+        """The run folder's plots: training curves, the metrics' plots, example predictions."""
+        if history and any("/" in key for key in history[-1] if key != "epoch"):
+            plot_curves(history, run_dir / "curves.png")
+        metrics.plot(run_dir)
+        self.plot_examples(test, run_dir / "predictions.png")
+
+    def plot_examples(self, dataset: Dataset, path: Path) -> Path | None:
+        """A grid of predictions on `dataset` (default: none)."""
+        return None
+
+    # ---- evaluation and prediction ----------------------------------------------------------------------------
+    def evaluate(self, data: str | None = None, split: str = "test") -> Metrics:
+        """Metrics on `split` of `data` (default: the training data). Other data counts whole unless it has splits."""
+        self._require_network()
+        return self.score(self.dataset(data, split))
+
+    def sample_inputs(self, data: str | None = None, split: str = "test", count: int | None = None,
+                      dataset: Dataset | None = None) -> torch.Tensor:
+        """Up to `count` preprocessed inputs of `split` of `data` (or of `dataset`), as one batch."""
+        dataset = dataset if dataset is not None else self.dataset(data, split)
+        return torch.stack([dataset[i][0] for i in range(min(count or len(dataset), len(dataset)))])
+
+    def default_options(self) -> PredictOptions:
+        """This model's predict options when none are given (default: the options class's defaults)."""
+        return self.spec.options()
+
+    def resolve_options(self, **given: Any) -> PredictOptions:
+        """`given` (None: the model's default) over default_options(), converted and range-checked."""
+        defaults = dataclasses.asdict(self.default_options())
+        return build_config(self.spec.options, {**defaults, **{k: v for k, v in given.items() if v is not None}})
+
+    def predict(self, inputs: Any, batch: int = 16, **options: Any) -> list[Result]:
+        """Results for image paths, folders, PIL images or uint8 arrays; `options` are the task's predict options."""
+        self._require_network()
+        chosen = self.resolve_options(**options)
+        results: list[Result] = []
+        for names, pictures in batches(expand_inputs(inputs), self.meta["channels"], batch):
+            results += self.postprocess(self.infer(self.preprocess(pictures)), names, pictures, chosen)
+        return results
+
+    def predict_video(self, path: str | Path, save: str | Path | None = None, batch: int = 16,
+                      **options: Any) -> list[Result]:
+        """Results for every frame of a video; with `save`, the frames' plots are written there as a video."""
+        self._require_network()
+        chosen = self.resolve_options(**options)
+        writer = VideoWriter(save, frame_rate(path)) if save else None
+        results: list[Result] = []
+        try:
+            for chunk in _chunks((Image.fromarray(frame) for frame in read_frames(path)), batch):
+                names = [f"{Path(path).name}#{len(results) + i}" for i in range(len(chunk))]
+                found = self.postprocess(self.infer(self.preprocess(chunk)), names, chunk, chosen)
+                for result in found if writer else []:
+                    writer.write(result.plot(enlarge=False))
+                results += found
+        finally:
+            if writer:
+                writer.close()
+        return results
 
     # ---- the steps of predict(), shared by every back end and by the server's micro-batches -------------------
     def preprocess(self, pictures: list[Image.Image]) -> torch.Tensor:
@@ -54,12 +226,31 @@ class Task(ABC):
         with torch.no_grad():
             return self.network.to(device).eval()(batch.to(device)).float().cpu()
 
+    # ---- explanation hooks (ocularis.tasks.explain reads these) -----------------------------------------------
+    def explain_layer(self) -> nn.Module | None:
+        """The layer whose activations and gradients explanations look at (Grad-CAM's); None: not explainable."""
+        return None
+
+    def explain_target(self, outputs: torch.Tensor) -> torch.Tensor:
+        """The one scalar per input an explanation attributes, from the network's raw outputs."""
+        raise ConfigError(f"{self.spec.name} models declare nothing to explain")
+
+    # ---- export -----------------------------------------------------------------------------------------------
+    def export_refusal(self) -> str | None:
+        """Why this model cannot be exported, or None."""
+        return None
+
+    def graphs(self, samples: torch.Tensor) -> dict[str, Graph]:
+        """The graphs an export writes, with example inputs built from preprocessed `samples`: by default one,
+        the network on images. A task may return several (an encoder and a decoder step, say)."""
+        return {"network": Graph(self.network, (samples[:2],))}
+
     def export(self, format: str = "onnx", path: str | Path | None = None, **options: Any) -> Exported:
         """Write ONNX or TorchScript (options: int8, half, verify, data); see ocularis.deploy.export.export_task."""
         self._require_network()
-        if not getattr(self.network, "exportable", True):
-            raise ConfigError(f"{self.meta['model']} runs Python code outside the network (such as OpenCV's "
-                              "selective search), so it cannot be exported; export a one-stage model instead")
+        refusal = self.export_refusal()
+        if refusal:
+            raise ConfigError(f"{self.meta['model']} cannot be exported: {refusal}")
         return export_task(self, format, path, **options)
 
     # ---- persistence ------------------------------------------------------------------------------------------
@@ -71,32 +262,60 @@ class Task(ABC):
     @classmethod
     def load(cls, path: str | Path) -> "Task":
         """The task object from a checkpoint, or from an exported ONNX / TorchScript file (same results)."""
-        if exported_kind(path):
-            meta, network = load_exported(path, cls.task)
-        else:
-            checkpoint = load_checkpoint(path, cls.task)
-            meta = checkpoint["ocularis"]
-            missing = [key for key in REQUIRED_META if key not in meta]
-            if missing:
-                raise CheckpointError(f"{path} lacks the metadata {missing[0]!r}; pass a best.ckpt written by "
-                                      "ocularis")
-            network = cls.build(meta)
-            network.load_state_dict(checkpoint["state_dict"])
+        return cls.from_opened(path, open_model(path, cls.spec.name))
+
+    @classmethod
+    def from_opened(cls, path: str | Path, opened: OpenedModel) -> "Task":
+        """The task object from a model file that ocularis.deploy.runtime.open_model read (once)."""
+        meta = opened.meta
+        missing = [key for key in (*BASE_META, *cls.required_meta) if key not in meta]
+        if missing:
+            raise CheckpointError(f"{path} lacks the metadata {missing[0]!r}; pass a best.ckpt written by ocularis")
         loaded = cls(model=meta["model"])
+        if opened.state_dict is not None:
+            network = cls.build(meta)
+            network.load_state_dict(opened.state_dict)
+        else:
+            network = loaded.runtime_network(opened.graphs)
         loaded.meta, loaded.network, loaded.source = meta, network.eval(), Path(path)
         return loaded
 
+    def runtime_network(self, graphs: dict[str, Any]) -> Any:
+        """What infer() runs when the model is an exported file, from its graphs' runtimes (default: the one)."""
+        return graphs["network"]
+
     # ---- helpers ----------------------------------------------------------------------------------------------
+    def _restore(self, best: Path) -> None:
+        """The best epoch's weights and metadata back into this object."""
+        checkpoint = load_checkpoint(best, self.spec.name)
+        self.network.load_state_dict(checkpoint["state_dict"])
+        self.meta, self.source = checkpoint["ocularis"], best
+
     def _data_config(self, data: str | None) -> tuple[TrainConfig, str]:
         """The training config for reading `data` (default: the training data); other data counts whole."""
         self._require_network()
-        config = build_config(self.config_class, {k: v for k, v in self.meta["config"].items() if k != "resume"})
+        config = build_config(self.spec.config, {k: v for k, v in self.meta["config"].items() if k != "resume"})
         data = data or config.data
         if data != config.data:
             config.val_fraction = config.test_fraction = 0.0
         return config, data
 
+    def _new_meta(self, config: TrainConfig, **fields: Any) -> dict[str, Any]:
+        """A run's metadata: the task, the architecture, the config, and the task's own `fields`."""
+        return {"task": self.spec.name, "model": config.model, **fields, "config": to_dict(config)}
+
     def _require_network(self) -> None:
         if self.network is None:
             raise ConfigError(f"this {type(self).__name__} has no trained weights yet; call fit() or "
                               "ocularis.load(path) first")
+
+
+def _chunks(items: Iterator, size: int) -> Iterator[list]:
+    chunk: list = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

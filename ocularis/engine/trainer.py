@@ -10,7 +10,7 @@ from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, Mode
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from ocularis.config import TrainConfig
-from ocularis.engine.callbacks import AtomicCheckpointIO, EpochSeed, History
+from ocularis.engine.callbacks import AtomicCheckpointIO, EpochSeed, History, check_mode
 from ocularis.errors import ConfigError
 
 
@@ -30,13 +30,21 @@ def resolve_precision(config: TrainConfig) -> str:
     return "16-mixed" if on_gpu else "32-true"
 
 
-def build_trainer(config: TrainConfig, run_dir: Path, *, monitor: str, mode: str,
+def build_trainer(config: TrainConfig, run_dir: Path, *, monitor: str | None, mode: str, manual_optimization: bool,
                   callbacks: list[L.Callback]) -> L.Trainer:
-    """A Trainer that writes last.ckpt atomically each epoch, logs to TensorBoard, stops early if asked,
-    and trains with DDP when given more than one device."""
+    """A Trainer that writes last.ckpt atomically each epoch, logs to TensorBoard, stops early if asked (on
+    `monitor`, better when higher for mode "max", lower for "min"), and trains with DDP when given more than one
+    device. Under manual optimisation (a module with `automatic_optimization = False`, such as a GAN's two
+    optimisers) the Trainer does not clip gradients: the module calls ocularis.engine.optim.clip_gradients."""
+    check_mode(mode)
     devices = parse_devices(config.devices)
     strategy = "ddp" if isinstance(devices, int) and devices > 1 else "auto"
-    extra = [EarlyStopping(monitor=monitor, mode=mode, patience=config.patience)] if config.patience > 0 else []
+    extra: list[L.Callback] = []
+    if config.patience > 0:
+        if monitor is None:
+            raise ConfigError("--patience needs a validation metric to watch, and this task has none; "
+                              "leave --patience at 0")
+        extra.append(EarlyStopping(monitor=monitor, mode=mode, patience=config.patience))
     _quiet_lightning()
     return L.Trainer(
         default_root_dir=run_dir,
@@ -46,12 +54,15 @@ def build_trainer(config: TrainConfig, run_dir: Path, *, monitor: str, mode: str
         strategy=strategy,
         precision=resolve_precision(config),
         logger=TensorBoardLogger(run_dir, name="tensorboard", version=""),
-        callbacks=[EpochSeed(config.seed), History(run_dir / "metrics.csv"), LearningRateMonitor(),
-                   ModelCheckpoint(dirpath=run_dir, filename="last", save_top_k=1, enable_version_counter=False),
-                   *extra, *callbacks],
+        # Lightning runs Checkpoint callbacks last, in this order: the history row and BestCheckpoint's score are
+        # settled before last.ckpt is written, so a resumed run carries them
+        callbacks=[EpochSeed(config.seed), LearningRateMonitor(), *extra, History(run_dir / "metrics.csv"),
+                   *callbacks,
+                   ModelCheckpoint(dirpath=run_dir, filename="last", save_top_k=1, enable_version_counter=False)],
         plugins=[AtomicCheckpointIO()],
         enable_progress_bar=config.progress,
-        gradient_clip_val=config.clip_grad or None,
+        # Lightning refuses gradient_clip_val under manual optimisation
+        gradient_clip_val=None if manual_optimization else config.clip_grad or None,
         enable_model_summary=False,
         num_sanity_val_steps=0,
         log_every_n_steps=10,

@@ -16,6 +16,7 @@ from torch.nn.utils.rnn import pad_sequence
 from torchvision.ops import box_iou, clip_boxes_to_image, roi_align, roi_pool
 
 from ocularis.models.boxes import decode_deltas, encode_deltas
+from ocularis.models.detector import DetectorNetwork
 from ocularis.models.proposals import propose, reusing_proposals
 
 POSITIVE_IOU = 0.5  # a proposal overlapping a ground truth this much counts as that class (both papers)
@@ -82,7 +83,7 @@ def block(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
 
 
-class ProposalDetector(nn.Module):
+class ProposalDetector(DetectorNetwork):
     """A detector over selective-search proposals: while it is being fitted, each image is searched only once."""
 
     def fitting(self):
@@ -94,7 +95,7 @@ class RCNN(ProposalDetector):
     """forward(images) -> (B, N x C, 4 + 1 + C). Until after_training has fitted the SVMs (the validation epochs
     of training), scores come from the fine-tuning softmax and boxes are the proposals themselves."""
 
-    exportable = False  # selective search is OpenCV code outside the network
+    export_refusal = "its selective search is OpenCV code outside the network"
 
     def __init__(self, num_classes: int, in_channels: int = 3, crop: int = 32, width: int = 16, features: int = 256):
         super().__init__()
@@ -198,7 +199,7 @@ class FastRCNN(ProposalDetector):
     """forward(images) -> (B, N x C, 4 + 1 + C): objectness 1 - p(background), p(c) / (1 - p(background)), each
     class's regressed box. training_losses: Fast R-CNN's multi-task loss, cross-entropy + smooth L1 on positives."""
 
-    exportable = False  # selective search is OpenCV code outside the network
+    export_refusal = "its selective search is OpenCV code outside the network"
 
     def __init__(self, num_classes: int, in_channels: int = 3, width: int = 8, hidden: int = 256, pool: int = 7):
         super().__init__()

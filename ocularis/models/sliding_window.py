@@ -12,6 +12,7 @@ from torch import nn
 from torchvision.ops import box_iou, roi_align
 
 from ocularis.models.boxes import decode_deltas, encode_deltas
+from ocularis.models.detector import DetectorNetwork
 
 WINDOW_SHAPES = 4  # pyramid levels; fixed, so a checkpoint's window shapes always fit the buffer
 POSITIVE_IOU, NEGATIVE_IOU = 0.45, 0.3  # windows in between are neither: ambiguous crops only blur the classifier
@@ -62,7 +63,7 @@ class WindowClassifier(nn.Module):
         return self.classes(hidden), self.offsets(hidden)
 
 
-class SlidingWindow(nn.Module):
+class SlidingWindow(DetectorNetwork):
     """forward(images) -> (B, N, 4 + 1 + C): every window of every pyramid level, its box refined, objectness
     1 - p(background), class probabilities p(c) / (1 - p(background)). training_losses(images, targets) -> the
     window classifier's cross-entropy and its box regression on sampled windows."""

@@ -17,6 +17,7 @@ from torch import nn
 from torchvision.ops import box_convert, box_iou
 
 from ocularis.models.boxes import decode_deltas, encode_deltas
+from ocularis.models.detector import DetectorNetwork
 
 SCALES = (0.08, 0.16, 0.32, 0.64, 0.96)
 ASPECT_RATIOS = (0.5, 1.0, 2.0)
@@ -62,7 +63,7 @@ def conv_block(c_in: int, c_out: int, kernel: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(c_in, c_out, kernel, padding=kernel // 2), nn.BatchNorm2d(c_out), nn.ELU())
 
 
-class SSD7(nn.Module):
+class SSD7(DetectorNetwork):
     """forward(images) -> (B, N, 4 + 1 + C): xyxy boxes in input pixels, 1 - p(background), p(class | object).
     raw(images) -> the class logits (background first) and box offsets the loss needs."""
 

@@ -14,8 +14,10 @@ from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHe
 from torchvision.models.detection.retinanet import RetinaNetHead
 from torchvision.ops.feature_pyramid_network import LastLevelP6P7
 
+from ocularis.models.detector import DetectorNetwork
 
-class TorchvisionDetector(nn.Module):
+
+class TorchvisionDetector(DetectorNetwork):
     """Wraps a torchvision detection model; class k here is label k + 1 there (0 is torchvision's background)."""
 
     def __init__(self, model: nn.Module, num_classes: int, max_det: int = 100):

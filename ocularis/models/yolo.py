@@ -9,6 +9,8 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import box_convert, complete_box_iou_loss
 
+from ocularis.models.detector import DetectorNetwork
+
 STRIDES = (8, 16, 32)
 ANCHOR_RATIO_LIMIT = 4.0
 
@@ -49,7 +51,7 @@ def fit_anchors(box_sizes: np.ndarray, imgsz: int, seed: int = 0) -> torch.Tenso
     return torch.tensor(centres, dtype=torch.float32).view(3, 3, 2)
 
 
-class YOLO(nn.Module):
+class YOLO(DetectorNetwork):
     """forward(images) -> (B, N, 4 + 1 + C): xyxy boxes in input pixels, objectness, class probabilities.
     heads(images) -> the raw per-level maps the loss needs."""
 

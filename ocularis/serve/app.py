@@ -1,7 +1,8 @@
 """The REST server: /health, /v1/models, /v1/models/{name}/predict and the web page at /, for every task.
 
-A task is served through its own `preprocess` / `infer` / `postprocess` (the same steps its `predict` uses) and its
-result schema in schemas.py; nothing here knows what a task computes.
+Each served model gets its own predict route, generated from its task's declared contract: the query parameters from
+its predict options (with their ranges), the response from its result type's schema. A request runs the task's own
+`preprocess` / `infer` / `postprocess` (the steps its `predict` uses); nothing here knows what a task computes.
 """
 
 import asyncio
@@ -9,6 +10,7 @@ import hmac
 import inspect
 import os
 import time
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
@@ -22,10 +24,12 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException
 
 from ocularis.api import load
+from ocularis.config import option_fields
+from ocularis.contract import Inputs
 from ocularis.errors import ConfigError
 from ocularis.serve.batching import MicroBatcher
 from ocularis.serve.limits import ApiError, Limits, decode_upload
-from ocularis.serve.schemas import ErrorResponse, Health, ModelInfo, PredictResponse, model_info
+from ocularis.serve.schemas import ErrorResponse, Health, ModelInfo, model_info, predict_route, response_schema
 
 TOKEN_ENV = "OCULARIS_TOKEN"
 ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 404, 413, 415, 422, 504)}
@@ -63,6 +67,9 @@ def create_app(models: dict[str, Any], *, token: str | None = None, limits: Limi
                max_batch: int = 16, max_wait_ms: float = 5.0) -> FastAPI:
     """The FastAPI application serving `models` ({name: task object})."""
     limits = limits or Limits()
+    for name, task in models.items():
+        if task.spec.inputs != Inputs.IMAGE:  # decoders of the other kinds come with the first task that has them
+            raise ConfigError(f"model {name!r}: the server takes image uploads, not {task.spec.inputs.value} inputs")
     token = token if token is not None else os.environ.get(TOKEN_ENV) or None
     served = {name: ServedModel(name, task, MicroBatcher(task.infer, max_batch, max_wait_ms))
               for name, task in models.items()}
@@ -97,32 +104,59 @@ def create_app(models: dict[str, Any], *, token: str | None = None, limits: Limi
 
     @app.get("/v1/models", response_model=list[ModelInfo], responses=ERRORS, dependencies=[Depends(require_token)])
     def list_models() -> list[ModelInfo]:
-        return [model_info(name, model.task.meta) for name, model in served.items()]
+        return [model_info(name, model.task) for name, model in served.items()]
 
-    @app.post("/v1/models/{name}/predict", response_model=PredictResponse, responses=ERRORS,
-              dependencies=[Depends(require_token)])
-    async def predict(name: str, image: list[UploadFile] = File(..., description="one or more image files"),
-                      topk: int | None = Query(None, ge=1, le=1000, description="classification: classes listed"),
-                      conf: float | None = Query(None, ge=0, le=1, description="detection: confidence threshold"),
-                      iou: float | None = Query(None, ge=0, le=1, description="detection: NMS IoU threshold")):
-        started = time.perf_counter()
-        if name not in served:
-            raise ApiError(404, f"no model named {name!r}; served: {', '.join(served)}")
-        if len(image) > limits.max_images:
-            raise ApiError(413, f"{len(image)} images in one request; the limit is {limits.max_images}")
-        options = _task_options(served[name].task, {"topk": topk, "conf": conf, "iou": iou})
-        try:
-            results = await asyncio.wait_for(_predict(served[name], image, limits, options), limits.timeout_s)
-        except asyncio.TimeoutError:
-            raise ApiError(504, f"the request took longer than {limits.timeout_s:g} s; send fewer or smaller "
-                                "images, or retry when the server is less busy") from None
-        return {"model": name, "task": served[name].task.meta["task"], "results": [r.to_json() for r in results],
-                "milliseconds": round((time.perf_counter() - started) * 1000, 3)}
+    for model in served.values():
+        _add_predict_route(app, model, limits, require_token)
+
+    @app.post("/v1/models/{name}/predict", include_in_schema=False, dependencies=[Depends(require_token)])
+    def unknown_model(name: str):
+        raise ApiError(404, f"no model named {name!r}; served: {', '.join(served)}")
 
     return app
 
 
-async def _predict(model: ServedModel, uploads: list[UploadFile], limits: Limits, options: dict[str, Any]) -> list:
+def _add_predict_route(app: FastAPI, model: ServedModel, limits: Limits, require_token: Callable) -> None:
+    """POST /v1/models/NAME/predict with the task's options as query parameters and its result schema."""
+    task = model.task
+    fields = option_fields(task.spec.options)
+    defaults = task.default_options()
+
+    async def predict(request: Request, image: list[UploadFile], **given: Any):
+        started = time.perf_counter()
+        unknown = [key for key in request.query_params if key not in given]
+        if unknown:
+            raise ApiError(422, f"option {unknown[0]!r} does not apply to a {task.meta['task']} model; its options: "
+                                f"{', '.join(given) or 'none'}")
+        if len(image) > limits.max_images:
+            raise ApiError(413, f"{len(image)} images in one request; the limit is {limits.max_images}")
+        try:
+            options = task.resolve_options(**given)
+        except ConfigError as error:
+            raise ApiError(422, str(error)) from None
+        try:
+            results = await asyncio.wait_for(_predict(model, image, limits, options), limits.timeout_s)
+        except asyncio.TimeoutError:
+            raise ApiError(504, f"the request took longer than {limits.timeout_s:g} s; send fewer or smaller "
+                                "images, or retry when the server is less busy") from None
+        return {"model": model.name, "task": task.meta["task"], "results": [r.to_json() for r in results],
+                "milliseconds": round((time.perf_counter() - started) * 1000, 3)}
+
+    parameters = [inspect.Parameter("request", inspect.Parameter.KEYWORD_ONLY, annotation=Request),
+                  inspect.Parameter("image", inspect.Parameter.KEYWORD_ONLY, annotation=list[UploadFile],
+                                    default=File(..., description="one or more image files"))]
+    for field in fields:
+        default = getattr(defaults, field.name)
+        query = Query(None, ge=field.low, le=field.high, description=f"{field.help} (this model's default: {default})")
+        parameters.append(inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY, annotation=field.kind | None,
+                                            default=query))
+    predict.__signature__ = inspect.Signature(parameters)
+    app.post(predict_route(model.name), response_model=response_schema(task.result_type.schema), responses=ERRORS,
+             dependencies=[Depends(require_token)], summary=f"{model.name}: {task.spec.summary}",
+             operation_id=f"predict_{model.name}", tags=[task.spec.name])(predict)
+
+
+async def _predict(model: ServedModel, uploads: list[UploadFile], limits: Limits, options: Any) -> list:
     """Decode and preprocess in worker threads, infer in a shared micro-batch, postprocess per request."""
     names = [upload.filename or f"image{index}" for index, upload in enumerate(uploads)]
     payloads = [await upload.read() for upload in uploads]
@@ -133,17 +167,7 @@ async def _predict(model: ServedModel, uploads: list[UploadFile], limits: Limits
 
     pictures, batch = await run_in_threadpool(decode_and_preprocess)
     outputs = await model.batcher.submit(batch)
-    return await run_in_threadpool(lambda: model.task.postprocess(outputs, names, pictures, **options))
-
-
-def _task_options(task, given: dict[str, Any]) -> dict[str, Any]:
-    """The query options given, checked against what this task's postprocess takes."""
-    accepted = inspect.signature(task.postprocess).parameters
-    options = {key: value for key, value in given.items() if value is not None}
-    for key in options:
-        if key not in accepted:
-            raise ApiError(422, f"option {key!r} does not apply to a {task.meta['task']} model")
-    return options
+    return await run_in_threadpool(lambda: model.task.postprocess(outputs, names, pictures, options))
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:

@@ -1,8 +1,13 @@
-"""The server's JSON, typed for OpenAPI. A task joins the server by adding its result schema to TASK_RESULTS."""
+"""The server's generic JSON, typed for OpenAPI. Each task's result schema is its result type's own
+(ocularis.core.results.Result.schema); `response_schema` wraps it into the task's predict response."""
 
+import dataclasses
+from functools import cache
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
+
+from ocularis.config import option_fields
 
 
 class ErrorBody(BaseModel):
@@ -14,15 +19,31 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
+class OptionInfo(BaseModel):
+    """One predict option: a query parameter of the model's route and a control on the web page."""
+
+    name: str
+    type: str = Field(description="bool, int, float or str")
+    default: Any = Field(description="this model's own default")
+    help: str
+    choices: list[str] = Field(default_factory=list)
+    low: float | None = None
+    high: float | None = None
+
+
 class ModelInfo(BaseModel):
     name: str
     task: str
     model: str = Field(description="architecture")
     format: str = Field(description="checkpoint, onnx or torchscript")
     precision: str
-    classes: list[str]
-    imgsz: int
-    channels: int
+    inputs: str = Field(description="what the model predicts from: image, image_pair, video or none")
+    renderer: str = Field(description="the web page's renderer for its results")
+    route: str = Field(description="the model's predict route")
+    options: list[OptionInfo]
+    classes: list[str] | None = None
+    imgsz: int | None = None
+    channels: int | None = None
 
 
 class Health(BaseModel):
@@ -30,48 +51,24 @@ class Health(BaseModel):
     models: int
 
 
-class ScoredLabel(BaseModel):
-    label: str
-    score: float
+@cache
+def response_schema(result_schema: type[BaseModel]) -> type[BaseModel]:
+    """The predict response of a task whose per-input result is `result_schema` (one class per task, for OpenAPI)."""
+    return create_model(result_schema.__name__.removesuffix("Result") + "Response", model=(str, ...),
+                        task=(str, ...), results=(list[result_schema], ...),
+                        milliseconds=(float, Field(description="time spent in the server on this request")))
 
 
-class LabelsResult(BaseModel):
-    """Classification of one image: the chosen label(s) and the top-k ranking."""
-
-    source: str
-    labels: list[str]
-    scores: list[float]
-    topk: list[ScoredLabel]
-
-
-class Detection(BaseModel):
-    label: str
-    class_id: int
-    score: float
-    box: list[float] = Field(description="x1, y1, x2, y2 in the image's pixels")
-
-
-class BoxesResult(BaseModel):
-    """Detection in one image: every object's class, score and box."""
-
-    source: str
-    width: int
-    height: int
-    detections: list[Detection]
-
-
-# task -> the schema of one image's result; the response's `results` is a list of these.
-TASK_RESULTS: dict[str, type[BaseModel]] = {"classify": LabelsResult, "detect": BoxesResult}
-
-
-class PredictResponse(BaseModel):
-    model: str
-    task: str
-    results: list[LabelsResult | BoxesResult]
-    milliseconds: float = Field(description="time spent in the server on this request")
-
-
-def model_info(name: str, meta: dict[str, Any]) -> ModelInfo:
+def model_info(name: str, task) -> ModelInfo:
+    """What /v1/models says of a served task object."""
+    meta, defaults = task.meta, dataclasses.asdict(task.default_options())
+    options = [OptionInfo(name=f.name, type=f.kind.__name__, default=defaults[f.name], help=f.help,
+                          choices=list(f.choices), low=f.low, high=f.high) for f in option_fields(task.spec.options)]
     return ModelInfo(name=name, task=meta["task"], model=meta["model"], format=meta.get("format", "checkpoint"),
-                     precision=meta.get("precision", "float32"), classes=meta["classes"], imgsz=meta["imgsz"],
-                     channels=meta["channels"])
+                     precision=meta.get("precision", "float32"), inputs=task.spec.inputs.value,
+                     renderer=task.result_type.renderer, route=predict_route(name), options=options,
+                     classes=meta.get("classes"), imgsz=meta.get("imgsz"), channels=meta.get("channels"))
+
+
+def predict_route(name: str) -> str:
+    return f"/v1/models/{name}/predict"

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from ocularis.config import TrainConfig, option
+from ocularis.config import PredictOptions, TrainConfig, option
 
 
 @dataclass
@@ -14,3 +14,8 @@ class ClassifyConfig(TrainConfig):
     label_smoothing: float = option(0.0, "label smoothing of the cross-entropy loss")
     threshold: float = option(0.5, "multi-label: default sigmoid threshold (tuned per class on val after training)")
     topk: int = option(5, "how many top classes predictions list")
+
+
+@dataclass
+class ClassifyOptions(PredictOptions):
+    topk: int = option(5, "classes listed per image, best first", low=1, high=100)

@@ -9,10 +9,11 @@ import torch
 from torchmetrics.functional import classification as C
 
 from ocularis.core.plots import plot_bars, plot_confusion
+from ocularis.core.results import Metrics
 
 
 @dataclass
-class ClassifyMetrics:
+class ClassifyMetrics(Metrics):
     classes: list[str]
     multi_label: bool
     values: dict[str, float]
@@ -38,11 +39,12 @@ class ClassifyMetrics:
                                                      for c in columns))
         return "\n".join(lines)
 
-    def plot(self, path: str | Path) -> Path:
-        """The confusion matrix (single-label) or the per-class AP bars (multi-label) as a PNG."""
+    def plot(self, folder: str | Path) -> list[Path]:
+        """confusion_matrix.png (single-label) or per_class_ap.png (multi-label) in `folder`."""
         if self.multi_label:
-            return plot_bars({k: v["ap"] for k, v in self.per_class.items()}, Path(path), "average precision")
-        return plot_confusion(np.array(self.confusion), self.classes, Path(path))
+            return [plot_bars({k: v["ap"] for k, v in self.per_class.items()}, Path(folder) / "per_class_ap.png",
+                              "average precision")]
+        return [plot_confusion(np.array(self.confusion), self.classes, Path(folder) / "confusion_matrix.png")]
 
 
 def classification_metrics(probs: torch.Tensor, targets: torch.Tensor, classes: list[str]) -> ClassifyMetrics:

@@ -1,16 +1,17 @@
 """What a classification training step is: loss, metrics, optimiser and schedule. The Trainer decides how."""
 
-import lightning as L
 import torch
 import torch.nn.functional as F
 from torchmetrics.classification import MulticlassAccuracy, MultilabelAveragePrecision
 
+from ocularis.engine.callbacks import EpochMeans
+from ocularis.engine.module import TaskModule
 from ocularis.engine.optim import optimizers_for
 from ocularis.models.network import Network
 from ocularis.tasks.classify.config import ClassifyConfig
 
 
-class ClassifyModule(L.LightningModule):
+class ClassifyModule(TaskModule):
     def __init__(self, network: Network, config: ClassifyConfig, *, num_classes: int, multi_label: bool):
         super().__init__()
         self.network = network
@@ -20,6 +21,7 @@ class ClassifyModule(L.LightningModule):
             self.val_score = MultilabelAveragePrecision(num_labels=num_classes, average="macro")
         else:
             self.val_score = MulticlassAccuracy(num_classes=num_classes, average="micro")
+        self.train_means, self.val_means = EpochMeans(), EpochMeans()
 
     @property
     def monitor(self) -> str:
@@ -41,18 +43,24 @@ class ClassifyModule(L.LightningModule):
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_index: int) -> torch.Tensor:
         images, targets = batch
         loss = self.loss(self.network(images), targets)
-        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(images))
+        self.train_means.add({"train/loss": loss}, len(images))
         return loss
+
+    def on_train_epoch_end(self) -> None:
+        self.log_dict(self.train_means.pop(), prog_bar=True, sync_dist=True)
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_index: int) -> None:
         images, targets = batch
         logits = self.network(images)
-        self.log("val/loss", self.loss(logits, targets), prog_bar=True, batch_size=len(images), sync_dist=True)
+        self.val_means.add({"val/loss": self.loss(logits, targets)}, len(images))
         self.val_score.update(logits, targets.long())
-        self.log(self.monitor, self.val_score, prog_bar=True)
+
+    def on_validation_epoch_end(self) -> None:
+        self.log_dict(self.val_means.pop(), prog_bar=True, sync_dist=True)
+        self.log(self.monitor, self.val_score, prog_bar=True)  # computed across devices and reset by Lightning
 
     def configure_optimizers(self):
-        return optimizers_for(self.network.parameters(), self.config)
+        return optimizers_for(self.network.parameters(), self.config, self.trainer)
 
 
 def fit_linear_head(network: Network, train_loader, kind: str) -> float:

@@ -2,18 +2,37 @@
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
+from pydantic import BaseModel
+
+from ocularis.core.results import Result
+
+
+class ScoredLabel(BaseModel):
+    label: str
+    score: float
+
+
+class LabelsResult(BaseModel):
+    """Classification of one image: the chosen label(s) and the top-k ranking."""
+
+    source: str
+    labels: list[str]
+    scores: list[float]
+    topk: list[ScoredLabel]
 
 
 @dataclass
-class Labels:
+class Labels(Result):
     """The classes predicted for one image: `names` and `scores` (the top one, or every class above its
     threshold for multi-label), plus the `topk` ranking."""
+
+    schema = LabelsResult
+    renderer = "labels"
 
     source: str
     names: list[str]
@@ -33,10 +52,14 @@ class Labels:
         return {"source": self.source, "labels": self.names, "scores": [round(s, 6) for s in self.scores],
                 "topk": [{"label": n, "score": round(s, 6)} for n, s in self.topk]}
 
-    def plot(self) -> np.ndarray:
+    def row(self) -> dict[str, str]:
+        return {"image": self.source, "label": "|".join(self.names), "score": f"{self.score:.3f}",
+                "top-k": ", ".join(f"{n} {s:.2f}" for n, s in self.topk)}
+
+    def plot(self, enlarge: bool = True) -> np.ndarray:
         """The image with its labels and scores written on it (RGB uint8)."""
         image = Image.fromarray(self.image).convert("RGB")
-        scale = max(1, round(max(image.size) / 256))
+        scale = max(1, round(max(image.size) / 256)) if enlarge else 1
         image = image.resize((image.width * scale, image.height * scale), Image.NEAREST) if scale > 1 else image
         draw = ImageDraw.Draw(image)
         text = ", ".join(f"{n} {s:.2f}" for n, s in zip(self.names, self.scores, strict=True)) or "(none)"
@@ -44,12 +67,6 @@ class Labels:
         draw.rectangle((box[0] - 3, box[1] - 3, box[2] + 3, box[3] + 3), fill=(0, 0, 0))
         draw.text((4, 4), text, fill=(255, 255, 255))
         return np.asarray(image)
-
-    def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(self.plot()).save(path)
-        return path
 
 
 def to_labels(names: Iterable[str], pixels: Iterable[np.ndarray], probs: torch.Tensor, classes: list[str],

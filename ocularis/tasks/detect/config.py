@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from ocularis.config import TrainConfig, option
+from ocularis.config import PredictOptions, TrainConfig, option
 
 
 @dataclass
@@ -23,3 +23,10 @@ class DetectConfig(TrainConfig):
     class_agnostic: bool = option(False, "suppress overlapping boxes across classes too")
     anchors: str = option("auto", "auto: k-means on the training boxes; default: YOLOv3's, scaled", ("auto", "default"))
     mosaic: float = option(0.0, "share of training images made of four tiled images (YOLOv4's mosaic)")
+
+
+@dataclass
+class DetectOptions(PredictOptions):
+    conf: float = option(0.25, "confidence threshold: boxes scoring less are dropped", low=0.0, high=1.0)
+    iou: float = option(0.45, "IoU threshold of non-maximum suppression: overlapping boxes above it merge",
+                        low=0.0, high=1.0)

@@ -1,35 +1,51 @@
 """Detection data: a dataset name or label file becomes a DetectionSet, then box-aware loaders for Lightning."""
 
-import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from ocularis.data.dataset import load_pil
-from ocularis.data.detection import DetectionSet, DetectionSplit, read_detection
-from ocularis.data.labelled import Split, check_decodable
-from ocularis.data.sampling import EpochShuffle, sample_seed
+from ocularis.data.cache import ImageCache, check_decodable
+from ocularis.data.dataset import seeded_cpu_rng
+from ocularis.data.detection import SPLITS, DetectionSet, DetectionSplit, read_detection
+from ocularis.data.sampling import sample_seed
+from ocularis.engine.datamodule import TaskData
 from ocularis.errors import DataError
 from ocularis.tasks.detect.config import DetectConfig
 
 
 def read_boxes(data: str, config: DetectConfig) -> DetectionSet:
-    """The DetectionSet behind --data, every image decodable (or, with skip_bad, the bad ones dropped and listed)."""
+    """The DetectionSet behind --data, every image decodable (or, with skip_bad, the bad ones of all splits dropped
+    and listed) and its size recorded. Each file is decoded once here, and with --cache ram|disk that decode is kept
+    for training."""
     dataset = read_detection(data, val_fraction=config.val_fraction, test_fraction=config.test_fraction,
                              seed=config.seed)
-    for name in ("train", "val", "test"):
-        split: DetectionSplit = getattr(dataset, name)
-        _, bad = check_decodable(Split(split.sources, [()] * len(split)), config.skip_bad)
-        if bad:
-            bad_paths = {path for path, _ in bad}
-            setattr(dataset, name, split.subset([i for i, source in enumerate(split.sources)
-                                                 if not (isinstance(source, str) and source in bad_paths)]))
-            dataset.warnings.append(f"{len(bad)} unreadable image(s) left out of {name}: {bad[0][0]} ...")
+    dataset.images = ImageCache(config.cache, dataset.channels)
+    splits, bad = check_decodable([getattr(dataset, name) for name in SPLITS], dataset.images, config.skip_bad)
+    if bad:
+        dataset.warnings.append(f"{len(bad)} unreadable image(s) left out: {', '.join(p for p, _ in bad[:3])}"
+                                f"{' ...' if len(bad) > 3 else ''}")
+    for name, split in zip(SPLITS, splits, strict=True):
+        dataset.warnings += _size_mismatches(split, dataset.images, name)
+        split.sizes = [dataset.images.size(source) for source in split.sources]  # the decoded sizes: the truth
+        setattr(dataset, name, split)
     if not len(dataset.train) or not len(dataset.val):
         raise DataError(f"--data {data}: the train or val split is empty; add images or lower --val-fraction")
     return dataset
+
+
+def _size_mismatches(split: DetectionSplit, images: ImageCache, name: str) -> list[str]:
+    """A warning where annotations give an image a size its file does not have (boxes may then be misplaced)."""
+    if len(split.sizes) != len(split):
+        return []
+    wrong = [(source, size, images.size(source)) for source, size in zip(split.sources, split.sizes, strict=True)
+             if size is not None and tuple(size) != images.size(source)]
+    if not wrong:
+        return []
+    source, said, actual = wrong[0]
+    return [f"{len(wrong)} {name} image(s) are not the size their annotations say, e.g. {source}: annotated "
+            f"{said[0]:g} x {said[1]:g}, the file is {actual[0]} x {actual[1]} px; fix the annotated width and height"]
 
 
 def detect_transform(imgsz: int, mean, std, augment: str = "none", fliplr: float = 0.5) -> v2.Compose:
@@ -52,18 +68,17 @@ class BoxDataset(Dataset):
     of training images are four images tiled and cropped (YOLOv4's mosaic: more objects and contexts per image)."""
 
     def __init__(self, split: DetectionSplit, transform, channels: int = 3, seed: int = 0, mosaic: float = 0.0,
-                 imgsz: int = 0):
+                 imgsz: int = 0, images: ImageCache | None = None):
         self.split, self.transform, self.channels, self.seed = split, transform, channels, seed
         self.mosaic, self.imgsz = mosaic, imgsz
+        self.images = images or ImageCache(channels=channels)  # read_boxes' cache: pixels it has already decoded
 
     def __len__(self) -> int:
         return len(self.split)
 
     def __getitem__(self, key: int | tuple[int, int]):
         epoch, index = key if isinstance(key, tuple) else (None, key)
-        with torch.random.fork_rng(devices=[], enabled=epoch is not None):
-            if epoch is not None:
-                torch.manual_seed(sample_seed(self.seed, epoch, index))
+        with seeded_cpu_rng(None if epoch is None else sample_seed(self.seed, epoch, index)):
             if self.mosaic and torch.rand(()) < self.mosaic:
                 image, sample = self._mosaic(index)
             else:
@@ -72,7 +87,7 @@ class BoxDataset(Dataset):
         return image, {"boxes": sample["boxes"].as_subclass(torch.Tensor), "labels": sample["labels"]}
 
     def _load(self, index: int):
-        picture = load_pil(self.split.sources[index], self.channels)
+        picture = self.images.load(self.split.sources[index])
         target = self.split.targets[index]
         boxes = tv_tensors.BoundingBoxes(np.asarray(target.boxes, dtype=np.float32).reshape(-1, 4), format="XYXY",
                                          canvas_size=(picture.height, picture.width))
@@ -107,10 +122,12 @@ def collate(batch):
     return torch.stack(images), list(targets)
 
 
-class DetectData(L.LightningDataModule):
+class DetectData(TaskData):
+    collate = staticmethod(collate)
+
     def __init__(self, dataset: DetectionSet, config: DetectConfig, *, imgsz: int, mean, std):
-        super().__init__()
-        self.boxes, self.config = dataset, config
+        super().__init__(config)
+        self.boxes = dataset
         fliplr = config.fliplr if config.fliplr is not None else 0.5
         self.train_tf = detect_transform(imgsz, mean, std, config.augment, fliplr)
         self.eval_tf = detect_transform(imgsz, mean, std)
@@ -118,17 +135,5 @@ class DetectData(L.LightningDataModule):
 
     def dataset(self, split: str, train: bool = False) -> BoxDataset:
         return BoxDataset(getattr(self.boxes, split), self.train_tf if train else self.eval_tf,
-                          self.boxes.channels, self.config.seed, self.config.mosaic if train else 0.0, self.imgsz)
-
-    def train_dataloader(self) -> DataLoader:
-        return self.loader(self.dataset("train", train=True), shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self.loader(self.dataset("val"), shuffle=False)
-
-    def loader(self, dataset: BoxDataset, shuffle: bool) -> DataLoader:
-        workers = self.config.workers
-        sampler = EpochShuffle(len(dataset), self.config.seed) if shuffle else None
-        return DataLoader(dataset, batch_size=self.config.batch, sampler=sampler, num_workers=workers,
-                          collate_fn=collate, persistent_workers=workers > 0,
-                          drop_last=shuffle and len(dataset) > self.config.batch)
+                          self.boxes.channels, self.config.seed, self.config.mosaic if train else 0.0, self.imgsz,
+                          self.boxes.images)

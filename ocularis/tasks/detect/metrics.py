@@ -14,6 +14,7 @@ import torch
 from torchvision.ops import box_iou
 
 from ocularis.core.plots import plot_confusion
+from ocularis.core.results import Metrics
 
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)  # COCO's .50:.05:.95
 RECALL_POINTS = np.linspace(0.0, 1.0, 101)
@@ -24,7 +25,7 @@ CONFIDENCE_GRID = np.linspace(0, 1, 1000)  # where precision and recall are read
 
 
 @dataclass
-class DetectMetrics:
+class DetectMetrics(Metrics):
     """Dataset-level `values`, `per_class` rows, PR curves at IoU .5 and the confusion matrix (rows true class,
     columns predicted, last row/column background). A metric is None where COCO prints -1: no GT to score against."""
 
@@ -41,6 +42,9 @@ class DetectMetrics:
 
     def to_json(self) -> dict:
         return asdict(self)
+
+    def summary(self) -> str:
+        return f"mAP@.5: {_format(self.values['mAP50'])}  mAP@.5:.95: {_format(self.values['mAP50_95'])}"
 
     def __str__(self) -> str:
         lines = ["  ".join(f"{k}={_format(v)}" for k, v in self.values.items())]

@@ -7,10 +7,11 @@ Every detector network keeps one contract, so training, evaluation, export and s
 - optionally fitting(): a context the whole fit runs within (R-CNN's proposals are searched once per image there).
 """
 
-import lightning as L
 import torch
 from torch import nn
 
+from ocularis.engine.callbacks import EpochMeans
+from ocularis.engine.module import TaskModule
 from ocularis.engine.optim import optimizers_for
 from ocularis.models.boxes import postprocess_detections
 from ocularis.tasks.detect.config import DetectConfig
@@ -19,7 +20,7 @@ from ocularis.tasks.detect.metrics import detection_metrics
 VAL_CONF = 0.001  # mAP integrates over every confidence; a high threshold would cut the PR curve short
 
 
-class DetectModule(L.LightningModule):
+class DetectModule(TaskModule):
     monitor = "val/mAP50"
 
     def __init__(self, network: nn.Module, config: DetectConfig, classes: list[str]):
@@ -27,16 +28,19 @@ class DetectModule(L.LightningModule):
         self.network, self.config, self.classes = network, config, classes
         self._predictions: list = []
         self._truths: list = []
+        self.train_means = EpochMeans()
 
     def training_step(self, batch, batch_index: int) -> torch.Tensor:
         images, targets = batch
-        size = len(images)
         parts = self.network.training_losses(images, targets)
         loss = sum(parts.values())
-        self.log("train/loss", loss.detach(), on_step=False, on_epoch=True, prog_bar=True, batch_size=size)
-        for name, value in parts.items():
-            self.log(f"train/{name}", value.detach(), on_step=False, on_epoch=True, batch_size=size)
+        self.train_means.add({"train/loss": loss, **{f"train/{name}": value for name, value in parts.items()}},
+                             len(images))
         return loss
+
+    def on_train_epoch_end(self) -> None:
+        for name, value in self.train_means.pop().items():
+            self.log(name, value, prog_bar=name == "train/loss", sync_dist=True)
 
     def validation_step(self, batch, batch_index: int) -> None:
         images, targets = batch
@@ -53,7 +57,7 @@ class DetectModule(L.LightningModule):
         self._predictions, self._truths = [], []
 
     def configure_optimizers(self):
-        return optimizers_for(self.network.parameters(), self.config, self.trainer.estimated_stepping_batches)
+        return optimizers_for(self.network.parameters(), self.config, self.trainer)
 
 
 def dense_to_detections(output: torch.Tensor, conf: float, iou: float, max_det: int, class_agnostic: bool):

@@ -6,15 +6,37 @@ from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
+from pydantic import BaseModel, Field
+
+from ocularis.core.results import Result
 
 PALETTE = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
            (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128), (170, 110, 40)]
 
 
+class Detection(BaseModel):
+    label: str
+    class_id: int
+    score: float
+    box: list[float] = Field(description="x1, y1, x2, y2 in the image's pixels")
+
+
+class BoxesResult(BaseModel):
+    """Detection in one image: every object's class, score and box."""
+
+    source: str
+    width: int
+    height: int
+    detections: list[Detection]
+
+
 @dataclass
-class Boxes:
+class Boxes(Result):
     """The objects found in one image: `boxes` (n, 4) x1 y1 x2 y2 in the image's pixels, `scores`, `labels`
     (class indices) and `names`."""
+
+    schema = BoxesResult
+    renderer = "boxes"
 
     source: str
     boxes: np.ndarray
@@ -48,11 +70,15 @@ class Boxes:
         return draw_boxes(self.image, self.boxes, [f"{n} {s:.2f}" for n, s in zip(self.names, self.scores,
                                                                                    strict=True)], self.labels, enlarge)
 
-    def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(self.plot()).save(path)
-        return path
+    def row(self) -> dict[str, str]:
+        return {"image": self.source, "objects": str(len(self)),
+                "detections": ", ".join(f"{n} {s:.2f}" for n, s in zip(self.names, self.scores, strict=True))}
+
+    def save_to(self, folder: Path, stem: str) -> None:
+        """The drawn image and, as Ultralytics' --save-txt, labels/<stem>.txt."""
+        self.save(folder / f"{stem}.png")
+        (folder / "labels").mkdir(exist_ok=True)
+        (folder / "labels" / f"{stem}.txt").write_text(self.to_yolo())
 
 
 def draw_boxes(image: np.ndarray, boxes: np.ndarray, texts: list[str], labels: np.ndarray,

@@ -1,0 +1,67 @@
+"""What every task's prediction result is: one small typed object per input, rendered the same way everywhere.
+
+The CLI prints `row()`, writes `save_to()` with --save; the server returns `to_json()` documented by `schema`; the web
+page draws it with the renderer named `renderer` (a generic one lists the JSON's fields). No entry point reaches into
+a model's raw tensors.
+"""
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from PIL import Image
+from pydantic import BaseModel
+
+
+class Result(ABC):
+    """One input's prediction."""
+
+    schema: ClassVar[type[BaseModel]]  # the JSON of to_json(), for OpenAPI
+    renderer: ClassVar[str] = "generic"  # the web page's renderer for it (static/index.html: renderers)
+    source: str  # the input's name (file path, upload name, image0 ...)
+
+    @abstractmethod
+    def to_json(self) -> dict[str, Any]:
+        """The result as JSON-ready data, matching `schema`."""
+
+    @abstractmethod
+    def row(self) -> dict[str, str]:
+        """The result as one row of the CLI's table: column -> text."""
+
+    @abstractmethod
+    def plot(self, enlarge: bool = True) -> np.ndarray:
+        """A picture of the result (RGB uint8), such as the input with its answer drawn on it; `enlarge` draws small
+        images bigger so the drawing is legible (video frames keep their size)."""
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(self.plot()).save(path)
+        return path
+
+    def save_to(self, folder: Path, stem: str) -> None:
+        """What `predict --save` writes for this result into `folder` (the picture; tasks may add files)."""
+        self.save(folder / f"{stem}.png")
+
+
+class Metrics(ABC):
+    """What evaluate() returns for every task: a headline number, JSON, a printable table and plots."""
+
+    @property
+    @abstractmethod
+    def headline(self) -> tuple[str, float | None]:
+        """(name, value) of the one number that ranks models (the benchmark's and int8 verification's metric)."""
+
+    @abstractmethod
+    def to_json(self) -> dict[str, Any]:
+        """Every value, JSON-ready (metrics.json's "test")."""
+
+    def summary(self) -> str:
+        """One line for the CLI: the headline."""
+        name, value = self.headline
+        return f"{name}: {'n/a' if value is None else f'{value:.4f}'}"
+
+    def plot(self, folder: Path) -> list[Path]:
+        """The plots a person would rather look at than read, written into `folder`."""
+        return []

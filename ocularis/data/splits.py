@@ -1,0 +1,23 @@
+"""What evaluating on other data needs from every task's dataset (train/val/test splits and class names): the split
+asked for, and the model's class index for each of the data's classes."""
+
+from typing import Any
+
+from ocularis.errors import DataError
+
+SPLITS = ("train", "val", "test")
+
+
+def pick_split(dataset: Any, split: str) -> str:
+    """`split`, or "train" where the data has nothing in it (data read whole, with no held-out splits)."""
+    if split not in SPLITS:
+        raise DataError(f"--split {split!r} is not one of {', '.join(SPLITS)}")
+    return split if len(getattr(dataset, split)) else "train"
+
+
+def class_mapping(found: list[str], known: list[str], data: str) -> list[int]:
+    """The model's index of each class of the data; a class the model does not know is refused by name."""
+    unknown = [name for name in found if name not in known]
+    if unknown:
+        raise DataError(f"--data {data}: class {unknown[0]!r} is not one the model knows ({', '.join(known)})")
+    return [known.index(name) for name in found]

@@ -1,0 +1,24 @@
+"""The base every detector network shares, so the detect task calls its hooks instead of probing for them.
+
+The contract (ocularis.tasks.detect.module has the full text): forward(images) -> (B, N, 4 + 1 + C) rows;
+training_losses(images, targets) -> {name: loss}.
+"""
+
+from contextlib import AbstractContextManager, nullcontext
+
+import torch
+from torch import nn
+
+
+class DetectorNetwork(nn.Module):
+    export_refusal: str | None = None  # why the network cannot be exported (code outside the graph), or None
+
+    def training_losses(self, images: torch.Tensor, targets: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def after_training(self, loader) -> None:
+        """A stage fitted without gradients once the network is trained (R-CNN's SVMs); default: none."""
+
+    def fitting(self) -> AbstractContextManager:
+        """A context the whole fit runs within (R-CNN searches each image's proposals once there); default: none."""
+        return nullcontext()
