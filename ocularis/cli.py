@@ -18,7 +18,7 @@ from rich.table import Table
 
 from ocularis.config import fields_help, option_fields, parse_cli_options
 from ocularis.contract import Inputs, TaskSpec
-from ocularis.core.runs import new_run_dir, write_json
+from ocularis.core.runs import new_run_dir, run_config, write_json
 from ocularis.errors import OcularisError
 from ocularis.registry import DATASETS, MODELS, TASKS
 from ocularis.tasks import BUILTIN  # noqa: F401  (importing the package registers the built-in tasks)
@@ -61,8 +61,6 @@ def options_help(config: type) -> str:
 
 def train_command(spec: TaskSpec) -> Callable:
     def train(ctx: typer.Context, cfg: str = typer.Option(None, help="YAML file of options")) -> None:
-        from ocularis.engine.run import run_config
-
         config = run_config(spec.config, parse_cli_options(ctx.args), yaml_file=cfg)  # checked before any work
         run = spec.task_class()().fit_config(config)
         if run is None:  # a DDP worker process: rank 0 reports

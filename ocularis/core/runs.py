@@ -1,12 +1,18 @@
-"""Run folders: runs/<task>/<name>/ with the config, metrics, checkpoints and plots of one training run."""
+"""Run folders: runs/<task>/<name>/ with the config (built here, or resumed from the folder), metrics, checkpoints
+and plots of one training run. No torch here: the CLI checks every option before importing it."""
 
 import csv
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
+
+from ocularis.config import TrainConfig, build_config, to_dict
+from ocularis.errors import ConfigError
+
+C = TypeVar("C", bound=TrainConfig)
 
 
 def new_run_dir(project: str | Path, task: str, name: str) -> Path:
@@ -17,6 +23,30 @@ def new_run_dir(project: str | Path, task: str, name: str) -> Path:
         candidate, number = parent / f"{name}{number}", number + 1
     candidate.mkdir(parents=True)
     return candidate
+
+
+def resumed_checkpoint(resume: str) -> Path:
+    """The last.ckpt meant by --resume (a run folder or the file itself)."""
+    path = Path(resume)
+    checkpoint = path / "last.ckpt" if path.is_dir() else path
+    if not checkpoint.is_file():
+        raise ConfigError(f"--resume {resume}: no last.ckpt there; pass the folder of a run that trained an epoch")
+    return checkpoint
+
+
+def run_config(cls: type[C], overrides: dict[str, Any], yaml_file: str | None = None) -> C:
+    """The run's typed config: defaults < YAML file < overrides, or, when resuming, the stopped run's own
+    config.yaml."""
+    resume = overrides.get("resume")
+    if not resume:
+        return build_config(cls, overrides, yaml_file=yaml_file)
+    saved = resumed_checkpoint(resume).parent / "config.yaml"
+    return build_config(cls, {"resume": resume}, yaml_file=str(saved))
+
+
+def saved_config(config: TrainConfig) -> dict[str, Any]:
+    """What a run folder's config.yaml holds: every option but --resume (a resumed run is the same run)."""
+    return {k: v for k, v in to_dict(config).items() if k != "resume"}
 
 
 def write_yaml(path: Path, data: dict[str, Any]) -> None:

@@ -30,7 +30,7 @@ from ocularis.core.checkpoint import load_checkpoint, save_checkpoint
 from ocularis.core.devices import best_device
 from ocularis.core.plots import plot_curves
 from ocularis.core.results import Metrics, Result
-from ocularis.core.runs import write_json, write_yaml
+from ocularis.core.runs import run_config, saved_config, write_json, write_yaml
 from ocularis.core.video import VideoWriter, frame_rate, read_frames
 from ocularis.data.inputs import batches, expand_inputs
 from ocularis.data.transforms import eval_transform
@@ -39,7 +39,7 @@ from ocularis.deploy.runtime import OpenedModel, open_model
 from ocularis.deploy.timing import time_network
 from ocularis.engine.datamodule import TaskData
 from ocularis.engine.module import TaskModule
-from ocularis.engine.run import prepare_run_dir, run_config, saved_config, train_module
+from ocularis.engine.run import prepare_run_dir, train_module
 from ocularis.errors import CheckpointError, ConfigError
 
 BASE_META = ("task", "model", "config")  # what every saved model's metadata holds; tasks add `required_meta`
