@@ -6,15 +6,13 @@ training_losses(images, targets) -> {name: loss}.
 
 from contextlib import AbstractContextManager, nullcontext
 
-import torch
 from torch import nn
 
 
 class DetectorNetwork(nn.Module):
-    export_refusal: str | None = None  # why the network cannot be exported (code outside the graph), or None
+    """Each subclass defines forward and training_losses; the hooks below have defaults."""
 
-    def training_losses(self, images: torch.Tensor, targets: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-        raise NotImplementedError
+    export_refusal: str | None = None  # why the network cannot be exported (code outside the graph), or None
 
     def after_training(self, loader) -> None:
         """A stage fitted without gradients once the network is trained (R-CNN's SVMs); default: none."""
