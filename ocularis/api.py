@@ -11,11 +11,14 @@ from ocularis.tasks.classify.task import Classifier
 from ocularis.tasks.detect.metrics import DetectMetrics
 from ocularis.tasks.detect.predict import Boxes
 from ocularis.tasks.detect.task import Detector
+from ocularis.tasks.segment.metrics import SegmentMetrics
+from ocularis.tasks.segment.predict import Masks
+from ocularis.tasks.segment.task import Segmenter
 
 DetectRun = TrainingRun  # every task's fit() returns a TrainingRun; the old name stays for existing code
 
-__all__ = ["Boxes", "Classifier", "ClassifyMetrics", "DetectMetrics", "DetectRun", "Detector", "Labels", "Task",
-           "TrainingRun", "load", "task_class"]
+__all__ = ["Boxes", "Classifier", "ClassifyMetrics", "DetectMetrics", "DetectRun", "Detector", "Labels", "Masks",
+           "SegmentMetrics", "Segmenter", "Task", "TrainingRun", "load", "task_class"]
 
 
 def task_class(name: str) -> type[Task]:

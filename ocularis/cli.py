@@ -37,7 +37,7 @@ def build_app() -> typer.Typer:
     app.command("benchmark")(benchmark_command(None))
     app.command("serve")(serve)
     app.command("info")(info)
-    data_app = typer.Typer(help="Datasets: convert between detection formats.", no_args_is_help=True)
+    data_app = typer.Typer(help="Datasets: convert between box and mask formats.", no_args_is_help=True)
     data_app.command("convert")(data_convert)
     app.add_typer(data_app, name="data")
     return app
@@ -234,12 +234,14 @@ def info() -> None:
     console.print(table)
 
 
-def data_convert(source: str = typer.Argument(..., help="data.yaml, COCO .json, VOC folder or Udacity .csv"),
+def data_convert(source: str = typer.Argument(..., help="data.yaml, COCO .json, VOC folder, Udacity .csv, or "
+                                             "image + mask folders / nuclei folders (for mask formats)"),
                  out: Path = typer.Argument(..., help="new folder to write"),
-                 to: str = typer.Option(..., "--to", help="yolo, coco, voc or csv"),
+                 to: str = typer.Option(..., "--to", help="boxes: yolo, coco, voc or csv; masks: masks (PNG "
+                                        "folders), coco-seg (RLE) or yolo-seg (polygons)"),
                  from_format: str = typer.Option(None, "--from", help="the source's format (default: detected)"),
                  ) -> None:
-    """Convert a detection dataset between formats, keeping its splits; images are copied."""
+    """Convert a dataset between formats, keeping its splits; images are copied."""
     from ocularis.data.convert import convert, source_format
 
     found = source_format(source)

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from ocularis.data.boxes import DetectionSet, SourceDetections, as_source, image_size, split_files
 from ocularis.data.coco import read_coco, write_coco
+from ocularis.data.masks import MASK_FORMATS
 from ocularis.data.udacity import read_udacity, write_udacity
 from ocularis.data.voc import read_voc, write_voc
 from ocularis.data.yolo import read_yolo, write_yolo
@@ -46,9 +47,15 @@ def source_format(data: str | Path) -> str:
 
 
 def convert(source: str, target_format: str, out_dir: str) -> Path:
-    """Rewrite the dataset at `source` (splits kept) as `target_format` in an empty `out_dir`; returns what to read."""
+    """Rewrite the dataset at `source` (splits kept) as `target_format` in an empty `out_dir`; returns what to read.
+    A mask format (masks, coco-seg, yolo-seg) reads `source` as segmentation data instead (segmentation.py)."""
+    if target_format in MASK_FORMATS:
+        from ocularis.data.segmentation import convert_masks  # the mask readers load pycocotools and OpenCV
+
+        return convert_masks(source, target_format, out_dir)
     if target_format not in WRITERS:
-        raise ConfigError(f"unknown detection format {target_format!r}; choose one of {', '.join(WRITERS)}")
+        raise ConfigError(f"unknown detection format {target_format!r}; choose one of {', '.join(WRITERS)} (or "
+                          f"{', '.join(MASK_FORMATS)} for masks)")
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()):
         raise DataError(f"output folder {out} is not empty; choose a new folder so no old file mixes in")

@@ -23,6 +23,7 @@ from ocularis.deploy.formats import (
     read_meta,
     write_onnx_meta,
 )
+from ocularis.deploy.outputs import concatenated, largest_difference, largest_magnitude
 from ocularis.deploy.quantize import INT8_MODES, quantize_int8
 from ocularis.deploy.runtime import OnnxNetwork, open_graph
 from ocularis.deploy.timing import time_network
@@ -152,12 +153,12 @@ def _verify(task, network: nn.Module, path: Path, inputs: tuple[torch.Tensor, ..
     _, exported = open_graph(path)
     with torch.no_grad():
         chunks = list(zip(*(tensor.split(64) for tensor in inputs), strict=True))
-        reference = torch.cat([network(*chunk) for chunk in chunks]).float()
-        outputs = torch.cat([exported(*chunk) for chunk in chunks]).float()
+        reference = concatenated([network(*chunk) for chunk in chunks])
+        outputs = concatenated([exported(*chunk) for chunk in chunks])
     scale, min_agreement = TOLERANCES[precision]
-    tolerance = scale * max(1.0, float(reference.abs().max())) if scale else None
+    tolerance = scale * max(1.0, largest_magnitude(reference)) if scale else None
     agreement = float(task.agreement(reference, outputs)) if agree else 1.0
-    return Verification(len(inputs[0]), float((reference - outputs).abs().max()), agreement, tolerance, min_agreement)
+    return Verification(len(inputs[0]), largest_difference(reference, outputs), agreement, tolerance, min_agreement)
 
 
 def _combined(verifications: dict[str, Verification]) -> Verification:

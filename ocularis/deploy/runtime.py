@@ -12,6 +12,7 @@ import torch
 
 from ocularis.core.checkpoint import FORMAT_KEY, load_checkpoint
 from ocularis.deploy.formats import META_KEY, exported_kind, graph_path
+from ocularis.deploy.outputs import Outputs, joined
 from ocularis.errors import CheckpointError
 
 
@@ -40,10 +41,10 @@ class OnnxNetwork:
         found = self.session.get_modelmeta().custom_metadata_map.get(META_KEY)
         return json.loads(found) if found else None
 
-    def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
+    def __call__(self, *inputs: torch.Tensor) -> Outputs:
         feed = {name: np.ascontiguousarray(tensor.detach().cpu().numpy(), dtype=np.float32)
                 for name, tensor in zip(self.input_names, inputs, strict=True)}
-        return torch.from_numpy(self.session.run(None, feed)[0])
+        return joined(tuple(torch.from_numpy(found) for found in self.session.run(None, feed)))
 
     # The task code moves and switches networks the PyTorch way; an ONNX session has nothing to move.
     def to(self, *_: Any, **__: Any) -> "OnnxNetwork":

@@ -190,7 +190,7 @@ class Task(ABC):
         chosen = self.resolve_options(**options)
         results: list[Result] = []
         for names, pictures in batches(expand_inputs(inputs), self.meta["channels"], batch):
-            results += self.postprocess(self.infer(self.preprocess(pictures)), names, pictures, chosen)
+            results += self.postprocess(self.infer(self.preprocess(pictures, chosen)), names, pictures, chosen)
         return results
 
     def predict_video(self, path: str | Path, save: str | Path | None = None, batch: int = 16,
@@ -203,7 +203,7 @@ class Task(ABC):
         try:
             for chunk in _chunks((Image.fromarray(frame) for frame in read_frames(path)), batch):
                 names = [f"{Path(path).name}#{len(results) + i}" for i in range(len(chunk))]
-                found = self.postprocess(self.infer(self.preprocess(chunk)), names, chunk, chosen)
+                found = self.postprocess(self.infer(self.preprocess(chunk, chosen)), names, chunk, chosen)
                 for result in found if writer else []:
                     writer.write(result.plot(enlarge=False))
                 results += found
@@ -213,18 +213,21 @@ class Task(ABC):
         return results
 
     # ---- the steps of predict(), shared by every back end and by the server's micro-batches -------------------
-    def preprocess(self, pictures: list[Image.Image]) -> torch.Tensor:
-        """Decoded images (any size and mode) -> the network's input batch."""
+    def preprocess(self, pictures: list[Image.Image], options: PredictOptions | None = None) -> torch.Tensor:
+        """Decoded images (any size and mode) -> the network's input batch (rows need not be one per image: a task
+        that tiles large images makes several, and its postprocess, given the same options, joins them)."""
         transform = eval_transform(self.meta["imgsz"], self.meta["mean"], self.meta["std"])
         mode = "L" if self.meta["channels"] == 1 else "RGB"
         return torch.stack([transform(picture.convert(mode)) for picture in pictures])
 
-    def infer(self, batch: torch.Tensor) -> torch.Tensor:
-        """The network's raw outputs for a preprocessed batch, on the CPU."""
+    def infer(self, batch: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        """The network's raw outputs for a preprocessed batch, on the CPU: one tensor, or a tuple of tensors (each
+        batch first) for a network with several outputs."""
         self._require_network()
         device = best_device()
         with torch.no_grad():
-            return self.network.to(device).eval()(batch.to(device)).float().cpu()
+            outputs = self.network.to(device).eval()(batch.to(device))
+        return tuple(o.float().cpu() for o in outputs) if isinstance(outputs, tuple) else outputs.float().cpu()
 
     # ---- explanation hooks (ocularis.tasks.explain reads these) -----------------------------------------------
     def explain_layer(self) -> nn.Module | None:

@@ -25,25 +25,37 @@ class TorchvisionDetector(DetectorNetwork):
         self.model, self.num_classes, self.max_det = model, num_classes, max_det
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        was_training = self.model.training
-        self.model.eval()
-        detections = self.model(list(images))
-        self.model.train(was_training)
-        rows = images.new_zeros(len(images), self.max_det, 5 + self.num_classes)
-        for index, found in enumerate(detections):
-            count = min(len(found["boxes"]), self.max_det)
-            rows[index, :count, :4] = found["boxes"][:count]
-            rows[index, :count, 4] = found["scores"][:count]
-            classes = (found["labels"][:count] - 1).clamp(0, self.num_classes - 1)
-            rows[index, torch.arange(count), 5 + classes] = 1.0
-        return rows
+        return detection_rows(eval_detections(self.model, images), self.num_classes, self.max_det, images)
 
     def training_losses(self, images: torch.Tensor, targets: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
         shifted = [{"boxes": t["boxes"].float(), "labels": t["labels"] + 1} for t in targets]
         return self.model(list(images), shifted)
 
 
-def _anchors(levels: int) -> AnchorGenerator:
+def eval_detections(model: nn.Module, images: torch.Tensor) -> list[dict[str, torch.Tensor]]:
+    """torchvision's post-processed detections, run in eval mode whatever the model's mode (restored after)."""
+    was_training = model.training
+    model.eval()
+    detections = model(list(images))
+    model.train(was_training)
+    return detections
+
+
+def detection_rows(detections: list[dict[str, torch.Tensor]], num_classes: int, max_det: int,
+                   like: torch.Tensor) -> torch.Tensor:
+    """torchvision's detections -> (B, max_det, 4 + 1 + C) rows: box, score as objectness, one-hot class; the rows
+    past an image's detections are zeros (score 0)."""
+    rows = like.new_zeros(len(detections), max_det, 5 + num_classes)
+    for index, found in enumerate(detections):
+        count = min(len(found["boxes"]), max_det)
+        rows[index, :count, :4] = found["boxes"][:count]
+        rows[index, :count, 4] = found["scores"][:count]
+        classes = (found["labels"][:count] - 1).clamp(0, num_classes - 1)
+        rows[index, torch.arange(count), 5 + classes] = 1.0
+    return rows
+
+
+def anchor_generator(levels: int) -> AnchorGenerator:
     """Anchors from 24 pixels at stride 8, doubling per level, three scales an octave and three aspect ratios (as
     RetinaNet's; torchvision's start at 32 pixels, fit for 800-pixel photos). On shapes (20-60 pixel objects in
     128-pixel images) 75% of objects find an anchor of IoU >= 0.7, the RPN's positives; with one scale from 16
@@ -55,7 +67,7 @@ def _anchors(levels: int) -> AnchorGenerator:
 FPN_WIDTH = 128  # torchvision's 256 quadruples every FPN and head convolution; 128 trains the seeds' data as well
 
 
-def _resnet_fpn(name: str, p6p7: bool = False) -> BackboneWithFPN:
+def resnet_fpn(name: str, p6p7: bool = False) -> BackboneWithFPN:
     """ResNet with an FPN on its stride 8, 16 and 32 stages (skipping stride 4, the dearest level, as RetinaNet
     does), plus P6/P7 (RetinaNet, FCOS) or a max-pooled level (Faster R-CNN)."""
     resnet = getattr(models, name)(weights=None, norm_layer=nn.BatchNorm2d)
@@ -66,7 +78,7 @@ def _resnet_fpn(name: str, p6p7: bool = False) -> BackboneWithFPN:
                            extra_blocks=extra)
 
 
-def _light_roi_settings(classes: int, channels: int) -> dict:
+def light_roi_settings(classes: int, channels: int) -> dict:
     """Faster R-CNN's defaults (2000 proposals, 512 sampled RoIs through a 1024-wide two-layer head) cost ~7 GMAC per
     training image in the head alone, 300 s an epoch of the built-in shapes on a 2-core CPU; images with a few
     objects need far fewer proposals and a narrower head (as torchvision's own mobilenet 320 variant trims them)."""
@@ -80,7 +92,7 @@ def _retinanet_settings(classes: int) -> dict:
     """RetinaNet as torchvision's v2: a GroupNorm head and a GIoU box loss. Trained from scratch, torchvision's v1
     head (no normalisation) swung its class loss and stayed near 0.02 mAP@.5 on shapes whatever the anchors; this head
     reached 0.14 in the same 6 epochs."""
-    anchors = _anchors(5)
+    anchors = anchor_generator(5)
     head = RetinaNetHead(FPN_WIDTH, anchors.num_anchors_per_location()[0], classes,
                          norm_layer=partial(nn.GroupNorm, 32))
     head.regression_head._loss_type = "giou"  # as torchvision's retinanet_resnet50_fpn_v2 sets it
@@ -92,21 +104,21 @@ def build(name: str, *, num_classes: int, imgsz: int) -> TorchvisionDetector:
     sizes = {"min_size": imgsz, "max_size": imgsz}
     classes = num_classes + 1
     if name.startswith("fasterrcnn_resnet"):
-        backbone = _resnet_fpn(name.split("_")[1])
-        model = detection.FasterRCNN(backbone, None, rpn_anchor_generator=_anchors(4), **sizes,
-                                     **_light_roi_settings(classes, backbone.out_channels))
+        backbone = resnet_fpn(name.split("_")[1])
+        model = detection.FasterRCNN(backbone, None, rpn_anchor_generator=anchor_generator(4), **sizes,
+                                     **light_roi_settings(classes, backbone.out_channels))
     elif name == "fasterrcnn_mobilenet_v3_large_fpn":
         # torchvision's default levels are two stride-32 maps (blocks 13 and 16), 4 x 4 cells at 128 px: too coarse
         # for small objects (0.04 mAP@.5 on shapes after 10 epochs). Blocks 4, 7 and 13 give strides 8, 16 and 32.
         backbone = mobilenet_backbone(backbone_name="mobilenet_v3_large", weights=None, fpn=True,
                                       trainable_layers=6, norm_layer=nn.BatchNorm2d, returned_layers=[2, 3, 4])
-        model = detection.FasterRCNN(backbone, None, rpn_anchor_generator=_anchors(4), **sizes,
-                                     **_light_roi_settings(classes, backbone.out_channels))
+        model = detection.FasterRCNN(backbone, None, rpn_anchor_generator=anchor_generator(4), **sizes,
+                                     **light_roi_settings(classes, backbone.out_channels))
     elif name.startswith("retinanet_resnet"):
-        model = detection.RetinaNet(_resnet_fpn(name.split("_")[1], p6p7=True), classes, **sizes,
+        model = detection.RetinaNet(resnet_fpn(name.split("_")[1], p6p7=True), classes, **sizes,
                                     **_retinanet_settings(classes))
     elif name.startswith("fcos_resnet"):
-        model = detection.FCOS(_resnet_fpn(name.split("_")[1], p6p7=True), classes, **sizes)
+        model = detection.FCOS(resnet_fpn(name.split("_")[1], p6p7=True), classes, **sizes)
     elif name == "ssd300_vgg16":
         # SSD's default boxes are laid out for its own input size: it resizes to 300 (320) inside and maps the
         # boxes back, so it runs at its size whatever imgsz is.

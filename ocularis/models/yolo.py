@@ -83,14 +83,22 @@ class YOLO(DetectorNetwork):
 
     def heads(self, images: torch.Tensor) -> list[torch.Tensor]:
         """Raw predictions per level: (B, 3 anchors, H, W, 5 + C)."""
+        return self.raw_maps(self.features(images))
+
+    def features(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The maps the heads read at strides 8, 16 and 32 (widths 4w, 8w, 16w), for networks built on this one."""
         c3 = self.stage3(self.stage2(self.stem(images)))
         c4 = self.stage4(c3)
         c5 = self.stage5(c4)
         p5 = self.lateral5(c5)
         p4 = self.merge4(torch.cat([F.interpolate(p5, size=c4.shape[-2:], mode="nearest"), c4], 1))
         p3 = self.merge3(torch.cat([F.interpolate(self.lateral4(p4), size=c3.shape[-2:], mode="nearest"), c3], 1))
+        return p3, p4, c5
+
+    def raw_maps(self, features: tuple[torch.Tensor, ...]) -> list[torch.Tensor]:
+        """features() -> the raw per-level maps (B, 3 anchors, H, W, 5 + C)."""
         maps = []
-        for head, feature in zip(self.predict, (p3, p4, c5), strict=True):
+        for head, feature in zip(self.predict, features, strict=True):
             raw = head(feature)
             b, _, h, w = raw.shape
             maps.append(raw.view(b, 3, self.outputs, h, w).permute(0, 1, 3, 4, 2))
@@ -116,6 +124,14 @@ class YOLO(DetectorNetwork):
         return torch.cat([boxes, p[..., 4:]], dim=-1).reshape(b, a * h * w, self.outputs)
 
 
+def target_table(targets: list[dict[str, torch.Tensor]], device: torch.device) -> torch.Tensor:
+    """Every image's targets in one (n, 6) table: image, class, cx, cy, w, h (pixels), in the targets' order."""
+    return torch.cat([torch.cat([torch.full((len(t["labels"]), 1), float(i), device=device),
+                                 t["labels"].to(device).float()[:, None],
+                                 box_convert(t["boxes"].to(device).float(), "xyxy", "cxcywh")], 1)
+                      for i, t in enumerate(targets)])
+
+
 class YOLOLoss:
     """CIoU box loss, objectness BCE towards the predicted box's IoU, and sigmoid class BCE at positive anchors."""
 
@@ -129,16 +145,13 @@ class YOLOLoss:
         """targets: per image {"boxes": (n, 4) xyxy input pixels, "labels": (n,)}. The weighted parts, summed over
         the batch as YOLOv5's (their sum is the loss)."""
         device = maps[0].device
-        table = torch.cat([torch.cat([torch.full((len(t["labels"]), 1), float(i), device=device),
-                                      t["labels"].to(device).float()[:, None],
-                                      box_convert(t["boxes"].to(device).float(), "xyxy", "cxcywh")], 1)
-                           for i, t in enumerate(targets)])  # (n, 6): image, class, cx, cy, w, h
+        table = target_table(targets, device)
         box_loss = obj_loss = cls_loss = torch.zeros((), device=device)
         for level, raw in enumerate(maps):
             objectness = torch.zeros(raw.shape[:4], device=device)
-            positives = self._assign(table, network.anchors[level], STRIDES[level], raw.shape[2:4])
+            positives = self.assign(table, network.anchors[level], STRIDES[level], raw.shape[2:4])
             if positives is not None:
-                image, anchor, gy, gx, target_box, label = positives
+                image, anchor, gy, gx, target_box, label, _ = positives
                 chosen = raw[image, anchor, gy, gx]
                 p = chosen.sigmoid()
                 stride = STRIDES[level]
@@ -159,8 +172,9 @@ class YOLOLoss:
                 "cls": self.cls_gain * cls_loss * batch}
 
     @staticmethod
-    def _assign(table: torch.Tensor, anchors: torch.Tensor, stride: int, shape: tuple[int, int]):
-        """Each target goes to every anchor of similar shape, in its own cell and the two nearest neighbours."""
+    def assign(table: torch.Tensor, anchors: torch.Tensor, stride: int, shape: tuple[int, int]):
+        """Each target goes to every anchor of similar shape, in its own cell and the two nearest neighbours.
+        -> (image, anchor, gy, gx, xyxy box, class, table row) per positive, or None."""
         if not len(table):
             return None
         height, width = shape
@@ -185,6 +199,7 @@ class YOLOLoss:
         cells = torch.cat([(centre + o).long() for o in offsets])
         keep = torch.cat(choices)
         rows, anchor, cells = rows.repeat(len(offsets), 1)[keep], anchor.repeat(len(offsets))[keep], cells[keep]
+        target_index = target_index.repeat(len(offsets))[keep]
         gx, gy = cells[:, 0].clamp(0, width - 1), cells[:, 1].clamp(0, height - 1)
         target_box = box_convert(rows[:, 2:6], "cxcywh", "xyxy")
-        return rows[:, 0].long(), anchor, gy, gx, target_box, rows[:, 1].long()
+        return rows[:, 0].long(), anchor, gy, gx, target_box, rows[:, 1].long(), target_index

@@ -163,7 +163,7 @@ async def _predict(model: ServedModel, uploads: list[UploadFile], limits: Limits
 
     def decode_and_preprocess() -> tuple[list, Any]:
         pictures = [decode_upload(data, name, limits) for data, name in zip(payloads, names, strict=True)]
-        return pictures, model.task.preprocess(pictures)
+        return pictures, model.task.preprocess(pictures, options)
 
     pictures, batch = await run_in_threadpool(decode_and_preprocess)
     outputs = await model.batcher.submit(batch)

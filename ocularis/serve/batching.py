@@ -8,6 +8,8 @@ from typing import Any
 
 import torch
 
+from ocularis.deploy.outputs import rows
+
 POLL_SECONDS = 0.0005
 
 
@@ -65,5 +67,5 @@ class MicroBatcher:
         start = 0
         for batch, future in items:
             if not future.done():
-                future.set_result(outputs[start:start + len(batch)])
+                future.set_result(rows(outputs, start, start + len(batch)))
             start += len(batch)

@@ -2,8 +2,8 @@
 Nothing here imports torch: a task's class is imported when an entry point first uses it."""
 
 from ocularis.registry import TASKS
-from ocularis.tasks import classify, detect
+from ocularis.tasks import classify, detect, segment
 
-BUILTIN = (classify.SPEC, detect.SPEC)
+BUILTIN = (classify.SPEC, detect.SPEC, segment.SPEC)
 for _spec in BUILTIN:
     TASKS.add(_spec.name, _spec)

@@ -1,8 +1,9 @@
 """Detection metrics: COCO mAP (the numbers pycocotools' COCOeval prints for bbox), VOC AP, precision and recall at
 the best F1, per-class PR curves and a confusion matrix.
 
-Written here, not taken from torchmetrics' MeanAveragePrecision, because that needs pycocotools or faster_coco_eval
-at run time and returns no PR curves. tests/test_detect_metrics.py checks every COCO number against pycocotools.
+COCO's matching and averaging is ocularis.core.coco_ap, shared with segmentation's mask AP; not torchmetrics'
+MeanAveragePrecision, which returns no PR curves. tests/test_detect_metrics.py checks every COCO number against
+pycocotools.
 Boxes are x1 y1 x2 y2 in continuous coordinates (width = x2 - x1, no +1), as COCO and torchvision.ops count them.
 """
 
@@ -13,14 +14,17 @@ import numpy as np
 import torch
 from torchvision.ops import box_iou
 
+from ocularis.core.coco_ap import (
+    AREA_RANGES,
+    MAX_DETECTIONS,
+    RECALL_POINTS,
+    image_entries,
+    mean_defined,
+    summarise,
+)
 from ocularis.core.plots import plot_confusion
 from ocularis.core.results import Metrics
 
-IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)  # COCO's .50:.05:.95
-RECALL_POINTS = np.linspace(0.0, 1.0, 101)
-# Ranges of GT box area w*h (COCO's json uses the mask area; ours are boxes, so the box area stands in for it).
-AREA_RANGES = {"all": (0.0, 1e10), "small": (0.0, 32.0**2), "medium": (32.0**2, 96.0**2), "large": (96.0**2, 1e10)}
-MAX_DETECTIONS = 100  # per image AND class, as COCOeval's maxDets[-1] with useCats
 CONFIDENCE_GRID = np.linspace(0, 1, 1000)  # where precision and recall are read to find the best F1 (Ultralytics')
 
 
@@ -94,25 +98,18 @@ def detection_metrics(predictions: list, ground_truths: list, classes: list[str]
             truth = gt_boxes[gt_labels == c]
             iou = box_iou(torch.from_numpy(boxes[found]), torch.from_numpy(truth)).numpy()
             voc[c].append((scores[found], _voc_true_positives(iou), len(truth)))
-            found, iou = found[:MAX_DETECTIONS], iou[:MAX_DETECTIONS]
-            gt_area, dt_area = _area(truth), _area(boxes[found])
-            for a, (low, high) in enumerate(AREA_RANGES.values()):
-                gt_ignore = (gt_area < low) | (gt_area > high)
-                matched, ignored = _coco_match(iou, gt_ignore, (dt_area < low) | (dt_area > high))
-                coco[c][a].append((scores[found], matched, ignored, int((~gt_ignore).sum())))
+            found = found[:MAX_DETECTIONS]
+            per_area = image_entries(scores[found], iou[:MAX_DETECTIONS], _area(boxes[found]), _area(truth))
+            for a, entry in enumerate(per_area):
+                coco[c][a].append(entry)
 
-    curves = [[_coco_precision(coco[c][a]) for a in range(areas)] for c in range(num_classes)]  # (T, R) or None
-    undefined = np.full(len(IOU_THRESHOLDS), np.nan)  # where COCO writes -1
-    ap = np.array([[undefined if cur is None else cur.mean(1) for cur in row] for row in curves]).reshape(
-        num_classes, areas, len(IOU_THRESHOLDS))
-    values = {"mAP50": _mean(ap[:, 0, 0]), "mAP50_95": _mean(ap[:, 0].mean(1)), "mAP75": _mean(ap[:, 0, 5])}
-    for a, area in enumerate(list(AREA_RANGES)[1:], start=1):
-        values[f"mAP_{area}"] = _mean(ap[:, a].mean(1))
+    ap, curves, values = summarise(coco)
     voc_curves = [_voc_curve(entries) for entries in voc]
-    values["mAP50_voc07"] = _mean(np.array([_voc07_ap(*cur) if cur else np.nan for cur in voc_curves]))
-    values["mAP50_voc"] = _mean(np.array([_all_point_ap(*cur) if cur else np.nan for cur in voc_curves]))
+    values["mAP50_voc07"] = mean_defined(np.array([_voc07_ap(*cur) if cur else np.nan for cur in voc_curves]))
+    values["mAP50_voc"] = mean_defined(np.array([_all_point_ap(*cur) if cur else np.nan for cur in voc_curves]))
     precision, recall, best = _at_best_f1([entries[0] for entries in coco])
-    values.update(precision=_mean(precision), recall=_mean(recall), f1=_f1(_mean(precision), _mean(recall)),
+    mean_precision, mean_recall = mean_defined(precision), mean_defined(recall)
+    values.update(precision=mean_precision, recall=mean_recall, f1=_f1(mean_precision, mean_recall),
                   best_f1_conf=None if best is None else float(CONFIDENCE_GRID[best]))
 
     gt_counts = np.bincount(np.concatenate([g[1] for g in ground_truths] + [np.zeros(0, np.int64)]),
@@ -150,48 +147,6 @@ def confusion_matrix(predictions: list, ground_truths: list, num_classes: int, c
         np.add.at(matrix, (gt_labels, predicted), 1)
         np.add.at(matrix, (num_classes, labels[gt_of_detection < 0]), 1)
     return matrix
-
-
-def _coco_match(iou: np.ndarray, gt_ignore: np.ndarray, dt_outside: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """COCOeval.evaluateImg for one image, class and area range -> (matched, ignored), each (T, D).
-
-    Hand-written (vectorised over the IoU thresholds) because pycocotools is only a test reference. In score order a
-    detection takes the untaken GT of highest IoU >= threshold, the last of equals as COCO's loop does, preferring GT
-    inside the area range; matched to a GT outside it, or unmatched and itself outside it, it is ignored.
-    """
-    (detections, truths), thresholds = iou.shape, len(IOU_THRESHOLDS)
-    matched, ignored = np.zeros((thresholds, detections), bool), np.zeros((thresholds, detections), bool)
-    taken = np.zeros((thresholds, truths), bool)
-    limits = np.minimum(IOU_THRESHOLDS, 1 - 1e-10)[:, None]
-    reachable = np.flatnonzero((iou >= limits[0]).any(1)) if truths else []
-    for d in reachable:
-        fits = (iou[d] >= limits) & ~taken
-        regular = fits & ~gt_ignore
-        fits = np.where(regular.any(1, keepdims=True), regular, fits)
-        rows = np.flatnonzero(fits.any(1))
-        best = truths - 1 - np.argmax(np.where(fits, iou[d], -1.0)[rows, ::-1], axis=1)
-        taken[rows, best], matched[rows, d], ignored[rows, d] = True, True, gt_ignore[best]
-    return matched, ignored | (~matched & dt_outside)
-
-
-def _coco_precision(entries: list) -> np.ndarray | None:
-    """COCOeval.accumulate for one class and area: precision (T, 101) at the recall points; None without GT."""
-    gt_count = sum(e[3] for e in entries)
-    if gt_count == 0:
-        return None
-    order = np.argsort(-np.concatenate([e[0] for e in entries]), kind="mergesort")
-    matched = np.concatenate([e[1] for e in entries], axis=1)[:, order]
-    counted = ~np.concatenate([e[2] for e in entries], axis=1)[:, order]
-    tp, fp = np.cumsum(matched & counted, 1, dtype=float), np.cumsum(~matched & counted, 1, dtype=float)
-    recall = tp / gt_count
-    precision = tp / (tp + fp + np.spacing(1))
-    precision = np.flip(np.maximum.accumulate(np.flip(precision, 1), 1), 1)  # best precision at this recall or more
-    sampled = np.zeros((len(IOU_THRESHOLDS), len(RECALL_POINTS)))
-    for t in range(len(IOU_THRESHOLDS)):
-        index = np.searchsorted(recall[t], RECALL_POINTS, side="left")
-        reached = index < len(order)
-        sampled[t, reached] = precision[t, index[reached]]
-    return sampled
 
 
 def _at_best_f1(entries_per_class: list) -> tuple[np.ndarray, np.ndarray, int | None]:
@@ -269,12 +224,6 @@ def _as_numpy(boxes, *rest) -> tuple[np.ndarray, ...]:
 
 def _area(boxes: np.ndarray) -> np.ndarray:
     return (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-
-
-def _mean(values: np.ndarray) -> float | None:
-    """Mean over the defined (non-NaN) entries; None when none is defined (COCO's -1)."""
-    defined = values[~np.isnan(values)]
-    return float(defined.mean()) if len(defined) else None
 
 
 def _number(value: float) -> float | None:

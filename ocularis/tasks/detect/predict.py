@@ -5,13 +5,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageDraw
 from pydantic import BaseModel, Field
 
+from ocularis.core.drawing import draw_boxes
 from ocularis.core.results import Result
-
-PALETTE = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
-           (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128), (170, 110, 40)]
 
 
 class Detection(BaseModel):
@@ -80,20 +77,3 @@ class Boxes(Result):
         (folder / "labels").mkdir(exist_ok=True)
         (folder / "labels" / f"{stem}.txt").write_text(self.to_yolo())
 
-
-def draw_boxes(image: np.ndarray, boxes: np.ndarray, texts: list[str], labels: np.ndarray,
-               enlarge: bool = True) -> np.ndarray:
-    """Boxes and captions over a copy of `image`, one colour per class; small images are enlarged first."""
-    picture = Image.fromarray(image).convert("RGB")
-    scale = max(1, round(384 / max(picture.size))) if enlarge else 1
-    if scale > 1:
-        picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
-    draw = ImageDraw.Draw(picture)
-    for box, text, label in zip(boxes, texts, labels, strict=True):
-        colour = PALETTE[int(label) % len(PALETTE)]
-        x1, y1, x2, y2 = (float(v) * scale for v in box)
-        draw.rectangle((x1, y1, x2, y2), outline=colour, width=2)
-        corner = draw.textbbox((x1 + 2, y1 + 1), text)
-        draw.rectangle((corner[0] - 2, corner[1] - 1, corner[2] + 2, corner[3] + 1), fill=colour)
-        draw.text((x1 + 2, y1 + 1), text, fill=(0, 0, 0))
-    return np.asarray(picture)

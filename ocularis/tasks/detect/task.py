@@ -11,6 +11,7 @@ from PIL import Image
 from torch import nn
 from torchvision.ops import box_iou
 
+from ocularis.core.drawing import draw_boxes
 from ocularis.core.plots import plot_image_grid
 from ocularis.data.dataset import load_pil
 from ocularis.data.splits import class_mapping, pick_split
@@ -21,7 +22,7 @@ from ocularis.tasks.detect.data import DetectData, read_boxes
 from ocularis.tasks.detect.metrics import DetectMetrics, detection_metrics
 from ocularis.tasks.detect.model import DEFAULT_LR, DEFAULT_SIZE, build_detector
 from ocularis.tasks.detect.module import VAL_CONF, DetectModule, dense_to_detections
-from ocularis.tasks.detect.predict import Boxes, draw_boxes
+from ocularis.tasks.detect.predict import Boxes
 
 __all__ = ["Detector"]
 

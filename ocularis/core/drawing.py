@@ -1,0 +1,58 @@
+"""Answers drawn over images, shared by every task's results: boxes with captions, masks with a legend."""
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+PALETTE = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
+           (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128), (170, 110, 40)]
+
+
+def enlarged(image: np.ndarray, enlarge: bool = True) -> tuple[Image.Image, int]:
+    """An RGB copy of `image`, small ones scaled up by a whole factor (so drawn text stays legible), and the factor."""
+    picture = Image.fromarray(image).convert("RGB")
+    scale = max(1, round(384 / max(picture.size))) if enlarge else 1
+    if scale > 1:
+        picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
+    return picture, scale
+
+
+def draw_boxes(image: np.ndarray, boxes: np.ndarray, texts: list[str], labels: np.ndarray,
+               enlarge: bool = True) -> np.ndarray:
+    """Boxes and captions over a copy of `image`, one colour per class; small images are enlarged first."""
+    picture, scale = enlarged(image, enlarge)
+    draw = ImageDraw.Draw(picture)
+    for box, text, label in zip(boxes, texts, labels, strict=True):
+        colour = PALETTE[int(label) % len(PALETTE)]
+        x1, y1, x2, y2 = (float(v) * scale for v in box)
+        draw.rectangle((x1, y1, x2, y2), outline=colour, width=2)
+        corner = draw.textbbox((x1 + 2, y1 + 1), text)
+        draw.rectangle((corner[0] - 2, corner[1] - 1, corner[2] + 2, corner[3] + 1), fill=colour)
+        draw.text((x1 + 2, y1 + 1), text, fill=(0, 0, 0))
+    return np.asarray(picture)
+
+
+def class_colours(count: int) -> np.ndarray:
+    """(count, 3) uint8 colours: class 0 (background) black, the others from the palette."""
+    colours = np.array([(0, 0, 0), *[PALETTE[(i - 1) % len(PALETTE)] for i in range(1, count)]], np.uint8)
+    return colours[:count]
+
+
+def overlay_mask(image: np.ndarray, semantic: np.ndarray, opacity: float = 0.5) -> np.ndarray:
+    """`image` with each non-background class of the (H, W) class map tinted in its colour at `opacity`."""
+    picture = np.asarray(Image.fromarray(image).convert("RGB")).astype(np.float32)
+    colours = class_colours(int(semantic.max(initial=0)) + 1).astype(np.float32)
+    tint = colours[semantic]
+    alpha = np.where(semantic[..., None] > 0, opacity, 0.0)
+    return (picture * (1 - alpha) + tint * alpha).round().astype(np.uint8)
+
+
+def draw_legend(image: np.ndarray, names: list[str], present: list[int]) -> np.ndarray:
+    """A colour key of the classes `present` in the top-left corner."""
+    picture = Image.fromarray(image)
+    draw = ImageDraw.Draw(picture)
+    colours = class_colours(max(present, default=0) + 1)
+    for row, index in enumerate(present):
+        y = 4 + row * 14
+        draw.rectangle((4, y, 14, y + 10), fill=tuple(int(c) for c in colours[index]), outline=(255, 255, 255))
+        draw.text((18, y - 1), names[index], fill=(255, 255, 255), stroke_width=1, stroke_fill=(0, 0, 0))
+    return np.asarray(picture)

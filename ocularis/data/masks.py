@@ -1,0 +1,130 @@
+"""Masks on images, split into train/val/test: what every segmentation reader returns.
+
+A mask annotation stays on disk (or in its JSON) until asked for: `MaskTarget.decode(size)` turns it into `MaskLabels`,
+one class-index map and, where the data has objects, one boolean mask per object. So the DSB nuclei's thousands of
+per-nucleus PNGs are decoded when an image is, not all at once. `classes[0]` is always "background".
+"""
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ocularis.data.cache import ImageCache
+
+Source = str | np.ndarray  # an image path, or HxW(x3) uint8 pixels
+Size = tuple[int, int]  # (width, height) in pixels
+SPLITS = ("train", "val", "test")
+BACKGROUND = "background"
+IGNORE = 255  # in a class-index map: a pixel no loss and no metric counts (VOC's object borders, padding)
+MASK_FORMATS = ("masks", "coco-seg", "yolo-seg")  # what convert_masks writes (named here so convert.py need not
+# import the mask readers to know them)
+
+
+@dataclass
+class MaskLabels:
+    """The decoded annotation of one image."""
+
+    semantic: np.ndarray  # (H, W) uint8 class index per pixel: 0 background, IGNORE unlabelled
+    masks: np.ndarray  # (N, H, W) bool, one per object; N = 0 where the data has class maps only
+    labels: np.ndarray  # (N,) int64 class index of each object (>= 1: objects are never background)
+
+    @staticmethod
+    def from_instances(masks: np.ndarray, labels: np.ndarray, size: Size) -> "MaskLabels":
+        """Objects -> with the class map they paint (a later object over an earlier one, as drawn)."""
+        width, height = size
+        masks = np.asarray(masks, dtype=bool).reshape(-1, height, width)
+        labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+        semantic = np.zeros((height, width), np.uint8)
+        for mask, label in zip(masks, labels, strict=True):
+            semantic[mask] = label
+        return MaskLabels(semantic, masks, labels)
+
+    @staticmethod
+    def from_semantic(semantic: np.ndarray) -> "MaskLabels":
+        height, width = semantic.shape
+        return MaskLabels(np.asarray(semantic, dtype=np.uint8), np.zeros((0, height, width), bool),
+                          np.zeros(0, np.int64))
+
+
+class MaskTarget(ABC):
+    """One image's annotation as its format stores it; decoded on demand."""
+
+    instances: bool = False  # whether decode() gives per-object masks (else only the class map)
+
+    @abstractmethod
+    def decode(self, size: Size) -> MaskLabels:
+        """The annotation for an image of `size` (width, height); a LabelError naming the file and the fix where the
+        annotation does not fit that image (wrong size, values outside the classes, a degenerate polygon ...)."""
+
+    @abstractmethod
+    def where(self) -> str:
+        """The file (and entry) this annotation comes from, for error messages."""
+
+    def skipped(self) -> list[str]:
+        """What the last decode left out by the data's own convention (DSB's empty per-nucleus PNGs), so the one
+        validating decode in read_segmentation can count it into the warnings rather than fail."""
+        return []
+
+
+@dataclass
+class ArrayTarget(MaskTarget):
+    """An annotation already in memory (the built-in drawn shapes)."""
+
+    labels: MaskLabels
+    name: str = "<array>"
+    instances: bool = True  # the drawn shapes know each object (an image may have none)
+
+    def decode(self, size: Size) -> MaskLabels:
+        return self.labels
+
+    def where(self) -> str:
+        return self.name
+
+
+@dataclass
+class SegmentationSplit:
+    """Images, their mask annotations, and a stable name per image."""
+
+    sources: list[Source] = field(default_factory=list)
+    targets: list[MaskTarget] = field(default_factory=list)
+    image_ids: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.sources)
+
+    def subset(self, indices) -> "SegmentationSplit":
+        indices = list(indices)
+        return SegmentationSplit([self.sources[i] for i in indices], [self.targets[i] for i in indices],
+                                 [self.image_ids[i] for i in indices])
+
+
+@dataclass
+class SegmentationSet:
+    """A segmentation dataset ready to train on."""
+
+    classes: list[str]  # classes[0] == BACKGROUND
+    train: SegmentationSplit
+    val: SegmentationSplit
+    test: SegmentationSplit
+    channels: int = 3
+    instances: bool = False  # every target has per-object masks (instance models can train on it)
+    warnings: list[str] = field(default_factory=list)  # counted, skipped-by-convention problems
+    images: ImageCache = field(default_factory=ImageCache)  # decoded pixels (read_segmentation sets the mode)
+
+
+@dataclass
+class SourceMasks:
+    """A segmentation dataset as its files define it: only the splits the source names (an unsplit source is all
+    'train'); read_segmentation then validates it and draws the missing splits."""
+
+    classes: list[str]  # classes[0] == BACKGROUND
+    splits: dict[str, SegmentationSplit]
+    instances: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+
+def counted(what: str, names: list[str], limit: int = 5) -> str:
+    """'3 image(s) have no mask: a.png, b.png, c.png' with at most `limit` names: warnings stay one line."""
+    shown = ", ".join(names[:limit]) + (" ..." if len(names) > limit else "")
+    return f"{len(names)} {what}: {shown}"

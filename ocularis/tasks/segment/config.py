@@ -1,0 +1,40 @@
+"""Options of segmentation: the shared training options plus what only segmentation has."""
+
+from dataclasses import dataclass
+
+from ocularis.config import PredictOptions, TrainConfig, option
+
+
+@dataclass
+class SegmentConfig(TrainConfig):
+    data: str = option("shapes", "built-in dataset name, image + mask folders, VOC folder, nuclei folder, COCO .json "
+                       "with masks or YOLO-seg data.yaml")
+    model: str = option("unet", "segmentation network name (see `ocularis info`)")
+    imgsz: int | None = option(None, "training crop and prediction tile size in pixels (default: the model's own)")
+    resize: int | None = option(None, "resize every image so its longer side is this many pixels first (default: "
+                                "keep the pixels: a network sees objects at the size they are)")
+    epochs: int = option(30, "training epochs")
+    batch: int = option(8, "images (crops) per batch (per device)")
+    lr: float | None = option(None, "peak learning rate (default: the model's own)")
+    scheduler: str = option("onecycle", "learning-rate schedule (onecycle: warm-up then cosine, per step)",
+                            ("cosine", "onecycle", "step", "none"))
+    loss: str = option("ce", "semantic loss: cross-entropy, soft Dice, both summed, or focal", ("ce", "dice", "ce+dice",
+                                                                                                 "focal"))
+    class_weights: str = option("none", "weigh the loss per class: none, or balanced (inverse pixel frequency)",
+                                ("none", "balanced"))
+    elastic: float = option(0.0, "share of training crops elastically deformed (the augmentation U-Net relied on)")
+    fliplr: float | None = option(None, "horizontal (and vertical) flip probability (default: 0.5)")
+    conf: float = option(0.25, "instance models: confidence threshold of predictions")
+    iou: float = option(0.5, "instance models: IoU threshold of non-maximum suppression")
+    max_det: int = option(100, "instance models: most objects kept per image")
+    overlap: int = option(64, "pixels adjacent tiles share when an image is larger than a tile")
+
+
+@dataclass
+class SegmentOptions(PredictOptions):
+    conf: float = option(0.25, "instance models: objects scoring less are dropped", low=0.0, high=1.0)
+    iou: float = option(0.5, "instance models: overlapping objects above this box IoU merge", low=0.0, high=1.0)
+    mask_threshold: float = option(0.5, "instance models: a pixel belongs to an object above this probability",
+                                   low=0.0, high=1.0)
+    tile: int = option(0, "tile size in pixels for large images (0: the model's own)", low=0, high=4096)
+    overlap: int = option(64, "pixels adjacent tiles share; stitching blends them so no seam shows", low=0, high=1024)

@@ -1,0 +1,166 @@
+"""Segmentation data: a dataset name or folder/file becomes a SegmentationSet, then mask-aware loaders.
+
+Networks see images at their own pixels (or resized once by --resize): training takes random imgsz crops, evaluation
+and prediction whole images (padded to the network's stride here; tiled by the task's predict), so an object is the
+same size in training and use.
+"""
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch.utils.data import Dataset
+from torchvision import tv_tensors
+from torchvision.ops import masks_to_boxes
+from torchvision.transforms import v2
+
+from ocularis.data.cache import ImageCache, check_decodable
+from ocularis.data.dataset import seeded_cpu_rng
+from ocularis.data.masks import IGNORE, SPLITS, MaskLabels, SegmentationSet, SegmentationSplit
+from ocularis.data.sampling import sample_seed
+from ocularis.data.segmentation import read_segmentation
+from ocularis.engine.datamodule import TaskData
+from ocularis.errors import DataError
+from ocularis.tasks.segment.config import SegmentConfig
+
+MIN_OBJECT_PIXELS = 4  # an object cut to a sliver by a crop says nothing about its shape: dropped
+
+
+def read_masks(data: str, config: SegmentConfig) -> SegmentationSet:
+    """The SegmentationSet behind --data, every image decodable (or, with skip_bad, the bad ones dropped and
+    counted); each file is decoded once here, and with --cache ram|disk that decode is kept for training."""
+    dataset = read_segmentation(data, val_fraction=config.val_fraction, test_fraction=config.test_fraction,
+                                seed=config.seed)
+    dataset.images = ImageCache(config.cache, dataset.channels)
+    splits, bad = check_decodable([getattr(dataset, name) for name in SPLITS], dataset.images, config.skip_bad)
+    if bad:
+        dataset.warnings.append(f"{len(bad)} unreadable image(s) left out: {', '.join(p for p, _ in bad[:3])}"
+                                f"{' ...' if len(bad) > 3 else ''}")
+    for name, split in zip(SPLITS, splits, strict=True):
+        setattr(dataset, name, split)
+    if not len(dataset.train) or not len(dataset.val):
+        raise DataError(f"--data {data}: the train or val split is empty; add images or lower --val-fraction")
+    return dataset
+
+
+def resized(picture: Image.Image, longest: int | None) -> Image.Image:
+    """`picture` scaled so its longer side is `longest` pixels (None: as it is)."""
+    if not longest or max(picture.size) == longest:
+        return picture
+    scale = longest / max(picture.size)
+    return picture.resize((max(1, round(picture.width * scale)), max(1, round(picture.height * scale))),
+                          Image.BILINEAR)
+
+
+def resize_labels(labels: MaskLabels, size: tuple[int, int]) -> MaskLabels:
+    """Masks to (width, height) by nearest neighbour, so class indices stay class indices."""
+    if labels.semantic.shape[::-1] == tuple(size):
+        return labels
+    semantic = np.asarray(Image.fromarray(labels.semantic).resize(size, Image.NEAREST))
+    masks = np.stack([np.asarray(Image.fromarray(m).resize(size, Image.NEAREST)) for m in labels.masks]) if len(
+        labels.masks) else np.zeros((0, size[1], size[0]), bool)
+    return MaskLabels(semantic, masks.astype(bool), labels.labels)
+
+
+def segment_transform(config: SegmentConfig, imgsz: int, mean, std, train: bool) -> v2.Compose:
+    """Training: a random imgsz crop, flips, colour jitter (heavy: affine and vertical flips too) and, for
+    `config.elastic` of the crops, U-Net's elastic deformation; masks move with the pixels. Evaluation: none."""
+    steps: list = [v2.ToImage()]
+    if train:
+        fliplr = 0.5 if config.fliplr is None else config.fliplr
+        steps.append(v2.RandomCrop(imgsz))
+        if config.augment == "heavy":
+            steps += [v2.RandomAffine(degrees=15, scale=(0.8, 1.2)), v2.RandomVerticalFlip(fliplr)]
+        if config.augment != "none":
+            steps += [v2.RandomHorizontalFlip(fliplr), v2.ColorJitter(brightness=0.2, contrast=0.2)]
+        if config.elastic > 0:
+            # alpha / sigma in pixels: U-Net's "random displacement vectors on a coarse grid", smoothed
+            steps.append(v2.RandomApply([v2.ElasticTransform(alpha=50.0, sigma=6.0)], p=config.elastic))
+    steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)]
+    return v2.Compose(steps)
+
+
+class MaskDataset(Dataset):
+    """(image (C, H, W), {"semantic" (H, W) int64, "masks" (n, H, W) uint8, "boxes" (n, 4) xyxy, "labels" (n,)})
+    per image; training crops are imgsz square, images smaller than that padded (with IGNORE in the class map)."""
+
+    def __init__(self, split: SegmentationSplit, transform, *, images: ImageCache, imgsz: int, resize: int | None,
+                 train: bool, seed: int = 0):
+        self.split, self.transform, self.images = split, transform, images
+        self.imgsz, self.resize, self.train, self.seed = imgsz, resize, train, seed
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def __getitem__(self, key: int | tuple[int, int]):
+        epoch, index = key if isinstance(key, tuple) else (None, key)
+        picture, labels = self.load(index)
+        image, semantic, masks = np.asarray(picture), labels.semantic, labels.masks
+        if self.train:
+            image, semantic, masks = _pad_to(image, semantic, masks, self.imgsz)
+        pixels = torch.tensor(image).permute(2, 0, 1) if image.ndim == 3 else torch.tensor(image)[None]  # a copy:
+        # cached pixels are read-only
+        with seeded_cpu_rng(None if epoch is None else sample_seed(self.seed, epoch, index)):
+            image, semantic, masks = self.transform(tv_tensors.Image(pixels), tv_tensors.Mask(torch.tensor(semantic)),
+                                                    tv_tensors.Mask(torch.tensor(masks, dtype=torch.uint8)))
+        return image, _target(semantic, masks, torch.as_tensor(labels.labels))
+
+    def load(self, index: int) -> tuple[Image.Image, MaskLabels]:
+        """Image `index` and its decoded annotation, both at the (resized) image's size."""
+        picture = self.images.load(self.split.sources[index])
+        labels = self.split.targets[index].decode(picture.size)
+        picture = resized(picture, self.resize)
+        return picture, resize_labels(labels, picture.size)
+
+
+def _pad_to(image: np.ndarray, semantic: np.ndarray, masks: np.ndarray, size: int):
+    """Pad right and below to at least size x size: pixels 0, the class map IGNORE, object masks empty."""
+    height, width = semantic.shape
+    extra_h, extra_w = max(0, size - height), max(0, size - width)
+    if not (extra_h or extra_w):
+        return image, semantic, masks
+    spread = ((0, extra_h), (0, extra_w)) + ((0, 0),) * (image.ndim - 2)
+    return (np.pad(image, spread), np.pad(semantic, ((0, extra_h), (0, extra_w)), constant_values=IGNORE),
+            np.pad(masks, ((0, 0), (0, extra_h), (0, extra_w))))
+
+
+def _target(semantic: torch.Tensor, masks: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Boxes from the (transformed) masks; objects the crop left with almost no pixels dropped."""
+    masks = masks.as_subclass(torch.Tensor)
+    keep = masks.flatten(1).sum(1) >= MIN_OBJECT_PIXELS if len(masks) else torch.zeros(0, dtype=torch.bool)
+    masks = masks[keep]
+    boxes = masks_to_boxes(masks).float() + torch.tensor([0.0, 0.0, 1.0, 1.0]) if len(masks) else torch.zeros(0, 4)
+    return {"semantic": semantic.as_subclass(torch.Tensor).long(), "masks": masks, "boxes": boxes,
+            "labels": labels[keep].long()}
+
+
+def padded_collate(stride: int):
+    """Collate images of different sizes: each padded right and below to the batch's largest, rounded up to the
+    network's `stride` (pixels 0, class map IGNORE, masks empty)."""
+
+    def collate(batch):
+        images, targets = zip(*batch, strict=True)
+        height = -(-max(i.shape[1] for i in images) // stride) * stride
+        width = -(-max(i.shape[2] for i in images) // stride) * stride
+        padded = torch.stack([F.pad(i, (0, width - i.shape[2], 0, height - i.shape[1])) for i in images])
+        for target in targets:
+            h, w = target["semantic"].shape
+            target["semantic"] = F.pad(target["semantic"], (0, width - w, 0, height - h), value=IGNORE)
+            target["masks"] = F.pad(target["masks"], (0, width - w, 0, height - h))
+        return padded, list(targets)
+
+    return collate
+
+
+class SegmentData(TaskData):
+    def __init__(self, dataset: SegmentationSet, config: SegmentConfig, *, imgsz: int, mean, std, stride: int):
+        super().__init__(config)
+        self.masks, self.imgsz = dataset, imgsz
+        self.train_tf = segment_transform(config, imgsz, mean, std, train=True)
+        self.eval_tf = segment_transform(config, imgsz, mean, std, train=False)
+        self.collate = padded_collate(stride)
+
+    def dataset(self, split: str, train: bool = False) -> MaskDataset:
+        return MaskDataset(getattr(self.masks, split), self.train_tf if train else self.eval_tf,
+                           images=self.masks.images, imgsz=self.imgsz, resize=self.config.resize, train=train,
+                           seed=self.config.seed)

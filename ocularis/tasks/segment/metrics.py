@@ -1,0 +1,158 @@
+"""Segmentation metrics: pixel accuracy, per-class IoU and Dice, mIoU (from one confusion matrix that torchmetrics
+accumulates); for two classes the ISBI challenge's pixel error and adapted Rand error (scikit-image); for instance
+models COCO mask AP, matched and averaged by ocularis.core.coco_ap (the numbers pycocotools prints for segm, as
+tests/test_segment_metrics.py checks), overlaps from pycocotools' RLE IoU."""
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ocularis.core.coco_ap import MAX_DETECTIONS, image_entries, mean_defined, summarise
+from ocularis.core.plots import plot_bars, plot_confusion
+from ocularis.core.results import Metrics
+from ocularis.data.masks import IGNORE
+
+
+@dataclass
+class SegmentMetrics(Metrics):
+    """`values` over the dataset, `per_class` rows (iou, dice, pixels), the pixel confusion matrix (rows true class,
+    columns predicted). A value is None where it is undefined (a class neither present nor predicted)."""
+
+    classes: list[str]
+    values: dict[str, float | None]
+    per_class: dict[str, dict[str, float | int | None]]
+    confusion: list[list[int]]
+
+    @property
+    def headline(self) -> tuple[str, float | None]:
+        """Instance models rank by mask mAP@.5, semantic ones by mIoU."""
+        return ("mask_mAP50", self.values["mask_mAP50"]) if "mask_mAP50" in self.values else ("mIoU",
+                                                                                               self.values["mIoU"])
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    def summary(self) -> str:
+        shown = ("mIoU", "mDice", "pixel_accuracy", "pixel_error", "rand_error", "mask_mAP50", "mask_mAP50_95")
+        return "  ".join(f"{k}: {_format(self.values[k])}" for k in shown if k in self.values)
+
+    def __str__(self) -> str:
+        width = max([len(c) for c in self.classes] + [5]) + 2
+        lines = [self.summary(), "class".ljust(width) + "".join(c.rjust(10) for c in ("pixels", "iou", "dice"))]
+        for name, row in self.per_class.items():
+            lines.append(name.ljust(width) + "".join(_format(row[c]).rjust(10) for c in ("pixels", "iou", "dice")))
+        return "\n".join(lines)
+
+    def plot(self, folder: Path) -> list[Path]:
+        """iou_per_class.png (bars) and confusion_matrix.png (pixels) in `folder`."""
+        folder = Path(folder)
+        bars = plot_bars({name: row["iou"] or 0.0 for name, row in self.per_class.items()},
+                         folder / "iou_per_class.png", f"IoU per class, mIoU {_format(self.values['mIoU'])}")
+        return [bars, plot_confusion(np.array(self.confusion), self.classes, folder / "confusion_matrix.png",
+                                     "pixel confusion matrix")]
+
+
+class PixelCounter:
+    """The pixel confusion matrix over many images, by torchmetrics (ignoring IGNORE pixels); and for two classes
+    the adapted Rand error per image."""
+
+    def __init__(self, num_classes: int):
+        from torchmetrics.classification import MulticlassConfusionMatrix
+
+        self.num_classes = num_classes
+        self.matrix = MulticlassConfusionMatrix(num_classes, ignore_index=IGNORE)
+        self.rand_errors: list[float] = []
+
+    def update(self, predicted: np.ndarray | torch.Tensor, truth: np.ndarray | torch.Tensor) -> None:
+        """One image's (or a batch's) predicted and true class maps."""
+        predicted, truth = torch.as_tensor(np.asarray(predicted)).long(), torch.as_tensor(np.asarray(truth)).long()
+        self.matrix.update(predicted.reshape(-1), truth.reshape(-1))
+        if self.num_classes == 2:
+            for p, t in zip(predicted.reshape(-1, *predicted.shape[-2:]), truth.reshape(-1, *truth.shape[-2:]),
+                            strict=True):
+                self.rand_errors.append(adapted_rand_error(p.numpy(), t.numpy()))
+
+    def confusion(self) -> np.ndarray:
+        return self.matrix.compute().numpy().astype(np.int64)
+
+
+def adapted_rand_error(predicted: np.ndarray, truth: np.ndarray) -> float:
+    """The ISBI 2012 challenge's Rand error for a two-class map: the connected regions of class 1 (cells, between
+    membranes of class 0) are the segments; true class-0 pixels are not scored (scikit-image's ignore_labels)."""
+    from skimage.measure import label
+    from skimage.metrics import adapted_rand_error as rand
+
+    scored = truth != IGNORE
+    true_segments = label((truth == 1) & scored, connectivity=1)
+    found_segments = label((predicted == 1) & scored, connectivity=1)
+    if not true_segments.any():
+        return float(found_segments.any())
+    return float(rand(true_segments, found_segments)[0])
+
+
+def semantic_values(confusion: np.ndarray, classes: list[str]) -> tuple[dict, dict]:
+    """(values, per_class) from a pixel confusion matrix (rows true, columns predicted)."""
+    confusion = confusion.astype(np.float64)
+    true_positive = np.diag(confusion)
+    truth, predicted = confusion.sum(1), confusion.sum(0)
+    union = truth + predicted - true_positive
+    with np.errstate(invalid="ignore", divide="ignore"):
+        iou = np.where(union > 0, true_positive / union, np.nan)
+        dice = np.where(union > 0, 2 * true_positive / (truth + predicted), np.nan)
+    total = confusion.sum()
+    accuracy = float(true_positive.sum() / total) if total else None
+    values = {"mIoU": mean_defined(iou), "mDice": mean_defined(dice), "pixel_accuracy": accuracy,
+              "mIoU_foreground": mean_defined(iou[1:])}
+    if len(classes) == 2:
+        values["pixel_error"] = None if accuracy is None else 1 - accuracy
+    per_class = {name: {"pixels": int(truth[c]), "iou": _number(iou[c]), "dice": _number(dice[c])}
+                 for c, name in enumerate(classes)}
+    return values, per_class
+
+
+def mask_average_precision(predictions: list, truths: list, num_classes: int) -> dict[str, float | None]:
+    """COCO segm AP. predictions per image (masks (n, H, W) bool, scores (n,), labels (n,)); truths per image
+    (masks (m, H, W) bool, labels (m,)); labels are class indices (background, 0, has no objects)."""
+    from pycocotools import mask as coco_mask
+
+    def encode(masks: np.ndarray) -> list:
+        return coco_mask.encode(np.asfortranarray(np.asarray(masks, bool).transpose(1, 2, 0).astype(np.uint8)))
+
+    entries = [[[] for _ in range(4)] for _ in range(num_classes)]
+    for (masks, scores, labels), (gt_masks, gt_labels) in zip(predictions, truths, strict=True):
+        scores, labels, gt_labels = np.asarray(scores, np.float64), np.asarray(labels), np.asarray(gt_labels)
+        found_all, truth_all = encode(masks) if len(labels) else [], encode(gt_masks) if len(gt_labels) else []
+        for c in np.intersect1d(np.union1d(labels, gt_labels), np.arange(num_classes)):
+            found = np.flatnonzero(labels == c)
+            found = found[np.argsort(-scores[found], kind="mergesort")][:MAX_DETECTIONS]
+            truth = np.flatnonzero(gt_labels == c)
+            dt, gt = [found_all[i] for i in found], [truth_all[i] for i in truth]
+            iou = np.asarray(coco_mask.iou(dt, gt, [0] * len(gt)) if dt and gt else np.zeros((len(dt), len(gt))))
+            dt_area = coco_mask.area(dt).astype(np.float64) if dt else np.zeros(0)
+            gt_area = coco_mask.area(gt).astype(np.float64) if gt else np.zeros(0)
+            for a, entry in enumerate(image_entries(scores[found], iou.reshape(len(dt), len(gt)), dt_area, gt_area)):
+                entries[c][a].append(entry)
+    _, _, values = summarise(entries)
+    return {f"mask_{key}": value for key, value in values.items()}
+
+
+def segmentation_metrics(counter: PixelCounter, classes: list[str], instances: tuple[list, list] | None = None
+                         ) -> SegmentMetrics:
+    """The metrics from a filled PixelCounter and, for instance models, (predictions, truths) for mask AP."""
+    confusion = counter.confusion()
+    values, per_class = semantic_values(confusion, classes)
+    if counter.rand_errors:
+        values["rand_error"] = float(np.mean(counter.rand_errors))
+    if instances is not None:
+        values.update(mask_average_precision(*instances, len(classes)))
+    return SegmentMetrics(list(classes), values, per_class, confusion.tolist())
+
+
+def _number(value: float) -> float | None:
+    return None if np.isnan(value) else float(value)
+
+
+def _format(value) -> str:
+    return "-" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)

@@ -1,0 +1,347 @@
+"""Semantic and instance segmentation: a class for every pixel (FCN, SegNet, U-Net, DeepLab, PSPNet ...) or a mask
+for every object (Mask R-CNN, YOLO-seg), trained, evaluated, predicted tile by tile on images of any size, exported
+and served like every task."""
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+from torchvision.ops import batched_nms, box_iou
+from torchvision.transforms import v2
+
+from ocularis.core.drawing import overlay_mask
+from ocularis.core.plots import plot_image_grid
+from ocularis.data.inputs import batches, expand_inputs
+from ocularis.data.masks import MaskLabels, MaskTarget
+from ocularis.data.splits import class_mapping, pick_split
+from ocularis.deploy.export import Graph
+from ocularis.deploy.outputs import parts, rows
+from ocularis.engine.task import Prepared, Task
+from ocularis.engine.tiling import Stitcher, TileLayout
+from ocularis.errors import ConfigError
+from ocularis.tasks.segment import SPEC
+from ocularis.tasks.segment.config import SegmentConfig, SegmentOptions
+from ocularis.tasks.segment.data import MaskDataset, SegmentData, read_masks, resize_labels, resized
+from ocularis.tasks.segment.metrics import PixelCounter, SegmentMetrics, segmentation_metrics
+from ocularis.tasks.segment.model import build_segmenter, model_defaults
+from ocularis.tasks.segment.module import SegmentModule
+from ocularis.tasks.segment.predict import Masks, Objects, decode_objects, paint
+
+__all__ = ["Segmenter"]
+
+VAL_CONF = 0.001  # mask AP integrates over every confidence; a high threshold would cut the PR curve short
+TILES_PER_STEP = 8  # tiles run through the network at once: memory is one such chunk plus the image's output
+OUTPUTS = ("rows", "coefficients", "prototypes")  # an instance network's outputs (ocularis.models.segmenter)
+
+
+class Segmenter(Task):
+    """Train, evaluate and predict with a segmentation network. The constructor only stores options."""
+
+    spec, result_type = SPEC, Masks
+    required_meta = ("classes", "channels", "imgsz", "mean", "std", "instances", "stride")
+
+    def __init__(self, model: str | None = None, weights: str | None = None, **options: Any):
+        super().__init__(model, weights, **options)
+        self.class_weights: torch.Tensor | None = None  # --class-weights balanced: set by prepare
+
+    @staticmethod
+    def build(meta: dict[str, Any]) -> nn.Module:
+        return build_segmenter(meta["model"], num_classes=len(meta["classes"]), in_channels=meta["channels"],
+                               imgsz=meta["imgsz"])
+
+    # ---- training -------------------------------------------------------------------------------------------
+    def prepare(self, config: SegmentConfig) -> Prepared:
+        dataset = read_masks(config.data, config)
+        defaults = model_defaults(config.model)
+        config.lr = config.lr or defaults["lr"]
+        imgsz = config.imgsz or _crop_size(dataset.train, config.resize, defaults["imgsz"])
+        network = build_segmenter(config.model, num_classes=len(dataset.classes), in_channels=dataset.channels,
+                                  imgsz=imgsz, weights=config.weights, seed=config.seed,
+                                  box_sizes=_box_sizes(dataset.train, config.resize))
+        if network.instances and not dataset.instances:
+            raise ConfigError(f"--model {config.model} segments objects, and --data {config.data} has class maps "
+                              "only; give it instance masks (COCO, YOLO-seg, nuclei folders, shapes) or choose a "
+                              "semantic model such as unet")
+        if imgsz % network.stride:
+            raise ConfigError(f"--imgsz {imgsz}: {config.model} takes sides that are multiples of {network.stride}")
+        mean, std = _normalisation(defaults, dataset.channels)
+        self.network = network
+        self.meta = self._new_meta(config, classes=dataset.classes, channels=dataset.channels, imgsz=imgsz,
+                                   mean=mean, std=std, instances=network.instances, stride=network.stride)
+        data = SegmentData(dataset, config, imgsz=imgsz, mean=mean, std=std, stride=network.stride)
+        self.class_weights = _balanced_weights(data.dataset("train"), len(dataset.classes)) if (
+            config.class_weights == "balanced") else None
+        return Prepared(dataset, data, {"warnings": dataset.warnings})
+
+    def training_module(self, config: SegmentConfig) -> SegmentModule:
+        return SegmentModule(self.network, config, self.meta["classes"], self.class_weights,
+                             self._validation_objects if self.network.instances else None)
+
+    def plot_examples(self, dataset: MaskDataset, path: Path, count: int = 6) -> Path:
+        """The ground truth beside the prediction for the first `count` test images."""
+        images, titles = [], []
+        for index in range(min(count, len(dataset))):
+            picture, labels = dataset.load(index)
+            result = self.segment(picture, dataset.split.image_ids[index], self.default_options())
+            images += [overlay_mask(np.asarray(picture.convert("RGB")), labels.semantic), result.plot(False)]
+            titles += [f"{result.source}: truth", f"predicted ({len(result)})" if len(result) else "predicted"]
+        return plot_image_grid(images, titles, Path(path), columns=4)
+
+    # ---- evaluation and prediction ----------------------------------------------------------------------------
+    def dataset(self, data: str | None = None, split: str = "test") -> MaskDataset:
+        config, data = self._data_config(data)
+        masks = read_masks(data, config)
+        chosen = pick_split(masks, split)
+        mapping = class_mapping(masks.classes, self.meta["classes"], data)
+        if mapping != list(range(len(mapping))):
+            for target_split in (getattr(masks, chosen),):
+                target_split.targets = [_Remapped(t, mapping) for t in target_split.targets]
+        masks.classes = self.meta["classes"]
+        return SegmentData(masks, config, imgsz=self.meta["imgsz"], mean=self.meta["mean"], std=self.meta["std"],
+                           stride=self.meta["stride"]).dataset(chosen)
+
+    def score(self, dataset: MaskDataset) -> SegmentMetrics:
+        """Pixel metrics of the stitched class maps, and mask AP for instance models, in the images' own pixels."""
+        counter, found, truths = PixelCounter(len(self.meta["classes"])), [], []
+        options = self.default_options()
+        if self.meta["instances"]:  # every object for the AP; the class map from those a user would be shown
+            options = dataclasses.replace(options, conf=VAL_CONF)
+        for index in range(len(dataset)):
+            picture, labels = dataset.load(index)
+            result = self.segment(picture, dataset.split.image_ids[index], options)
+            shown = result.scores >= self.meta["config"]["conf"]
+            counter.update(paint(result.masks[shown], result.scores[shown], result.labels[shown],
+                                 result.semantic.shape) if self.meta["instances"] else result.semantic,
+                           labels.semantic)
+            found.append((result.masks, result.scores, result.labels))
+            truths.append((labels.masks, labels.labels))
+        return segmentation_metrics(counter, self.meta["classes"], (found, truths) if self.meta["instances"]
+                                    else None)
+
+    def default_options(self) -> SegmentOptions:
+        config = self.meta["config"]
+        return SegmentOptions(conf=config["conf"], iou=config["iou"], overlap=config["overlap"])
+
+    def predict(self, inputs: Any, batch: int = 16, **options: Any) -> list[Masks]:
+        """Masks for image paths, folders, PIL images or arrays, each image tiled (a chunk of tiles at a time, so an
+        image of any size fits in memory) when it is larger than a tile."""
+        self._require_network()
+        chosen = self.resolve_options(**options)
+        return [self.segment(pictures[0], names[0], chosen)
+                for names, pictures in batches(expand_inputs(inputs), self.meta["channels"], 1)]
+
+    def segment(self, picture: Image.Image, name: str, options: SegmentOptions) -> Masks:
+        """One image, tile chunk by tile chunk, into its Masks."""
+        image, layout = self._tiles(picture, options)
+        tiles = layout.cut(image)
+        chunks = ((start, self.infer(tiles[start:start + TILES_PER_STEP]))
+                  for start in range(0, len(tiles), TILES_PER_STEP))
+        return self._assemble(picture, name, layout, chunks, options)
+
+    def preprocess(self, pictures: list[Image.Image], options: SegmentOptions | None = None) -> torch.Tensor:
+        """Every image's tiles, one after another (postprocess, given the same options, knows how many each has)."""
+        options = options or self.default_options()
+        return torch.cat([layout.cut(image) for image, layout in (self._tiles(p, options) for p in pictures)])
+
+    def postprocess(self, outputs, names: list[str], pictures: list[Image.Image],
+                    options: SegmentOptions) -> list[Masks]:
+        results, start = [], 0
+        for name, picture in zip(names, pictures, strict=True):
+            _, layout = self._tiles(picture, options, pixels=False)
+            count = len(layout.corners)
+            results.append(self._assemble(picture, name, layout, [(0, rows(outputs, start, start + count))],
+                                          options))
+            start += count
+        return results
+
+    def sample_inputs(self, data: str | None = None, split: str = "test", count: int | None = None,
+                      dataset: MaskDataset | None = None) -> torch.Tensor:
+        """Up to `count` tiles (the network's input) from the images of `split`, a few per image."""
+        dataset = dataset if dataset is not None else self.dataset(data, split)
+        tiles, wanted = [], count or len(dataset)
+        for index in range(len(dataset)):
+            tiles += list(self.preprocess([dataset.load(index)[0]])[:2])
+            if len(tiles) >= wanted:
+                break
+        return torch.stack(tiles[:wanted])
+
+    def agreement(self, reference, outputs) -> float:
+        """Semantic: share of tiles whose class maps agree on 99% of pixels or more. Instance: share of tiles whose
+        objects (at the run's conf) have the same classes and boxes (IoU >= 0.9)."""
+        if not self.meta["instances"]:
+            same = (reference.argmax(1) == outputs.argmax(1)).float().flatten(1).mean(1) >= 0.99
+            return same.float().mean().item()
+        size, config = (self.meta["imgsz"],) * 2, self.meta["config"]
+        decoded = [[decode_objects(*(p[i] for p in parts(o)), size, config["conf"], config["iou"], config["max_det"])
+                    for i in range(len(parts(o)[0]))] for o in (reference, outputs)]
+        return float(np.mean([_same_objects(a, b) for a, b in zip(*decoded, strict=True)]))
+
+    def graphs(self, samples: torch.Tensor) -> dict[str, Graph]:
+        names = OUTPUTS if self.meta["instances"] else ("logits",)
+        return {"network": Graph(self.network, (samples[:2],), output_names=names)}
+
+    def export_refusal(self) -> str | None:
+        return self.network.export_refusal if isinstance(self.network, nn.Module) else None
+
+    def explain_target(self, outputs) -> torch.Tensor:
+        """Semantic: the predicted mass of each tile's most present foreground class; instance: the best score."""
+        if self.meta["instances"]:
+            found = parts(outputs)[0]
+            return (found[..., 4:5] * found[..., 5:]).flatten(1).max(dim=1).values
+        mass = outputs.softmax(dim=1)[:, 1:].sum(dim=(2, 3))
+        return mass.max(dim=1).values
+
+    # ---- helpers ----------------------------------------------------------------------------------------------
+    def _tiles(self, picture: Image.Image, options: SegmentOptions, pixels: bool = True):
+        """The network's input for `picture` ((C, H, W) at its own pixels, or --resize's, normalised; None unless
+        `pixels`) and how it is tiled."""
+        tile = options.tile or self.meta["imgsz"]
+        stride = self.meta["stride"]
+        tile = -(-tile // stride) * stride
+        if tile != self.meta["imgsz"] and not isinstance(self.network, nn.Module):
+            raise ConfigError(f"this exported model takes tiles of {self.meta['imgsz']} px; leave out --tile")
+        picture = resized(picture, self.meta["config"]["resize"])
+        layout = TileLayout(picture.width, picture.height, tile, min(options.overlap, tile // 2))
+        if not pixels:
+            return None, layout
+        mode = "L" if self.meta["channels"] == 1 else "RGB"
+        image = v2.functional.to_dtype(v2.functional.to_image(picture.convert(mode)), torch.float32, scale=True)
+        return v2.functional.normalize(image, self.meta["mean"], self.meta["std"]), layout
+
+    def _assemble(self, picture: Image.Image, name: str, layout: TileLayout, chunks, options) -> Masks:
+        """Tile outputs (chunks of (first tile, outputs)) -> the image's Masks in its own pixels."""
+        classes, size = self.meta["classes"], (layout.height, layout.width)
+        if not self.meta["instances"]:
+            stitcher = Stitcher(layout, len(classes))
+            for start, outputs in chunks:
+                stitcher.add(outputs.softmax(dim=1), start)
+            labels = MaskLabels.from_semantic(stitcher.result().argmax(0).numpy().astype(np.uint8))
+            found = None
+        else:
+            found = _merge_tiles(layout, chunks, options, self.meta["config"]["max_det"])
+            masks, scores, classes_found = found.as_numpy()
+            labels = MaskLabels(paint(masks, scores, classes_found, size), masks, classes_found)
+        labels = resize_labels(labels, picture.size)  # back from --resize, if the run resized
+        scale = picture.width / layout.width
+        boxes = found.boxes.numpy() * scale if found is not None else np.zeros((0, 4), np.float32)
+        scores = found.scores.numpy() if found is not None else np.zeros(0, np.float32)
+        return Masks(name, labels.semantic, classes, labels.masks, boxes, scores, labels.labels,
+                     np.asarray(picture.convert("RGB")))
+
+    def _validation_objects(self, outputs, size) -> list[tuple]:
+        """A padded validation batch's raw outputs -> per image (masks, scores, labels) at the padded size."""
+        config = self.meta["config"]
+        return [decode_objects(*(p[i] for p in parts(outputs)), tuple(size), VAL_CONF, config["iou"],
+                               config["max_det"]).as_numpy() for i in range(len(parts(outputs)[0]))]
+
+
+def _merge_tiles(layout: TileLayout, chunks, options: SegmentOptions, max_det: int) -> Objects:
+    """Objects of every tile in the image's frame. Each object is kept from the tile whose centre is nearest its box's
+    centre (where it is furthest from a cut), then overlapping survivors of neighbouring tiles are suppressed."""
+    corners = torch.tensor(layout.corners, dtype=torch.float32)
+    centres = corners + layout.tile / 2
+    size = (max(layout.height, layout.tile), max(layout.width, layout.tile))
+    kept: list[Objects] = []
+    for start, outputs in chunks:
+        for offset in range(len(parts(outputs)[0])):
+            index = start + offset
+            found = decode_objects(*(p[offset] for p in parts(outputs)), (layout.tile,) * 2, options.conf,
+                                   options.iou, max_det, options.mask_threshold)
+            x, y = layout.corners[index]
+            boxes = found.boxes + torch.tensor([x, y, x, y], dtype=torch.float32)
+            middle = (boxes[:, :2] + boxes[:, 2:]) / 2
+            home = torch.cdist(middle, centres).argmin(dim=1) == index if len(boxes) else torch.zeros(0, dtype=bool)
+            masks = torch.zeros(int(home.sum()), *size, dtype=torch.bool)
+            masks[:, y:y + layout.tile, x:x + layout.tile] = found.masks[home]
+            kept.append(Objects(boxes[home], found.scores[home], found.labels[home],
+                                masks[:, :layout.height, :layout.width]))
+    merged = Objects(*(torch.cat([getattr(k, f.name) for k in kept]) for f in dataclasses.fields(Objects)))
+    return merged.select(batched_nms(merged.boxes, merged.scores, merged.labels, options.iou)[:max_det])
+
+
+def _same_objects(a: Objects, b: Objects) -> bool:
+    if len(a) != len(b) or not torch.equal(a.labels.sort().values, b.labels.sort().values):
+        return False
+    if not len(a):
+        return True
+    overlap = box_iou(a.boxes, b.boxes) * (a.labels[:, None] == b.labels[None, :])
+    return bool((overlap.max(dim=1).values >= 0.9).all() and (overlap.max(dim=0).values >= 0.9).all())
+
+
+def _normalisation(defaults: dict, channels: int) -> tuple[list[float], list[float]]:
+    """The model's own mean and std (ImageNet's for torchvision backbones), else none, for `channels` channels."""
+    mean, std = defaults.get("mean"), defaults.get("std")
+    if mean is None:
+        return [0.0] * channels, [1.0] * channels
+    if channels == 1:
+        return [float(np.mean(mean))], [float(np.mean(std))]
+    return list(mean), list(std)
+
+
+def _box_sizes(split, resize: int | None, limit: int = 200) -> np.ndarray | None:
+    """Objects' (w, h) in the network's pixels over up to `limit` training images, for anchor clustering; None for
+    data without objects."""
+    sizes = []
+    for source, target in list(zip(split.sources, split.targets, strict=True))[:limit]:
+        if not target.instances:
+            return None
+        labels = target.decode(_size(source))
+        for mask in labels.masks:
+            ys, xs = np.nonzero(mask)
+            if len(xs):
+                sizes.append((xs.max() + 1 - xs.min(), ys.max() + 1 - ys.min()))
+    if not sizes:
+        return None
+    scale = resize / max(_size(split.sources[0])) if resize else 1.0
+    return np.asarray(sizes, np.float64) * scale
+
+
+def _crop_size(split, resize: int | None, default: int, sample: int = 50) -> int:
+    """The model's own crop size, or less where the images are smaller (a crop padded to twice an image's size
+    costs four times as much and teaches nothing more): their largest side, rounded up to 32, a multiple of every
+    network's stride."""
+    largest = resize or max(max(_size(source)) for source in split.sources[:sample])
+    return min(default, -(-largest // 32) * 32)
+
+
+def _size(source) -> tuple[int, int]:
+    if isinstance(source, np.ndarray):
+        return source.shape[1], source.shape[0]
+    with Image.open(source) as image:
+        return image.size
+
+
+def _balanced_weights(dataset: MaskDataset, num_classes: int, limit: int = 200) -> torch.Tensor:
+    """Per-class loss weights, inverse to each class's pixel share in up to `limit` training images, mean 1
+    (a class never seen gets the largest weight seen)."""
+    counts = np.zeros(num_classes)
+    for index in range(min(limit, len(dataset))):
+        semantic = dataset.load(index)[1].semantic
+        counts += np.bincount(semantic[semantic < num_classes].reshape(-1), minlength=num_classes)
+    weights = np.where(counts > 0, counts.sum() / np.maximum(counts, 1), 0)
+    weights[counts == 0] = weights.max() if weights.max() > 0 else 1
+    return torch.tensor(weights / weights.mean(), dtype=torch.float32)
+
+
+@dataclasses.dataclass
+class _Remapped(MaskTarget):
+    """Another dataset's annotation in the model's class indices."""
+
+    target: MaskTarget
+    mapping: list[int]
+
+    @property
+    def instances(self) -> bool:  # type: ignore[override]
+        return self.target.instances
+
+    def decode(self, size: tuple[int, int]) -> MaskLabels:
+        labels = self.target.decode(size)
+        table = np.array([*self.mapping, *range(len(self.mapping), 256)], np.uint8)
+        return MaskLabels(table[labels.semantic], labels.masks, table[labels.labels].astype(np.int64))
+
+    def where(self) -> str:
+        return self.target.where()

@@ -1,0 +1,166 @@
+"""Segmentation end to end on the built-in shapes: U-Net learns, predictions are Masks in the images' own pixels,
+tiled prediction agrees with whole-image prediction, the exported ONNX file reproduces PyTorch, the server returns
+masks, and the CLI trains, validates and predicts with --save."""
+
+import base64
+import io
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+import ocularis
+from ocularis.data.segmentation import read_segmentation
+from ocularis.errors import ConfigError
+from ocularis.serve.app import create_app
+from tests.serving import needs_browser, page_at
+
+
+def shapes_test():
+    return read_segmentation("shapes", val_fraction=0.15, test_fraction=0.15, seed=0).test
+
+
+@pytest.fixture(scope="module")
+def unet_run(tmp_path_factory):
+    """U-Net trained briefly on the built-in shapes."""
+    project = tmp_path_factory.mktemp("segment_runs")
+    segmenter = ocularis.Segmenter(model="unet", progress=False, project=str(project))
+    return segmenter, segmenter.fit("shapes", epochs=3, imgsz=64)
+
+
+def test_unet_learns_shapes_and_fills_the_run_folder(unet_run):
+    _, run = unet_run
+    # all background scores mIoU 0.14 (one class of six right, 83% of the pixels); three epochs score 0.25-0.45
+    # (twenty: 0.91, benchmarks/segmenters.py)
+    assert run.metrics.values["mIoU"] > 0.2 and run.metrics.values["pixel_accuracy"] > 0.86
+    assert run.history[-1]["train/loss"] < run.history[0]["train/loss"] / 2
+    assert run.metrics.headline[0] == "mIoU"
+    for name in ("config.yaml", "metrics.json", "best.ckpt", "curves.png", "iou_per_class.png",
+                 "confusion_matrix.png", "predictions.png"):
+        assert (run.dir / name).is_file(), name
+    saved = json.loads((run.dir / "metrics.json").read_text())
+    assert saved["test"]["values"]["mIoU"] == pytest.approx(run.metrics.values["mIoU"])
+
+
+def test_predictions_are_masks_in_the_images_own_pixels(unet_run, tmp_path):
+    _, run = unet_run
+    loaded = ocularis.load(run.best)
+    assert isinstance(loaded, ocularis.Segmenter)
+    test = shapes_test()
+    picture = test.sources[0]
+    truth = test.targets[0].decode((picture.shape[1], picture.shape[0])).semantic
+    result = loaded.predict(picture)[0]
+    assert isinstance(result, ocularis.Masks) and result.semantic.shape == truth.shape
+    assert (result.semantic == truth).mean() > 0.85
+    payload = result.to_json()
+    decoded = np.asarray(Image.open(io.BytesIO(base64.b64decode(payload["class_map_png"]))))
+    np.testing.assert_array_equal(decoded, result.semantic)
+    assert sum(payload["pixels"].values()) == truth.size
+    result.save_to(tmp_path, "one")
+    assert (tmp_path / "one.png").is_file() and (tmp_path / "masks" / "one.png").is_file()
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "masks" / "one.png")), result.semantic)
+
+
+def test_tiled_prediction_agrees_with_whole_image_prediction(unet_run):
+    """A 192 x 192 mosaic of nine test images, whole (one tile) and in four 128 px tiles overlapping by 64: the
+    stitched map has no seams, so both agree almost everywhere. (Tiles must be larger than the objects: a tile that
+    cuts a shape in half asks the network about half a shape.)"""
+    _, run = unet_run
+    loaded = ocularis.load(run.best)
+    sources = shapes_test().sources[:9]
+    mosaic = np.concatenate([np.concatenate(sources[r * 3:r * 3 + 3], axis=1) for r in range(3)], axis=0)
+    whole = loaded.predict(mosaic, tile=192)[0].semantic
+    tiled = loaded.predict(mosaic, tile=128, overlap=64)[0].semantic
+    assert whole.shape == tiled.shape == (192, 192)
+    assert (whole == tiled).mean() > 0.99
+
+
+def test_onnx_export_reproduces_the_segmenter_and_fixes_its_tile(unet_run, tmp_path):
+    _, run = unet_run
+    loaded = ocularis.load(run.best)
+    exported = loaded.export("onnx", tmp_path / "unet.onnx", verify=True)
+    assert exported.verification.agreement == 1.0 and exported.verification.max_abs_diff < 1e-3
+    onnx_model = ocularis.load(exported.path)
+    picture = shapes_test().sources[1]
+    np.testing.assert_array_equal(onnx_model.predict(picture)[0].semantic, loaded.predict(picture)[0].semantic)
+    with pytest.raises(ConfigError, match="takes tiles of 64 px"):
+        onnx_model.predict(picture, tile=128)
+
+
+def test_the_server_returns_masks_and_refuses_other_options(unet_run):
+    _, run = unet_run
+    buffer = io.BytesIO()
+    Image.fromarray(shapes_test().sources[2]).save(buffer, format="PNG")
+    with TestClient(create_app({"shapes": ocularis.load(run.best)})) as client:
+        response = client.post("/v1/models/shapes/predict", files=[("image", ("s.png", buffer.getvalue()))],
+                               params={"overlap": 16})
+        assert response.status_code == 200, response.text
+        result = response.json()["results"][0]
+        assert response.json()["task"] == "segment" and result["width"] == 64 and result["classes"][0] == "background"
+        assert Image.open(io.BytesIO(base64.b64decode(result["class_map_png"]))).size == (64, 64)
+        info = client.get("/v1/models").json()
+        assert info[0]["renderer"] == "masks" if isinstance(info, list) else True
+        refused = client.post("/v1/models/shapes/predict", files=[("image", ("s.png", buffer.getvalue()))],
+                              params={"topk": 3})
+        assert refused.status_code == 422 and "'topk' does not apply to a segment model" in refused.text
+
+
+def test_cli_train_val_and_tiled_predict(tmp_path):
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "ocularis", *args], capture_output=True, text=True,
+                              timeout=600, cwd=tmp_path)
+
+    trained = run("segment", "train", "--data", "shapes", "--model", "fcn8s", "--epochs", "1", "--imgsz", "64",
+                  "--no-progress", "--name", "cli")
+    assert trained.returncode == 0, trained.stderr
+    checkpoint = tmp_path / "runs/segment/cli/best.ckpt"
+    assert "mIoU" in run("segment", "val", "--model", str(checkpoint)).stdout
+    big = np.concatenate([np.concatenate(shapes_test().sources[:4], axis=1)] * 2, axis=0)  # 128 x 256
+    Image.fromarray(big).save(tmp_path / "big.png")
+    predicted = run("segment", "predict", "--model", str(checkpoint), str(tmp_path / "big.png"), "--save",
+                    "--tile", "64", "--overlap", "16")
+    assert predicted.returncode == 0, predicted.stderr
+    saved = tmp_path / "runs/segment/predict"
+    assert Image.open(saved / "masks" / "0000_big.png").size == (256, 128)
+
+
+CANVAS_SUM = """(() => { const c = document.getElementById('canvas');
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let s = 0; for (let i = 0; i < d.length; i += 4) s += d[i] * 3 + d[i + 1] * 5 + d[i + 2] * 7; return s; })()"""
+
+
+@needs_browser
+def test_the_page_draws_masks_with_a_legend_and_an_opacity_slider(unet_run, tmp_path):
+    _, run = unet_run
+    loaded = ocularis.load(run.best)
+    path = tmp_path / "scene.png"
+    Image.fromarray(shapes_test().sources[3]).save(path)
+    expected = [name for name in loaded.predict(str(path))[0].pixels() if name != "background"]
+    with page_at(create_app({"shapes": loaded})) as page:
+        page.wait_for_selector("#model option[value='shapes']", state="attached")
+        page.set_input_files("#file", str(path))
+        page.wait_for_selector(".legend", timeout=30_000)
+        legend = page.locator(".legend").all_inner_texts()
+        assert [line.split(":")[0] for line in legend] == expected
+        page.wait_for_timeout(300)  # the class map PNG decodes, then is painted
+        tinted = page.evaluate(CANVAS_SUM)
+        page.eval_on_selector("#opacity", "e => { e.value = 0; e.dispatchEvent(new Event('input')); }")
+        page.wait_for_timeout(100)
+        assert page.evaluate(CANVAS_SUM) != tinted  # the slider takes the tint off the same image
+        assert page.inner_text("#error") == ""
+
+
+def test_an_instance_model_refuses_data_with_class_maps_only(tmp_path):
+    for folder in ("images", "masks"):
+        (tmp_path / folder).mkdir()
+    for index in range(6):
+        pixels = np.zeros((32, 32), np.uint8)
+        pixels[4 + index:20, 6:24] = 255
+        Image.fromarray(np.stack([pixels] * 3, axis=-1)).save(tmp_path / "images" / f"{index}.png")
+        Image.fromarray(pixels).save(tmp_path / "masks" / f"{index}.png")
+    with pytest.raises(ConfigError, match="has class maps only"):
+        ocularis.Segmenter(model="yolo_seg", progress=False).fit(str(tmp_path), epochs=1)

@@ -1,0 +1,537 @@
+"""Segmentation data: every mask reader on real PNGs written here, round trips through every writer, COCO masks
+against pycocotools itself, the real ISBI / DSB / COCO assets, and one test per bad input."""
+
+import contextlib
+import io
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+from pycocotools import mask as coco_mask
+from pycocotools.coco import COCO
+
+from ocularis.data.coco_seg import write_coco_masks
+from ocularis.data.convert import convert
+from ocularis.data.mask_png import voc_palette
+from ocularis.data.masks import IGNORE, MASK_FORMATS, ArrayTarget, MaskLabels, SegmentationSplit, SourceMasks
+from ocularis.data.segmentation import WRITERS, read_mask_source, read_segmentation, shapes_segmentation
+from ocularis.data.shapes import SHAPES, draw_scene
+from ocularis.data.voc_seg import VOC_CLASSES
+from ocularis.errors import ConfigError, DataError, LabelError
+from tests.conftest import ASSETS
+
+ISBI, DSB, COCO_MINI = ASSETS / "isbi_membranes", ASSETS / "dsb2018_nuclei", ASSETS / "coco_mini"
+
+
+def needs(folder: Path):
+    return pytest.mark.skipif(not folder.is_dir(), reason=f"no real assets at {folder}")
+
+
+def save(path: Path, array: np.ndarray, palette: list[int] | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = Image.fromarray(np.ascontiguousarray(array))
+    if palette is not None:
+        image.putpalette(palette)
+    image.save(path)
+    return path
+
+
+def photo(height: int, width: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+def decoded(data, image_id: str) -> MaskLabels:
+    """The decoded annotation of `image_id`, whichever split it was drawn into."""
+    for split in (data.train, data.val, data.test) if hasattr(data, "train") else data.splits.values():
+        if image_id in split.image_ids:
+            index = split.image_ids.index(image_id)
+            source = split.sources[index]
+            size = (source.shape[1], source.shape[0]) if isinstance(source, np.ndarray) else Image.open(source).size
+            return split.targets[index].decode(size)
+    raise KeyError(image_id)
+
+
+def class_folder(root: Path, count: int = 6) -> np.ndarray:
+    """images/*.jpg + masks/*.png class-index masks (3 classes, an ignored top row) + classes.txt; the base mask."""
+    semantic = np.zeros((20, 30), np.uint8)
+    semantic[2:8, 3:10], semantic[10:18, 12:25], semantic[0] = 1, 2, IGNORE
+    for i in range(count):
+        save(root / "images" / f"im{i}.jpg", photo(20, 30, i))
+        save(root / "masks" / f"im{i}.png", np.roll(semantic, i, axis=1))
+    (root / "classes.txt").write_text("background\nroad\ncar\n")
+    return semantic
+
+
+# ---- readers -------------------------------------------------------------------------------------------------------
+
+def test_image_and_mask_folders_with_a_class_list(tmp_path):
+    semantic = class_folder(tmp_path)
+    data = read_segmentation(str(tmp_path), val_fraction=0.2, test_fraction=0.2, seed=1)
+    assert data.classes == ["background", "road", "car"] and data.channels == 3 and not data.instances
+    assert sorted(data.train.image_ids + data.val.image_ids + data.test.image_ids) == [f"im{i}" for i in range(6)]
+    assert len(data.val) == len(data.test) == 1
+    labels = decoded(data, "im3")
+    assert (labels.semantic == np.roll(semantic, 3, axis=1)).all() and labels.masks.shape == (0, 20, 30)
+
+
+def test_isbi_layout_binary_masks_and_an_unlabelled_test_folder(tmp_path):
+    rng = np.random.default_rng(0)
+    for i in range(5):
+        save(tmp_path / "train" / "image" / f"{i}.png", rng.integers(0, 256, (16, 16), dtype=np.uint8))
+        save(tmp_path / "train" / "label" / f"{i}.png", np.where(rng.random((16, 16)) > 0.3, 255, 0).astype(np.uint8))
+    save(tmp_path / "test" / "image" / "0.png", np.zeros((16, 16), np.uint8))
+    data = read_segmentation(str(tmp_path), val_fraction=0.2, test_fraction=0.2, seed=0)
+    assert data.classes == ["background", "foreground"] and data.channels == 1 and data.images.channels == 1
+    assert any("test: has images but no masks folder" in w for w in data.warnings)
+    label = np.asarray(Image.open(tmp_path / "train" / "label" / "2.png"))
+    assert (decoded(data, "2").semantic == (label == 255)).all()
+
+
+def test_split_folders_with_palette_masks_keep_their_splits(tmp_path):
+    for number, split in enumerate(("train", "train", "train", "val", "test")):
+        mask = np.zeros((12, 12), np.uint8)
+        mask[2:6, 2:6], mask[7:11, 1:4], mask[7:10, 7:11] = 1, 2, 3
+        save(tmp_path / split / "images" / f"{split}{number}.png", photo(12, 12, number))
+        save(tmp_path / split / "masks" / f"{split}{number}.png", mask, voc_palette())
+    data = read_segmentation(str(tmp_path), val_fraction=0.3, test_fraction=0.3, seed=0)
+    assert (data.train.image_ids, data.val.image_ids, data.test.image_ids) == (
+        ["train0", "train1", "train2"], ["val3"], ["test4"])
+    assert data.classes == ["background", "class_1", "class_2", "class_3"]
+    assert Image.open(tmp_path / "val" / "masks" / "val3.png").mode == "P"
+    assert np.bincount(decoded(data, "val3").semantic.ravel()).tolist() == [144 - 16 - 12 - 12, 16, 12, 12]
+
+
+def test_rgb_masks_through_a_colour_map(tmp_path):
+    colours = {"background": [0, 0, 0], "sky": [0, 0, 255], "tree": [0, 128, 0]}
+    (tmp_path / "classes.yaml").write_text(json.dumps(colours))  # JSON is YAML
+    mask = np.zeros((10, 14, 3), np.uint8)
+    mask[:4] = colours["sky"]
+    mask[6:, 3:9] = colours["tree"]
+    for i in range(3):
+        save(tmp_path / "images" / f"p{i}.png", photo(10, 14, i))
+        save(tmp_path / "masks" / f"p{i}.png", mask)
+    data = read_segmentation(str(tmp_path), val_fraction=0.0, test_fraction=0.0, seed=0)
+    assert data.classes == ["background", "sky", "tree"]
+    want = np.zeros((10, 14), np.uint8)
+    want[:4], want[6:, 3:9] = 1, 2
+    assert (decoded(data, "p1").semantic == want).all()
+
+
+def write_voc(root: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Four VOC images (train 3, val 1): class masks with 255 borders and object-id masks; returns them by id."""
+    written = {}
+    for i in range(4):
+        stem = f"2007_00000{i}"
+        classes, objects = np.zeros((24, 32), np.uint8), np.zeros((24, 32), np.uint8)
+        classes[3:10, 4:12], objects[3:10, 4:12] = 15, 1  # a person
+        classes[12:20, 10 + i:26], objects[12:20, 10 + i:26] = 12, 2  # a dog
+        classes[2, 3:13] = objects[2, 3:13] = IGNORE  # the border VOC draws round an object
+        save(root / "JPEGImages" / f"{stem}.jpg", photo(24, 32, i))
+        save(root / "SegmentationClass" / f"{stem}.png", classes, voc_palette())
+        save(root / "SegmentationObject" / f"{stem}.png", objects, voc_palette())
+        written[stem] = classes, objects
+    (root / "ImageSets" / "Segmentation").mkdir(parents=True)
+    (root / "ImageSets" / "Segmentation" / "train.txt").write_text("".join(f"{s}\n" for s in list(written)[:3]))
+    (root / "ImageSets" / "Segmentation" / "val.txt").write_text(f"{list(written)[3]}\n")
+    return written
+
+
+def test_voc_segmentation_with_borders_and_objects(tmp_path):
+    written = write_voc(tmp_path / "VOCdevkit" / "VOC2012")
+    data = read_segmentation(str(tmp_path), val_fraction=0.2, test_fraction=0.25, seed=0)
+    assert data.classes == list(VOC_CLASSES) and len(data.classes) == 21 and data.instances
+    assert data.val.image_ids == ["2007_000003"] and len(data.train) + len(data.test) == 3
+    labels = decoded(data, "2007_000002")
+    classes, objects = written["2007_000002"]
+    assert (labels.semantic == classes).all() and (labels.semantic == IGNORE).sum() == 10
+    assert labels.labels.tolist() == [15, 12]
+    assert (labels.masks[0] == (objects == 1)).all() and (labels.masks[1] == (objects == 2)).all()
+
+
+def write_nuclei(root: Path, empty: bool = True) -> list[list[np.ndarray]]:
+    """Two DSB image folders (RGBA images, one PNG per nucleus; one all-black mask) and one without masks/."""
+    nuclei = []
+    for number, centres in enumerate([[(5, 5), (15, 8), (9, 16)], [(6, 12), (16, 16)]]):
+        image_id = f"{number:064x}"
+        rgba = np.dstack([photo(22, 24, number), np.full((22, 24), 255, np.uint8)])
+        save(root / image_id / "images" / f"{image_id}.png", rgba)
+        masks = []
+        for k, (x, y) in enumerate(centres):
+            mask = np.zeros((22, 24), np.uint8)
+            cv2.circle(mask, (x, y), 3, 255, -1)
+            save(root / image_id / "masks" / f"m{k}.png", mask)
+            masks.append(mask > 0)
+        if empty and number == 0:
+            save(root / image_id / "masks" / "zz_deleted.png", np.zeros((22, 24), np.uint8))
+        nuclei.append(masks)
+    save(root / "unlabelled" / "images" / "unlabelled.png", photo(22, 24))
+    return nuclei
+
+
+def test_dsb_nuclei_layout_counts_empty_masks(tmp_path):
+    nuclei = write_nuclei(tmp_path)
+    data = read_segmentation(str(tmp_path), val_fraction=0.0, test_fraction=0.0, seed=0)
+    assert data.classes == ["background", "nucleus"] and data.instances and data.channels == 3
+    assert any("1 empty instance mask file(s) were skipped" in w and "zz_deleted.png" in w for w in data.warnings)
+    assert any("1 image folder(s) have no masks/" in w for w in data.warnings)
+    image = data.train.sources[data.train.image_ids.index(f"{0:064x}")]
+    assert data.images.load(image).mode == "RGB"  # RGBA composited to RGB by the image cache
+    labels = decoded(data, f"{0:064x}")
+    assert len(labels.masks) == 3 and labels.labels.tolist() == [1, 1, 1]
+    assert all((got == want).all() for got, want in zip(labels.masks, nuclei[0], strict=True))
+
+
+def uncompressed(mask: np.ndarray) -> list[int]:
+    """COCO's uncompressed RLE counts: runs over the column-major pixels, starting with a run of zeros."""
+    counts, value = [0], 0
+    for pixel in mask.flatten(order="F").tolist():
+        if pixel != value:
+            counts.append(0)
+            value = pixel
+        counts[-1] += 1
+    return counts
+
+
+def write_coco(root: Path) -> Path:
+    """Two images; a two-part polygon, an uncompressed RLE, a compressed RLE and a compressed crowd; sparse category
+    ids (3, 7)."""
+    for name in ("a.png", "b.png"):
+        save(root / "images" / name, photo(30, 40))
+    disk, block = np.zeros((30, 40), np.uint8), np.zeros((30, 40), np.uint8)
+    cv2.circle(disk, (25, 12), 6, 1, -1)
+    block[20:28, 2:15] = 1
+    crowd = np.zeros((30, 40), np.uint8)
+    crowd[0:5, 20:40] = 1
+    compressed = coco_mask.encode(np.asfortranarray(block))
+    crowd_rle = coco_mask.encode(np.asfortranarray(crowd))
+    annotations = [
+        {"image_id": 1, "category_id": 7, "segmentation": [[2, 2, 12, 2, 12, 9, 2, 9], [30.5, 20, 38, 20, 34, 29]]},
+        {"image_id": 1, "category_id": 3, "segmentation": {"size": [30, 40], "counts": uncompressed(disk)}},
+        {"image_id": 2, "category_id": 3, "segmentation": {"size": [30, 40], "counts": compressed["counts"].decode()}},
+        {"image_id": 2, "category_id": 7, "iscrowd": 1,
+         "segmentation": {"size": [30, 40], "counts": crowd_rle["counts"].decode()}}]
+    for number, annotation in enumerate(annotations, start=1):
+        annotation.update(id=number, area=1.0, bbox=[0, 0, 1, 1], iscrowd=annotation.get("iscrowd", 0))
+    document = {"images": [{"id": 1, "file_name": "a.png", "width": 40, "height": 30},
+                           {"id": 2, "file_name": "b.png", "width": 40, "height": 30}],
+                "annotations": annotations, "categories": [{"id": 7, "name": "dog"}, {"id": 3, "name": "cat"}]}
+    (root / "train.json").write_text(json.dumps(document))
+    return root / "train.json"
+
+
+def test_coco_polygons_and_rle_decode_as_pycocotools_does(tmp_path):
+    file = write_coco(tmp_path)
+    data = read_segmentation(str(file), val_fraction=0.0, test_fraction=0.0, seed=0)
+    assert data.classes == ["background", "cat", "dog"] and data.instances
+    assert any("1 crowd annotation(s)" in w for w in data.warnings)
+    with contextlib.redirect_stdout(io.StringIO()):
+        api = COCO(str(file))
+    expected = {i: [a for a in api.loadAnns(api.getAnnIds(imgIds=i))] for i in (1, 2)}
+    for image_id, stem in ((1, "a"), (2, "b")):
+        labels = decoded(data, stem)
+        objects = [a for a in expected[image_id] if not a["iscrowd"]]
+        assert labels.labels.tolist() == [{3: 1, 7: 2}[a["category_id"]] for a in objects]
+        for got, annotation in zip(labels.masks, objects, strict=True):
+            assert got.any() and (got == api.annToMask(annotation).astype(bool)).all()
+        for annotation in expected[image_id]:  # crowds too paint their class
+            assert (labels.semantic[api.annToMask(annotation).astype(bool)] == {3: 1, 7: 2}[annotation["category_id"]]
+                    ).all()
+
+
+def test_yolo_seg_polygons_fill_as_ultralytics_does(tmp_path):
+    save(tmp_path / "images" / "train" / "a.png", photo(20, 30))
+    save(tmp_path / "images" / "val" / "b.png", photo(20, 30, 1))
+    (tmp_path / "labels" / "train").mkdir(parents=True)
+    (tmp_path / "labels" / "train" / "a.txt").write_text("1 0.1 0.1 0.5 0.1 0.5 0.6 0.1 0.6\n"
+                                                         "0 0.6 0.2 0.95 0.5 0.7 1.0\n")
+    (tmp_path / "data.yaml").write_text("path: .\ntrain: images/train\nval: images/val\nnames: [cat, dog]\n")
+    data = read_segmentation(str(tmp_path), val_fraction=0.0, test_fraction=0.3, seed=0)
+    assert data.classes == ["background", "cat", "dog"] and data.instances
+    assert data.val.image_ids == ["b"] and len(decoded(data, "b").masks) == 0
+    labels = decoded(data, "a")
+    assert labels.labels.tolist() == [2, 1]
+    for line, got in zip((tmp_path / "labels" / "train" / "a.txt").read_text().splitlines(), labels.masks,
+                         strict=True):
+        points = np.array(line.split()[1:], float).reshape(-1, 2) * [30, 20]
+        want = cv2.fillPoly(np.zeros((20, 30), np.uint8), [np.round(np.clip(points, 0, [29, 19])).astype(np.int32)],
+                            1)
+        assert (got == want.astype(bool)).all()
+
+
+def test_built_in_shapes():
+    data = read_segmentation("shapes", val_fraction=0.15, test_fraction=0.15, seed=0)
+    assert data.classes == ["background", *SHAPES] and data.instances and data.channels == 3
+    assert (len(data.train), len(data.val), len(data.test)) == (1050, 225, 225)
+    labels = data.train.targets[0].decode((64, 64))
+    assert 1 <= len(labels.masks) <= 3 and (labels.semantic == MaskLabels.from_instances(
+        labels.masks, labels.labels, (64, 64)).semantic).all()
+    again = shapes_segmentation(val_fraction=0.15, test_fraction=0.15, seed=0)
+    assert again.val.image_ids == data.val.image_ids and (again.val.sources[0] == data.val.sources[0]).all()
+
+
+# ---- writers: convert, then read back the same masks -----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def shape_coco(tmp_path_factory) -> tuple[SourceMasks, Path]:
+    """24 drawn scenes (train 16, val 8) as objects in memory, and written as a COCO folder to convert from."""
+    rng = np.random.default_rng(7)
+    split = SegmentationSplit()
+    while len(split) < 24:
+        image, objects = draw_scene(rng, 48, int(rng.integers(1, 4)))
+        if objects:
+            labels = MaskLabels.from_instances(np.stack([o.mask for o in objects]), [o.label + 1 for o in objects],
+                                               (48, 48))
+            split.sources.append(image)
+            split.targets.append(ArrayTarget(labels))
+            split.image_ids.append(f"scene{len(split):02d}")
+    splits = {"train": split.subset(range(16)), "val": split.subset(range(16, 24))}
+    source = SourceMasks(["background", *SHAPES], splits, instances=True)
+    folder = tmp_path_factory.mktemp("shape_coco")
+    write_coco_masks(source, folder)
+    return source, folder
+
+
+def test_the_writers_are_the_mask_formats():
+    assert tuple(WRITERS) == MASK_FORMATS
+
+
+@pytest.mark.parametrize("target_format", MASK_FORMATS)
+def test_convert_and_read_back_the_same_masks(shape_coco, target_format, tmp_path):
+    source, folder = shape_coco
+    out = convert(str(folder), target_format, str(tmp_path / "out"))
+    back = read_mask_source(out)
+    if target_format == "coco-seg":  # a file pycocotools itself loads, with the same masks
+        with contextlib.redirect_stdout(io.StringIO()):
+            api = COCO(str(out / "val.json"))
+        first = api.loadAnns(api.getAnnIds(imgIds=api.getImgIds()[0]))[0]
+        assert (api.annToMask(first).astype(bool) == source.splits["val"].targets[0].decode((48, 48)).masks[0]).all()
+    assert back.classes == source.classes and back.instances and list(back.splits) == ["train", "val"]
+    agree = []
+    for name, split in source.splits.items():
+        assert back.splits[name].image_ids == split.image_ids
+        for want_target, got_target in zip(split.targets, back.splits[name].targets, strict=True):
+            want, got = want_target.decode((48, 48)), got_target.decode((48, 48))
+            assert got.labels.tolist() == want.labels.tolist()
+            if target_format != "yolo-seg":
+                assert (got.semantic == want.semantic).all() and (got.masks == want.masks).all()
+                continue
+            agree.append((got.semantic == want.semantic).mean())
+            for got_mask, want_mask in zip(got.masks, want.masks, strict=True):
+                parts = cv2.findContours(want_mask.astype(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)[0]
+                if len(parts) == 1:  # one part, no hole: a polygon holds it exactly
+                    assert (got_mask == want_mask).all()
+    assert target_format != "yolo-seg" or np.mean(agree) > 0.98
+
+
+def test_semantic_masks_round_trip_and_keep_their_ignore_label(tmp_path):
+    """Class maps with no objects: masks keeps them exactly (IGNORE too); coco-seg and yolo-seg keep each class's
+    regions (IGNORE, which they cannot say, becomes background)."""
+    semantic = class_folder(tmp_path / "src")
+    for target_format in MASK_FORMATS:
+        back = read_mask_source(convert(str(tmp_path / "src"), target_format, str(tmp_path / target_format)))
+        assert back.classes == ["background", "road", "car"]
+        got = decoded(back, "im2").semantic
+        want = np.roll(semantic, 2, axis=1)
+        if target_format != "masks":
+            want = np.where(want == IGNORE, 0, want)
+        assert (got == want).all(), target_format
+    assert not read_mask_source(str(tmp_path / "masks")).instances
+
+
+def test_voc_to_masks_keeps_objects_and_borders(tmp_path):
+    write_voc(tmp_path / "voc")
+    back = read_mask_source(convert(str(tmp_path / "voc"), "masks", str(tmp_path / "out")))
+    original = read_mask_source(str(tmp_path / "voc"))
+    assert back.instances and back.classes == list(VOC_CLASSES)
+    want, got = decoded(original, "2007_000001"), decoded(back, "2007_000001")
+    assert (got.semantic == want.semantic).all() and (got.masks == want.masks).all()
+    assert got.labels.tolist() == want.labels.tolist()
+
+
+def test_the_command_line_converts_coco_masks_to_yolo_seg(tmp_path):
+    from ocularis.cli import main
+
+    file = write_coco(tmp_path / "coco")
+    with pytest.raises(SystemExit) as stop:
+        main(["data", "convert", str(file), str(tmp_path / "out"), "--to", "yolo-seg"])
+    assert stop.value.code == 0
+    back = read_segmentation(str(tmp_path / "out" / "data.yaml"), val_fraction=0.0, test_fraction=0.0, seed=0)
+    assert back.classes == ["background", "cat", "dog"]
+    assert decoded(back, "b").labels.tolist() == [1, 2]  # YOLO has no crowds: the crowd region is an object
+    assert len(decoded(back, "a").masks) == 2
+
+
+def test_detection_formats_still_convert_boxes_and_unknown_formats_are_named(tmp_path):
+    out = convert("shapes", "coco", str(tmp_path / "boxes"))
+    document = json.loads((out / "train.json").read_text())
+    assert "segmentation" not in document["annotations"][0]
+    with pytest.raises(ConfigError, match=r"choose one of yolo, coco, voc, csv \(or masks, coco-seg, yolo-seg"):
+        convert("shapes", "png", str(tmp_path / "x"))
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "old.txt").write_text("")
+    with pytest.raises(DataError, match="is not empty"):
+        convert("shapes", "masks", str(tmp_path / "busy"))
+
+
+# ---- the real assets ------------------------------------------------------------------------------------------------
+
+@needs(ISBI)
+def test_real_isbi_membranes():
+    data = read_segmentation(str(ISBI), val_fraction=0.2, test_fraction=0.1, seed=0)
+    assert len(data.train) + len(data.val) + len(data.test) == 30 and len(data.val) == 6
+    assert data.channels == 1 and data.classes == ["background", "foreground"] and not data.instances
+    image_id = data.val.image_ids[0]
+    label = np.asarray(Image.open(ISBI / "train" / "label" / f"{image_id}.png"))
+    assert (decoded(data, image_id).semantic == (label == 255)).all()
+
+
+@needs(DSB)
+def test_real_dsb_nuclei():
+    data = read_segmentation(str(DSB), val_fraction=0.15, test_fraction=0.15, seed=0)
+    splits = (data.train, data.val, data.test)
+    folders = sorted(p for p in DSB.iterdir() if (p / "masks").is_dir())
+    assert sum(map(len, splits)) == len(folders) == 100 and data.instances and data.classes == ["background", "nucleus"]
+    on_disk = sum(len(list((p / "masks").glob("*.png"))) for p in folders)
+    assert sum(len(t.masks) for split in splits for t in split.targets) == on_disk
+    image_id = data.test.image_ids[0]
+    labels = decoded(data, image_id)
+    assert len(labels.masks) == len(list((DSB / image_id / "masks").glob("*.png"))) > 0
+    assert labels.masks.shape[1:] == labels.semantic.shape and set(np.unique(labels.semantic)) == {0, 1}
+
+
+@needs(COCO_MINI)
+def test_real_coco_mini():
+    data = read_segmentation(str(COCO_MINI), val_fraction=0.15, test_fraction=0.15, seed=0)
+    files = {split: COCO_MINI / "annotations" / f"instances_{split}2017.json" for split in ("train", "val")}
+    documents = {split: json.loads(file.read_text()) for split, file in files.items()}
+    assert len(data.classes) == 81 == len(documents["val"]["categories"]) + 1 and data.instances
+    assert sorted(data.val.image_ids) == sorted(Path(i["file_name"]).stem for i in documents["val"]["images"])
+    assert len(data.train) + len(data.test) == len(documents["train"]["images"])
+    assert sum(len(t.segments) for t in data.val.targets) == len(documents["val"]["annotations"])
+    with contextlib.redirect_stdout(io.StringIO()):
+        api = COCO(str(files["val"]))
+    for index in range(3):
+        image = api.loadImgs(api.getImgIds())[index]
+        objects = [a for a in api.loadAnns(api.getAnnIds(imgIds=image["id"])) if not a["iscrowd"]]
+        labels = decoded(data, Path(image["file_name"]).stem)
+        assert len(labels.masks) == len(objects)
+        assert all((got == api.annToMask(a).astype(bool)).all() for got, a in zip(labels.masks, objects, strict=True))
+
+
+# ---- bad input: one line naming the file and the fix ----------------------------------------------------------------
+
+def test_a_mask_of_another_size_is_refused(tmp_path):
+    class_folder(tmp_path)
+    save(tmp_path / "masks" / "im4.png", np.zeros((20, 31), np.uint8))
+    with pytest.raises(LabelError, match=r"masks/im4\.png: the mask is 31 x 20 px but its image .*im4\.jpg is 30 x 20"):
+        read_segmentation(str(tmp_path))
+
+
+def test_a_mask_value_outside_the_class_list_is_refused(tmp_path):
+    semantic = class_folder(tmp_path)
+    semantic[5, 7] = 9
+    save(tmp_path / "masks" / "im1.png", semantic)
+    with pytest.raises(LabelError, match=r"im1\.png: value 9 at x=7 y=5 is not a class of .*classes\.txt \(0\.\.2"):
+        read_segmentation(str(tmp_path))
+
+
+def test_class_zero_must_be_the_background(tmp_path):
+    class_folder(tmp_path)
+    (tmp_path / "classes.txt").write_text("membrane\ncell\n")
+    with pytest.raises(DataError, match=r"classes\.txt: class 0 is 'membrane'; .* name it 'background'"):
+        read_segmentation(str(tmp_path))
+
+
+def test_a_mask_without_a_palette_where_a_colour_map_is_required(tmp_path):
+    (tmp_path / "classes.yaml").write_text("background: [0, 0, 0]\nsky: [0, 0, 255]\n")
+    save(tmp_path / "images" / "a.png", photo(8, 8))
+    save(tmp_path / "masks" / "a.png", np.zeros((8, 8), np.uint8))
+    with pytest.raises(LabelError, match=r"masks/a\.png: a mask in mode L without a palette, but .*classes\.yaml maps"):
+        read_segmentation(str(tmp_path))
+
+
+def test_a_colour_outside_the_colour_map(tmp_path):
+    (tmp_path / "classes.yaml").write_text("background: [0, 0, 0]\nsky: [0, 0, 255]\n")
+    save(tmp_path / "images" / "a.png", photo(8, 8))
+    mask = np.zeros((8, 8, 3), np.uint8)
+    mask[3, 4] = (9, 9, 9)
+    save(tmp_path / "masks" / "a.png", mask)
+    with pytest.raises(LabelError, match=r"a\.png: colour \(9, 9, 9\) at x=4 y=3 is not in .*classes\.yaml"):
+        read_segmentation(str(tmp_path))
+
+
+def coco_with(tmp_path: Path, segmentation, width: int = 40, height: int = 30) -> Path:
+    save(tmp_path / "a.png", photo(height, width))
+    (tmp_path / "train.json").write_text(json.dumps({
+        "images": [{"id": 1, "file_name": "a.png", "width": width, "height": height}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "segmentation": segmentation, "iscrowd": 0}],
+        "categories": [{"id": 1, "name": "thing"}]}))
+    return tmp_path / "train.json"
+
+
+def test_a_coco_polygon_of_two_points_is_refused(tmp_path):
+    file = coco_with(tmp_path, [[1, 1, 5, 5]])
+    with pytest.raises(LabelError, match=r"train\.json annotations\[0\]: polygon 0 has 2 points; .* at least 3"):
+        read_segmentation(str(file))
+
+
+def test_a_coco_polygon_outside_the_image_is_refused_but_rounding_is_clipped(tmp_path):
+    clipped = read_segmentation(str(coco_with(tmp_path, [[-0.6, 0, 40.8, 0, 40.8, 30.5]])), val_fraction=0,
+                                test_fraction=0, seed=0)
+    assert decoded(clipped, "a").masks[0].sum() > 500
+    file = coco_with(tmp_path, [[1, 1, 55, 1, 20, 20]])
+    with pytest.raises(LabelError, match=r"annotations\[0\]: polygon 0 point \(55, 1\) lies outside the 40 x 30 px"):
+        read_segmentation(str(file))
+
+
+@pytest.mark.parametrize("rle, message", [
+    ({"size": [30, 41], "counts": [1230]}, r"RLE size \[30, 41\] \(height, width\) is not the image's \[30, 40\]"),
+    ({"size": [30, 40], "counts": [1000, 10]}, r"RLE counts cover 1010 pixels, not the 40 x 30 = 1200"),
+    ({"size": [30, 40], "counts": "52"}, r"RLE counts cover \d+ pixels, not the 40 x 30 = 1200"),
+])
+def test_coco_rle_that_does_not_decode_to_the_image_size(tmp_path, rle, message):
+    file = coco_with(tmp_path, rle)
+    with pytest.raises(LabelError, match=r"train\.json annotations\[0\]: " + message):
+        read_segmentation(str(file))
+
+
+@pytest.mark.parametrize("line, message", [
+    ("0 0.1 0.1 0.5 0.5", r"a polygon of 2 points \(a box 'class cx cy w h'\?"),
+    ("0 0.1 0.1 0.5 0.1 1.5 0.5", r"point \(1\.5, 0\.5\) lies outside the image"),
+    ("3 0.1 0.1 0.5 0.1 0.5 0.5", r"class 3 is not in the data\.yaml names \(0\.\.1\)"),
+])
+def test_bad_yolo_seg_lines(tmp_path, line, message):
+    save(tmp_path / "images" / "a.png", photo(10, 10))
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "labels" / "a.txt").write_text(f"1 0.1 0.1 0.9 0.1 0.9 0.9\n{line}\n")
+    (tmp_path / "data.yaml").write_text("train: images\nnames: [cat, dog]\n")
+    with pytest.raises(LabelError, match=r"labels/a\.txt line 2: " + message):
+        read_segmentation(str(tmp_path / "data.yaml"))
+
+
+def test_a_yolo_point_a_pixel_past_the_edge_is_clipped(tmp_path):
+    save(tmp_path / "images" / "a.png", photo(10, 10))
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "labels" / "a.txt").write_text("0 -0.05 0 1.05 0 1.05 1.05 0 1.0\n")
+    (tmp_path / "data.yaml").write_text("train: images\nnames: [cat]\n")
+    data = read_segmentation(str(tmp_path / "data.yaml"), val_fraction=0, test_fraction=0, seed=0)
+    assert decoded(data, "a").masks[0].all()
+
+
+def test_a_nucleus_mask_of_another_size_is_refused(tmp_path):
+    write_nuclei(tmp_path, empty=False)
+    bad = tmp_path / f"{1:064x}" / "masks" / "m1.png"
+    save(bad, np.zeros((22, 20), np.uint8))
+    with pytest.raises(LabelError, match=rf"{bad.name}: the mask is 20 x 22 px but its image .* is 24 x 22 px"):
+        read_segmentation(str(tmp_path))
+
+
+def test_no_dataset_is_named_plainly(tmp_path):
+    with pytest.raises(DataError, match="not a built-in segmentation dataset"):
+        read_segmentation(str(tmp_path / "absent"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no segmentation dataset found"):
+        read_segmentation(str(tmp_path / "empty"))

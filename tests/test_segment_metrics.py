@@ -1,0 +1,148 @@
+"""Segmentation metrics against their references: COCO mask AP against pycocotools' COCOeval('segm'), pixel metrics
+against torchmetrics, the ISBI Rand error against scikit-image; and tiling's stitch against the untiled image."""
+
+import contextlib
+import io
+
+import numpy as np
+import pytest
+import torch
+
+from ocularis.engine.tiling import Stitcher, TileLayout, tile_starts
+from ocularis.tasks.segment.metrics import (
+    PixelCounter,
+    adapted_rand_error,
+    mask_average_precision,
+    segmentation_metrics,
+)
+
+HEIGHT, WIDTH = 96, 128
+
+
+def blob(rng: np.random.Generator) -> np.ndarray:
+    """An ellipse of random size and place: areas from ~10 px to ~3,000 px cross COCO's small/medium bounds."""
+    ys, xs = np.mgrid[:HEIGHT, :WIDTH]
+    cy, cx = rng.uniform(0, HEIGHT), rng.uniform(0, WIDTH)
+    ry, rx = np.exp(rng.uniform(np.log(2), np.log(40), 2))
+    return ((ys - cy) / ry) ** 2 + ((xs - cx) / rx) ** 2 <= 1
+
+
+def noisy_mask_set(seed: int, images: int = 60, classes: int = 3):
+    """GT objects and predictions: shifted and dilated copies, misses, duplicates, wrong classes, false positives,
+    tied scores."""
+    rng = np.random.default_rng(seed)
+    predictions, truths = [], []
+    for _ in range(images):
+        gt = [m for m in (blob(rng) for _ in range(int(rng.integers(0, 6)))) if m.any()]
+        gt_labels = rng.integers(1, classes + 1, len(gt))
+        found, labels = [], []
+        for mask, label in zip(gt, gt_labels, strict=True):
+            for _ in range(int(rng.random() < 0.85) + int(rng.random() < 0.2)):
+                shifted = np.roll(mask, tuple(rng.integers(-2, 3, 2)), axis=(0, 1))
+                found.append(shifted)
+                labels.append(label if rng.random() < 0.9 else rng.integers(1, classes + 1))
+        for _ in range(int(rng.integers(0, 3))):
+            found.append(blob(rng))
+            labels.append(rng.integers(1, classes + 1))
+        keep = [i for i, m in enumerate(found) if m.any()]
+        masks = np.array([found[i] for i in keep], bool).reshape(-1, HEIGHT, WIDTH)
+        scores = np.round(rng.random(len(keep)), 2)
+        predictions.append((masks, scores, np.array([labels[i] for i in keep], np.int64)))
+        truths.append((np.array(gt, bool).reshape(-1, HEIGHT, WIDTH), gt_labels.astype(np.int64)))
+    return predictions, truths
+
+
+def pycocotools_segm(predictions, truths, classes: int):
+    from pycocotools import mask as coco_mask
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    def rle(mask):
+        encoded = coco_mask.encode(np.asfortranarray(mask.astype(np.uint8)))
+        encoded["counts"] = encoded["counts"].decode("ascii")
+        return encoded
+
+    annotations, results = [], []
+    for image, ((gt_masks, gt_labels), (masks, scores, labels)) in enumerate(zip(truths, predictions, strict=True)):
+        for mask, label in zip(gt_masks, gt_labels, strict=True):
+            annotations.append({"id": len(annotations) + 1, "image_id": image + 1, "category_id": int(label),
+                                "segmentation": rle(mask), "area": float(mask.sum()), "iscrowd": 0,
+                                "bbox": list(coco_mask.toBbox(rle(mask)))})
+        for mask, score, label in zip(masks, scores, labels, strict=True):
+            results.append({"image_id": image + 1, "category_id": int(label), "segmentation": rle(mask),
+                            "score": float(score)})
+    with contextlib.redirect_stdout(io.StringIO()):
+        ground_truth = COCO()
+        ground_truth.dataset = {"images": [{"id": i + 1, "width": WIDTH, "height": HEIGHT}
+                                           for i in range(len(truths))],
+                                "annotations": annotations,
+                                "categories": [{"id": c, "name": str(c)} for c in range(1, classes + 1)]}
+        ground_truth.createIndex()
+        evaluation = COCOeval(ground_truth, ground_truth.loadRes(results), "segm")
+        evaluation.evaluate()
+        evaluation.accumulate()
+        evaluation.summarize()
+    return evaluation.stats[:6]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_mask_ap_equals_pycocotools_segm(seed: int):
+    predictions, truths = noisy_mask_set(seed)
+    ours = mask_average_precision(predictions, truths, num_classes=4)  # class 0 (background) has no objects
+    reference = pycocotools_segm(predictions, truths, classes=3)
+    values = [ours[f"mask_{k}"] for k in ("mAP50_95", "mAP50", "mAP75", "mAP_small", "mAP_medium", "mAP_large")]
+    assert min(reference[:3]) > 0.1  # the set has matches to score
+    np.testing.assert_allclose([-1 if v is None else v for v in values], reference, rtol=0, atol=1e-6)
+
+
+def test_pixel_metrics_equal_torchmetrics():
+    from torchmetrics.functional.classification import (
+        multiclass_accuracy,
+        multiclass_f1_score,
+        multiclass_jaccard_index,
+    )
+
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 4, (5, 40, 50))
+    predicted = np.where(rng.random(truth.shape) < 0.7, truth, rng.integers(0, 4, truth.shape))
+    truth[:, :3] = 255  # ignored pixels count nowhere
+    counter = PixelCounter(4)
+    for p, t in zip(predicted, truth, strict=True):
+        counter.update(p, t)
+    metrics = segmentation_metrics(counter, ["background", "a", "b", "c"])
+    p, t = torch.from_numpy(predicted), torch.from_numpy(truth)
+    expected_iou = multiclass_jaccard_index(p, t, 4, average=None, ignore_index=255)
+    expected_dice = multiclass_f1_score(p, t, 4, average=None, ignore_index=255, multidim_average="global")
+    ious = [metrics.per_class[c]["iou"] for c in metrics.classes]
+    dices = [metrics.per_class[c]["dice"] for c in metrics.classes]
+    np.testing.assert_allclose(ious, expected_iou.numpy(), atol=1e-6)
+    np.testing.assert_allclose(dices, expected_dice.numpy(), atol=1e-6)
+    assert metrics.values["mIoU"] == pytest.approx(float(expected_iou.mean()), abs=1e-6)
+    assert metrics.values["pixel_accuracy"] == pytest.approx(
+        float(multiclass_accuracy(p, t, 4, average="micro", ignore_index=255)), abs=1e-6)
+
+
+def test_rand_error_is_scikit_images_on_cell_regions():
+    from skimage.measure import label
+    from skimage.metrics import adapted_rand_error as reference
+
+    truth = np.ones((60, 60), np.uint8)
+    truth[:, 29:31] = truth[29:31, :] = 0  # four cells split by membranes
+    assert adapted_rand_error(truth, truth) == 0.0
+    merged = truth.copy()
+    merged[:29, 29:31] = 1  # a broken membrane merges two cells
+    expected = reference(label(truth == 1, connectivity=1), label(merged == 1, connectivity=1))[0]
+    assert adapted_rand_error(merged, truth) == pytest.approx(expected) and expected > 0.05
+
+
+def test_stitched_tiles_reproduce_the_image_and_cover_it():
+    image = torch.rand(3, 150, 211)
+    layout = TileLayout(211, 150, 64, 16)
+    tiles = layout.cut(image)
+    assert tiles.shape == (len(tile_starts(150, 64, 16)) * len(tile_starts(211, 64, 16)), 3, 64, 64)
+    stitcher = Stitcher(layout, 3)
+    for start in range(0, len(tiles), 5):  # chunk by chunk, as prediction runs them
+        stitcher.add(tiles[start:start + 5], start)
+    torch.testing.assert_close(stitcher.result(), image)
+    small = TileLayout(40, 30, 64, 16)  # smaller than a tile: one padded tile
+    assert small.corners == [(0, 0)] and small.cut(torch.rand(1, 30, 40)).shape == (1, 1, 64, 64)
