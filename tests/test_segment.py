@@ -109,19 +109,20 @@ def test_the_server_returns_masks_and_refuses_other_options(unet_run):
         assert refused.status_code == 422 and "'topk' does not apply to a segment model" in refused.text
 
 
-def test_cli_train_val_and_tiled_predict(tmp_path):
-    def run(*args):
+def test_cli_val_and_tiled_predict(unet_run, tmp_path):
+    """The generated CLI (train is the same code as Segmenter.fit, which the fixture ran) on the run's checkpoint."""
+    _, trained = unet_run
+
+    def cli(*args):
         return subprocess.run([sys.executable, "-m", "ocularis", *args], capture_output=True, text=True,
                               timeout=600, cwd=tmp_path)
 
-    trained = run("segment", "train", "--data", "shapes", "--model", "fcn8s", "--epochs", "1", "--imgsz", "64",
-                  "--no-progress", "--name", "cli")
-    assert trained.returncode == 0, trained.stderr
-    checkpoint = tmp_path / "runs/segment/cli/best.ckpt"
-    assert "mIoU" in run("segment", "val", "--model", str(checkpoint)).stdout
+    checkpoint = trained.best
+    validated = cli("segment", "val", "--model", str(checkpoint))
+    assert validated.returncode == 0 and "mIoU" in validated.stdout, validated.stderr
     big = np.concatenate([np.concatenate(shapes_test().sources[:4], axis=1)] * 2, axis=0)  # 128 x 256
     Image.fromarray(big).save(tmp_path / "big.png")
-    predicted = run("segment", "predict", "--model", str(checkpoint), str(tmp_path / "big.png"), "--save",
+    predicted = cli("segment", "predict", "--model", str(checkpoint), str(tmp_path / "big.png"), "--save",
                     "--tile", "64", "--overlap", "16")
     assert predicted.returncode == 0, predicted.stderr
     saved = tmp_path / "runs/segment/predict"

@@ -149,3 +149,19 @@ def check_decodable(splits: Sequence[S], images: ImageCache, skip_bad: bool) -> 
     kept = [split.subset([i for i, s in enumerate(split.sources) if isinstance(s, np.ndarray) or str(s) not in
                           unreadable]) if unreadable else split for split in splits]
     return kept, bad
+
+
+def open_images(dataset, mode: str, skip_bad: bool, data: str) -> None:
+    """Give `dataset` (train, val and test splits, channels, warnings) its ImageCache in `mode` and look at every
+    image once: unreadable ones raise, or (skip_bad) are dropped and counted in its warnings; an empty train or val
+    split is refused."""
+    dataset.images = ImageCache(mode, dataset.channels)
+    names = ("train", "val", "test")
+    splits, bad = check_decodable([getattr(dataset, name) for name in names], dataset.images, skip_bad)
+    if bad:
+        dataset.warnings.append(f"{len(bad)} unreadable image(s) left out: {', '.join(p for p, _ in bad[:3])}"
+                                f"{' ...' if len(bad) > 3 else ''}")
+    for name, split in zip(names, splits, strict=True):
+        setattr(dataset, name, split)
+    if not len(dataset.train) or not len(dataset.val):
+        raise DataError(f"--data {data}: the train or val split is empty; add images or lower --val-fraction")

@@ -186,8 +186,9 @@ def convert_masks(source: str, target_format: str, out_dir: str) -> Path:
 
 def shapes_segmentation(*, val_fraction: float, test_fraction: float, seed: int, count: int = 1500,
                         size: int = 64) -> SegmentationSet:
-    """`count` drawn 64 px scenes of 1-3 shapes (1,500: U-Net overfits 600 and stays near test mIoU 0.8), each shape an object with its mask; a fixed generator seed keeps it
-    the same set, the seed only draws the splits."""
+    """`count` drawn 64 px scenes of 1-3 shapes, each shape an object with its mask; a fixed generator seed keeps it
+    the same set, the seed only draws the splits. 1,500 because U-Net overfits 600 (test mIoU 0.81 after 30 epochs;
+    0.91 after 20 on 1,500)."""
     rng = np.random.default_rng(12345)
     everything = SegmentationSplit()
     while len(everything) < count:

@@ -6,12 +6,11 @@ from torch.utils.data import Dataset
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from ocularis.data.cache import ImageCache, check_decodable
+from ocularis.data.cache import ImageCache, open_images
 from ocularis.data.dataset import seeded_cpu_rng
 from ocularis.data.detection import SPLITS, DetectionSet, DetectionSplit, read_detection
 from ocularis.data.sampling import sample_seed
 from ocularis.engine.datamodule import TaskData
-from ocularis.errors import DataError
 from ocularis.tasks.detect.config import DetectConfig
 
 
@@ -21,17 +20,11 @@ def read_boxes(data: str, config: DetectConfig) -> DetectionSet:
     for training."""
     dataset = read_detection(data, val_fraction=config.val_fraction, test_fraction=config.test_fraction,
                              seed=config.seed)
-    dataset.images = ImageCache(config.cache, dataset.channels)
-    splits, bad = check_decodable([getattr(dataset, name) for name in SPLITS], dataset.images, config.skip_bad)
-    if bad:
-        dataset.warnings.append(f"{len(bad)} unreadable image(s) left out: {', '.join(p for p, _ in bad[:3])}"
-                                f"{' ...' if len(bad) > 3 else ''}")
-    for name, split in zip(SPLITS, splits, strict=True):
+    open_images(dataset, config.cache, config.skip_bad, data)
+    for name in SPLITS:
+        split = getattr(dataset, name)
         dataset.warnings += _size_mismatches(split, dataset.images, name)
         split.sizes = [dataset.images.size(source) for source in split.sources]  # the decoded sizes: the truth
-        setattr(dataset, name, split)
-    if not len(dataset.train) or not len(dataset.val):
-        raise DataError(f"--data {data}: the train or val split is empty; add images or lower --val-fraction")
     return dataset
 
 

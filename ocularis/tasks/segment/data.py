@@ -14,13 +14,12 @@ from torchvision import tv_tensors
 from torchvision.ops import masks_to_boxes
 from torchvision.transforms import v2
 
-from ocularis.data.cache import ImageCache, check_decodable
+from ocularis.data.cache import ImageCache, open_images
 from ocularis.data.dataset import seeded_cpu_rng
-from ocularis.data.masks import IGNORE, SPLITS, MaskLabels, SegmentationSet, SegmentationSplit
+from ocularis.data.masks import IGNORE, MaskLabels, SegmentationSet, SegmentationSplit
 from ocularis.data.sampling import sample_seed
 from ocularis.data.segmentation import read_segmentation
 from ocularis.engine.datamodule import TaskData
-from ocularis.errors import DataError
 from ocularis.tasks.segment.config import SegmentConfig
 
 MIN_OBJECT_PIXELS = 4  # an object cut to a sliver by a crop says nothing about its shape: dropped
@@ -31,15 +30,7 @@ def read_masks(data: str, config: SegmentConfig) -> SegmentationSet:
     counted); each file is decoded once here, and with --cache ram|disk that decode is kept for training."""
     dataset = read_segmentation(data, val_fraction=config.val_fraction, test_fraction=config.test_fraction,
                                 seed=config.seed)
-    dataset.images = ImageCache(config.cache, dataset.channels)
-    splits, bad = check_decodable([getattr(dataset, name) for name in SPLITS], dataset.images, config.skip_bad)
-    if bad:
-        dataset.warnings.append(f"{len(bad)} unreadable image(s) left out: {', '.join(p for p, _ in bad[:3])}"
-                                f"{' ...' if len(bad) > 3 else ''}")
-    for name, split in zip(SPLITS, splits, strict=True):
-        setattr(dataset, name, split)
-    if not len(dataset.train) or not len(dataset.val):
-        raise DataError(f"--data {data}: the train or val split is empty; add images or lower --val-fraction")
+    open_images(dataset, config.cache, config.skip_bad, data)
     return dataset
 
 

@@ -72,8 +72,7 @@ class SegmentModule(TaskModule):
         return loss
 
     def on_train_epoch_end(self) -> None:
-        for name, value in self.train_means.pop().items():
-            self.log(name, value, prog_bar=name == "train/loss", sync_dist=True)
+        self.log_means(self.train_means)
 
     def validation_step(self, batch, batch_index: int) -> None:
         images, targets = batch

@@ -34,7 +34,6 @@ from ocularis.tasks.segment.predict import Masks, Objects, decode_objects, paint
 __all__ = ["Segmenter"]
 
 VAL_CONF = 0.001  # mask AP integrates over every confidence; a high threshold would cut the PR curve short
-TILES_PER_STEP = 8  # tiles run through the network at once: memory is one such chunk plus the image's output
 OUTPUTS = ("rows", "coefficients", "prototypes")  # an instance network's outputs (ocularis.models.segmenter)
 
 
@@ -98,8 +97,8 @@ class Segmenter(Task):
         chosen = pick_split(masks, split)
         mapping = class_mapping(masks.classes, self.meta["classes"], data)
         if mapping != list(range(len(mapping))):
-            for target_split in (getattr(masks, chosen),):
-                target_split.targets = [_Remapped(t, mapping) for t in target_split.targets]
+            split = getattr(masks, chosen)
+            split.targets = [_Remapped(target, mapping) for target in split.targets]
         masks.classes = self.meta["classes"]
         return SegmentData(masks, config, imgsz=self.meta["imgsz"], mean=self.meta["mean"], std=self.meta["std"],
                            stride=self.meta["stride"]).dataset(chosen)
@@ -126,20 +125,19 @@ class Segmenter(Task):
         config = self.meta["config"]
         return SegmentOptions(conf=config["conf"], iou=config["iou"], overlap=config["overlap"])
 
-    def predict(self, inputs: Any, batch: int = 16, **options: Any) -> list[Masks]:
-        """Masks for image paths, folders, PIL images or arrays, each image tiled (a chunk of tiles at a time, so an
-        image of any size fits in memory) when it is larger than a tile."""
+    def predict(self, inputs: Any, batch: int = 8, **options: Any) -> list[Masks]:
+        """Masks for image paths, folders, PIL images or arrays, each image tiled when it is larger than a tile and
+        run `batch` tiles at a time, so an image of any size fits in memory."""
         self._require_network()
         chosen = self.resolve_options(**options)
-        return [self.segment(pictures[0], names[0], chosen)
+        return [self.segment(pictures[0], names[0], chosen, batch)
                 for names, pictures in batches(expand_inputs(inputs), self.meta["channels"], 1)]
 
-    def segment(self, picture: Image.Image, name: str, options: SegmentOptions) -> Masks:
-        """One image, tile chunk by tile chunk, into its Masks."""
+    def segment(self, picture: Image.Image, name: str, options: SegmentOptions, batch: int = 8) -> Masks:
+        """One image, `batch` tiles at a time, into its Masks."""
         image, layout = self._tiles(picture, options)
         tiles = layout.cut(image)
-        chunks = ((start, self.infer(tiles[start:start + TILES_PER_STEP]))
-                  for start in range(0, len(tiles), TILES_PER_STEP))
+        chunks = ((start, self.infer(tiles[start:start + batch])) for start in range(0, len(tiles), batch))
         return self._assemble(picture, name, layout, chunks, options)
 
     def preprocess(self, pictures: list[Image.Image], options: SegmentOptions | None = None) -> torch.Tensor:
