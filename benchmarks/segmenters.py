@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--data", default="shapes")
     parser.add_argument("--json", help="also write the rows to this file")
     args, extra = parser.parse_known_args()
-    options = {key.lstrip("-").replace("-", "_"): _value(value) for key, value in zip(extra[::2], extra[1::2],
+    options = {key.lstrip("-").replace("-", "_"): option_value(value) for key, value in zip(extra[::2], extra[1::2],
                                                                                         strict=True)}
     rows = []
     with tempfile.TemporaryDirectory() as project:
@@ -49,13 +49,14 @@ def main() -> None:
     columns = [c for c in ("model", "epochs", "imgsz", *SHOWN, "train_s", "fps") if any(c in r for r in rows)]
     print("| " + " | ".join(columns) + " |\n|" + "---|" * len(columns))
     for row in rows:
-        print("| " + " | ".join(_cell(row.get(c)) for c in columns) + " |")
+        print("| " + " | ".join(cell(row.get(c)) for c in columns) + " |")
     if args.json:
         with open(args.json, "w") as file:
             json.dump(rows, file, indent=1)
 
 
-def _value(text: str):
+def option_value(text: str):
+    """A command-line value as the number it spells, else the text."""
     for kind in (int, float):
         try:
             return kind(text)
@@ -64,7 +65,7 @@ def _value(text: str):
     return text
 
 
-def _cell(value) -> str:
+def cell(value) -> str:
     return "-" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
