@@ -1,5 +1,5 @@
 """Segmentation data: every mask reader on real PNGs written here, round trips through every writer, COCO masks
-against pycocotools itself, the real ISBI / DSB / COCO assets, and one test per bad input."""
+against pycocotools itself, and the real ISBI / DSB / COCO assets. Bad input: tests/test_segment_data_errors.py."""
 
 import contextlib
 import io
@@ -20,49 +20,11 @@ from ocularis.data.masks import IGNORE, MASK_FORMATS, ArrayTarget, MaskLabels, S
 from ocularis.data.segmentation import WRITERS, read_mask_source, read_segmentation, shapes_segmentation
 from ocularis.data.shapes import SHAPES, draw_scene
 from ocularis.data.voc_seg import VOC_CLASSES
-from ocularis.errors import ConfigError, DataError, LabelError
+from ocularis.errors import ConfigError, DataError
 from tests.conftest import ASSETS
+from tests.mask_files import class_folder, decoded, needs, photo, save, write_nuclei
 
 ISBI, DSB, COCO_MINI = ASSETS / "isbi_membranes", ASSETS / "dsb2018_nuclei", ASSETS / "coco_mini"
-
-
-def needs(folder: Path):
-    return pytest.mark.skipif(not folder.is_dir(), reason=f"no real assets at {folder}")
-
-
-def save(path: Path, array: np.ndarray, palette: list[int] | None = None) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image = Image.fromarray(np.ascontiguousarray(array))
-    if palette is not None:
-        image.putpalette(palette)
-    image.save(path)
-    return path
-
-
-def photo(height: int, width: int, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
-
-
-def decoded(data, image_id: str) -> MaskLabels:
-    """The decoded annotation of `image_id`, whichever split it was drawn into."""
-    for split in (data.train, data.val, data.test) if hasattr(data, "train") else data.splits.values():
-        if image_id in split.image_ids:
-            index = split.image_ids.index(image_id)
-            source = split.sources[index]
-            size = (source.shape[1], source.shape[0]) if isinstance(source, np.ndarray) else Image.open(source).size
-            return split.targets[index].decode(size)
-    raise KeyError(image_id)
-
-
-def class_folder(root: Path, count: int = 6) -> np.ndarray:
-    """images/*.jpg + masks/*.png class-index masks (3 classes, an ignored top row) + classes.txt; the base mask."""
-    semantic = np.zeros((20, 30), np.uint8)
-    semantic[2:8, 3:10], semantic[10:18, 12:25], semantic[0] = 1, 2, IGNORE
-    for i in range(count):
-        save(root / "images" / f"im{i}.jpg", photo(20, 30, i))
-        save(root / "masks" / f"im{i}.png", np.roll(semantic, i, axis=1))
-    (root / "classes.txt").write_text("background\nroad\ncar\n")
-    return semantic
 
 
 # ---- readers -------------------------------------------------------------------------------------------------------
@@ -149,26 +111,6 @@ def test_voc_segmentation_with_borders_and_objects(tmp_path):
     assert (labels.semantic == classes).all() and (labels.semantic == IGNORE).sum() == 10
     assert labels.labels.tolist() == [15, 12]
     assert (labels.masks[0] == (objects == 1)).all() and (labels.masks[1] == (objects == 2)).all()
-
-
-def write_nuclei(root: Path, empty: bool = True) -> list[list[np.ndarray]]:
-    """Two DSB image folders (RGBA images, one PNG per nucleus; one all-black mask) and one without masks/."""
-    nuclei = []
-    for number, centres in enumerate([[(5, 5), (15, 8), (9, 16)], [(6, 12), (16, 16)]]):
-        image_id = f"{number:064x}"
-        rgba = np.dstack([photo(22, 24, number), np.full((22, 24), 255, np.uint8)])
-        save(root / image_id / "images" / f"{image_id}.png", rgba)
-        masks = []
-        for k, (x, y) in enumerate(centres):
-            mask = np.zeros((22, 24), np.uint8)
-            cv2.circle(mask, (x, y), 3, 255, -1)
-            save(root / image_id / "masks" / f"m{k}.png", mask)
-            masks.append(mask > 0)
-        if empty and number == 0:
-            save(root / image_id / "masks" / "zz_deleted.png", np.zeros((22, 24), np.uint8))
-        nuclei.append(masks)
-    save(root / "unlabelled" / "images" / "unlabelled.png", photo(22, 24))
-    return nuclei
 
 
 def test_dsb_nuclei_layout_counts_empty_masks(tmp_path):
@@ -419,119 +361,3 @@ def test_real_coco_mini():
         labels = decoded(data, Path(image["file_name"]).stem)
         assert len(labels.masks) == len(objects)
         assert all((got == api.annToMask(a).astype(bool)).all() for got, a in zip(labels.masks, objects, strict=True))
-
-
-# ---- bad input: one line naming the file and the fix ----------------------------------------------------------------
-
-def test_a_mask_of_another_size_is_refused(tmp_path):
-    class_folder(tmp_path)
-    save(tmp_path / "masks" / "im4.png", np.zeros((20, 31), np.uint8))
-    with pytest.raises(LabelError, match=r"masks/im4\.png: the mask is 31 x 20 px but its image .*im4\.jpg is 30 x 20"):
-        read_segmentation(str(tmp_path))
-
-
-def test_a_mask_value_outside_the_class_list_is_refused(tmp_path):
-    semantic = class_folder(tmp_path)
-    semantic[5, 7] = 9
-    save(tmp_path / "masks" / "im1.png", semantic)
-    with pytest.raises(LabelError, match=r"im1\.png: value 9 at x=7 y=5 is not a class of .*classes\.txt \(0\.\.2"):
-        read_segmentation(str(tmp_path))
-
-
-def test_class_zero_must_be_the_background(tmp_path):
-    class_folder(tmp_path)
-    (tmp_path / "classes.txt").write_text("membrane\ncell\n")
-    with pytest.raises(DataError, match=r"classes\.txt: class 0 is 'membrane'; .* name it 'background'"):
-        read_segmentation(str(tmp_path))
-
-
-def test_a_mask_without_a_palette_where_a_colour_map_is_required(tmp_path):
-    (tmp_path / "classes.yaml").write_text("background: [0, 0, 0]\nsky: [0, 0, 255]\n")
-    save(tmp_path / "images" / "a.png", photo(8, 8))
-    save(tmp_path / "masks" / "a.png", np.zeros((8, 8), np.uint8))
-    with pytest.raises(LabelError, match=r"masks/a\.png: a mask in mode L without a palette, but .*classes\.yaml maps"):
-        read_segmentation(str(tmp_path))
-
-
-def test_a_colour_outside_the_colour_map(tmp_path):
-    (tmp_path / "classes.yaml").write_text("background: [0, 0, 0]\nsky: [0, 0, 255]\n")
-    save(tmp_path / "images" / "a.png", photo(8, 8))
-    mask = np.zeros((8, 8, 3), np.uint8)
-    mask[3, 4] = (9, 9, 9)
-    save(tmp_path / "masks" / "a.png", mask)
-    with pytest.raises(LabelError, match=r"a\.png: colour \(9, 9, 9\) at x=4 y=3 is not in .*classes\.yaml"):
-        read_segmentation(str(tmp_path))
-
-
-def coco_with(tmp_path: Path, segmentation, width: int = 40, height: int = 30) -> Path:
-    save(tmp_path / "a.png", photo(height, width))
-    (tmp_path / "train.json").write_text(json.dumps({
-        "images": [{"id": 1, "file_name": "a.png", "width": width, "height": height}],
-        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "segmentation": segmentation, "iscrowd": 0}],
-        "categories": [{"id": 1, "name": "thing"}]}))
-    return tmp_path / "train.json"
-
-
-def test_a_coco_polygon_of_two_points_is_refused(tmp_path):
-    file = coco_with(tmp_path, [[1, 1, 5, 5]])
-    with pytest.raises(LabelError, match=r"train\.json annotations\[0\]: polygon 0 has 2 points; .* at least 3"):
-        read_segmentation(str(file))
-
-
-def test_a_coco_polygon_outside_the_image_is_refused_but_rounding_is_clipped(tmp_path):
-    clipped = read_segmentation(str(coco_with(tmp_path, [[-0.6, 0, 40.8, 0, 40.8, 30.5]])), val_fraction=0,
-                                test_fraction=0, seed=0)
-    assert decoded(clipped, "a").masks[0].sum() > 500
-    file = coco_with(tmp_path, [[1, 1, 55, 1, 20, 20]])
-    with pytest.raises(LabelError, match=r"annotations\[0\]: polygon 0 point \(55, 1\) lies outside the 40 x 30 px"):
-        read_segmentation(str(file))
-
-
-@pytest.mark.parametrize("rle, message", [
-    ({"size": [30, 41], "counts": [1230]}, r"RLE size \[30, 41\] \(height, width\) is not the image's \[30, 40\]"),
-    ({"size": [30, 40], "counts": [1000, 10]}, r"RLE counts cover 1010 pixels, not the 40 x 30 = 1200"),
-    ({"size": [30, 40], "counts": "52"}, r"RLE counts cover \d+ pixels, not the 40 x 30 = 1200"),
-])
-def test_coco_rle_that_does_not_decode_to_the_image_size(tmp_path, rle, message):
-    file = coco_with(tmp_path, rle)
-    with pytest.raises(LabelError, match=r"train\.json annotations\[0\]: " + message):
-        read_segmentation(str(file))
-
-
-@pytest.mark.parametrize("line, message", [
-    ("0 0.1 0.1 0.5 0.5", r"a polygon of 2 points \(a box 'class cx cy w h'\?"),
-    ("0 0.1 0.1 0.5 0.1 1.5 0.5", r"point \(1\.5, 0\.5\) lies outside the image"),
-    ("3 0.1 0.1 0.5 0.1 0.5 0.5", r"class 3 is not in the data\.yaml names \(0\.\.1\)"),
-])
-def test_bad_yolo_seg_lines(tmp_path, line, message):
-    save(tmp_path / "images" / "a.png", photo(10, 10))
-    (tmp_path / "labels").mkdir()
-    (tmp_path / "labels" / "a.txt").write_text(f"1 0.1 0.1 0.9 0.1 0.9 0.9\n{line}\n")
-    (tmp_path / "data.yaml").write_text("train: images\nnames: [cat, dog]\n")
-    with pytest.raises(LabelError, match=r"labels/a\.txt line 2: " + message):
-        read_segmentation(str(tmp_path / "data.yaml"))
-
-
-def test_a_yolo_point_a_pixel_past_the_edge_is_clipped(tmp_path):
-    save(tmp_path / "images" / "a.png", photo(10, 10))
-    (tmp_path / "labels").mkdir()
-    (tmp_path / "labels" / "a.txt").write_text("0 -0.05 0 1.05 0 1.05 1.05 0 1.0\n")
-    (tmp_path / "data.yaml").write_text("train: images\nnames: [cat]\n")
-    data = read_segmentation(str(tmp_path / "data.yaml"), val_fraction=0, test_fraction=0, seed=0)
-    assert decoded(data, "a").masks[0].all()
-
-
-def test_a_nucleus_mask_of_another_size_is_refused(tmp_path):
-    write_nuclei(tmp_path, empty=False)
-    bad = tmp_path / f"{1:064x}" / "masks" / "m1.png"
-    save(bad, np.zeros((22, 20), np.uint8))
-    with pytest.raises(LabelError, match=rf"{bad.name}: the mask is 20 x 22 px but its image .* is 24 x 22 px"):
-        read_segmentation(str(tmp_path))
-
-
-def test_no_dataset_is_named_plainly(tmp_path):
-    with pytest.raises(DataError, match="not a built-in segmentation dataset"):
-        read_segmentation(str(tmp_path / "absent"))
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(DataError, match="no segmentation dataset found"):
-        read_segmentation(str(tmp_path / "empty"))

@@ -1,0 +1,69 @@
+"""Small segmentation datasets written as real files (PNG/JPEG images and masks) for the data tests."""
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from ocularis.data.masks import IGNORE, MaskLabels
+
+
+def needs(folder: Path):
+    return pytest.mark.skipif(not folder.is_dir(), reason=f"no real assets at {folder}")
+
+
+def save(path: Path, array: np.ndarray, palette: list[int] | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = Image.fromarray(np.ascontiguousarray(array))
+    if palette is not None:
+        image.putpalette(palette)
+    image.save(path)
+    return path
+
+
+def photo(height: int, width: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+def decoded(data, image_id: str) -> MaskLabels:
+    """The decoded annotation of `image_id`, whichever split it was drawn into."""
+    for split in (data.train, data.val, data.test) if hasattr(data, "train") else data.splits.values():
+        if image_id in split.image_ids:
+            index = split.image_ids.index(image_id)
+            source = split.sources[index]
+            size = (source.shape[1], source.shape[0]) if isinstance(source, np.ndarray) else Image.open(source).size
+            return split.targets[index].decode(size)
+    raise KeyError(image_id)
+
+
+def class_folder(root: Path, count: int = 6) -> np.ndarray:
+    """images/*.jpg + masks/*.png class-index masks (3 classes, an ignored top row) + classes.txt; the base mask."""
+    semantic = np.zeros((20, 30), np.uint8)
+    semantic[2:8, 3:10], semantic[10:18, 12:25], semantic[0] = 1, 2, IGNORE
+    for i in range(count):
+        save(root / "images" / f"im{i}.jpg", photo(20, 30, i))
+        save(root / "masks" / f"im{i}.png", np.roll(semantic, i, axis=1))
+    (root / "classes.txt").write_text("background\nroad\ncar\n")
+    return semantic
+
+
+def write_nuclei(root: Path, empty: bool = True) -> list[list[np.ndarray]]:
+    """Two DSB image folders (RGBA images, one PNG per nucleus; one all-black mask) and one without masks/."""
+    nuclei = []
+    for number, centres in enumerate([[(5, 5), (15, 8), (9, 16)], [(6, 12), (16, 16)]]):
+        image_id = f"{number:064x}"
+        rgba = np.dstack([photo(22, 24, number), np.full((22, 24), 255, np.uint8)])
+        save(root / image_id / "images" / f"{image_id}.png", rgba)
+        masks = []
+        for k, (x, y) in enumerate(centres):
+            mask = np.zeros((22, 24), np.uint8)
+            cv2.circle(mask, (x, y), 3, 255, -1)
+            save(root / image_id / "masks" / f"m{k}.png", mask)
+            masks.append(mask > 0)
+        if empty and number == 0:
+            save(root / image_id / "masks" / "zz_deleted.png", np.zeros((22, 24), np.uint8))
+        nuclei.append(masks)
+    save(root / "unlabelled" / "images" / "unlabelled.png", photo(22, 24))
+    return nuclei
