@@ -50,3 +50,23 @@ def digits_model(tmp_path_factory) -> Path:
     run = ocularis.Classifier(model="lenet5", lr=0.003, progress=False, project=str(project)).fit("digits", epochs=4)
     assert run.metrics.values["accuracy"] > 0.85
     return run.best
+
+
+def save(path: Path, size=(40, 30)) -> Path:
+    """A noise image of `size` (width, height) at `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(path)
+    return path
+
+
+@pytest.fixture
+def yolo(tmp_path: Path) -> Path:
+    """A tiny YOLO set: train a (2 boxes), b (background, no label file); val c (1 box); images 40x30."""
+    for split, stem in (("train", "a"), ("train", "b"), ("val", "c")):
+        save(tmp_path / "images" / split / f"{stem}.png")
+    (tmp_path / "labels" / "train").mkdir(parents=True)
+    (tmp_path / "labels" / "val").mkdir(parents=True)
+    (tmp_path / "labels" / "train" / "a.txt").write_text("0 0.5 0.5 0.5 0.5\n1 0.25 0.25 0.5 0.5\n")
+    (tmp_path / "labels" / "val" / "c.txt").write_text("1 0.5 0.5 1.0 1.0\n")
+    (tmp_path / "data.yaml").write_text("train: images/train\nval: images/val\nnames: {0: cat, 1: dog}\n")
+    return tmp_path / "data.yaml"
