@@ -19,6 +19,7 @@ from rich.table import Table
 from ocularis.config import fields_help, option_fields, parse_cli_options
 from ocularis.contract import Inputs, TaskSpec
 from ocularis.core.runs import new_run_dir, run_config, write_json
+from ocularis.data.formats import BOX_FORMATS, MASK_FORMATS
 from ocularis.errors import OcularisError
 from ocularis.registry import DATASETS, MODELS, TASKS
 from ocularis.tasks import BUILTIN  # noqa: F401  (importing the package registers the built-in tasks)
@@ -237,8 +238,8 @@ def info() -> None:
 def data_convert(source: str = typer.Argument(..., help="data.yaml, COCO .json, VOC folder, Udacity .csv, or "
                                              "image + mask folders / nuclei folders (for mask formats)"),
                  out: Path = typer.Argument(..., help="new folder to write"),
-                 to: str = typer.Option(..., "--to", help="boxes: yolo, coco, voc or csv; masks: masks (PNG "
-                                        "folders), coco-seg (RLE) or yolo-seg (polygons)"),
+                 to: str = typer.Option(..., "--to", help=f"boxes: {', '.join(BOX_FORMATS)}; masks: "
+                                        f"{', '.join(MASK_FORMATS)}"),
                  from_format: str = typer.Option(None, "--from", help="the source's format (default: detected)"),
                  ) -> None:
     """Convert a dataset between formats, keeping its splits; images are copied."""

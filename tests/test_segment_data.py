@@ -15,8 +15,9 @@ from pycocotools.coco import COCO
 
 from ocularis.data.coco_seg import write_coco_masks
 from ocularis.data.convert import convert
+from ocularis.data.formats import MASK_FORMATS
 from ocularis.data.mask_png import voc_palette
-from ocularis.data.masks import IGNORE, MASK_FORMATS, ArrayTarget, MaskLabels, SegmentationSplit, SourceMasks
+from ocularis.data.masks import IGNORE, ArrayTarget, MaskLabels, SegmentationSplit, SourceMasks
 from ocularis.data.segmentation import WRITERS, read_mask_source, read_segmentation, shapes_segmentation
 from ocularis.data.shapes import SHAPES, draw_scene
 from ocularis.data.voc_seg import VOC_CLASSES

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from ocularis.data.boxes import DetectionSet, SourceDetections, as_source, image_size, split_files
 from ocularis.data.coco import read_coco, write_coco
-from ocularis.data.masks import MASK_FORMATS
+from ocularis.data.formats import MASK_FORMATS
 from ocularis.data.udacity import read_udacity, write_udacity
 from ocularis.data.voc import read_voc, write_voc
 from ocularis.data.yolo import read_yolo, write_yolo

@@ -17,8 +17,6 @@ Size = tuple[int, int]  # (width, height) in pixels
 SPLITS = ("train", "val", "test")
 BACKGROUND = "background"
 IGNORE = 255  # in a class-index map: a pixel no loss and no metric counts (VOC's object borders, padding)
-MASK_FORMATS = ("masks", "coco-seg", "yolo-seg")  # what convert_masks writes (named here so convert.py need not
-# import the mask readers to know them)
 
 
 @dataclass

@@ -17,11 +17,11 @@ from PIL import Image, UnidentifiedImageError
 from ocularis.data.boxes import SPLITS, SourceDetections, finish_splits
 from ocularis.data.cache import ImageCache
 from ocularis.data.coco_seg import coco_files, read_coco_masks, write_coco_masks
+from ocularis.data.formats import MASK_FORMATS
 from ocularis.data.mask_folders import mask_folder_splits, read_mask_folders, write_masks
 from ocularis.data.masks import (
     BACKGROUND,
     IGNORE,
-    MASK_FORMATS,
     ArrayTarget,
     MaskLabels,
     MaskTarget,
