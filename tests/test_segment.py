@@ -102,8 +102,8 @@ def test_the_server_returns_masks_and_refuses_other_options(unet_run):
         result = response.json()["results"][0]
         assert response.json()["task"] == "segment" and result["width"] == 64 and result["classes"][0] == "background"
         assert Image.open(io.BytesIO(base64.b64decode(result["class_map_png"]))).size == (64, 64)
-        info = client.get("/v1/models").json()
-        assert info[0]["renderer"] == "masks" if isinstance(info, list) else True
+        listed = {m["name"]: m for m in client.get("/v1/models").json()}
+        assert listed["shapes"]["renderer"] == "masks" and listed["shapes"]["task"] == "segment"
         refused = client.post("/v1/models/shapes/predict", files=[("image", ("s.png", buffer.getvalue()))],
                               params={"topk": 3})
         assert refused.status_code == 422 and "'topk' does not apply to a segment model" in refused.text
