@@ -66,14 +66,15 @@ def test_predictions_are_masks_in_the_images_own_pixels(unet_run, tmp_path):
 
 
 def test_tiled_prediction_agrees_with_whole_image_prediction(unet_run):
-    """A 192 x 192 mosaic of nine test images, whole (one tile) and in four 128 px tiles overlapping by 64: the
+    """A 192 x 192 mosaic of nine test images, whole (predict's default: one pass) and in four 128 px tiles
+    overlapping by 64: the
     stitched map has no seams, so both agree almost everywhere. (Tiles must be larger than the objects: a tile that
     cuts a shape in half asks the network about half a shape.)"""
     _, run = unet_run
     loaded = ocularis.load(run.best)
     sources = shapes_test().sources[:9]
     mosaic = np.concatenate([np.concatenate(sources[r * 3:r * 3 + 3], axis=1) for r in range(3)], axis=0)
-    whole = loaded.predict(mosaic, tile=192)[0].semantic
+    whole = loaded.predict(mosaic)[0].semantic
     tiled = loaded.predict(mosaic, tile=128, overlap=64)[0].semantic
     assert whole.shape == tiled.shape == (192, 192)
     assert (whole == tiled).mean() > 0.99

@@ -17,7 +17,7 @@ from ocularis.data.coco_seg import write_coco_masks
 from ocularis.data.convert import convert
 from ocularis.data.formats import MASK_FORMATS
 from ocularis.data.mask_png import voc_palette
-from ocularis.data.masks import IGNORE, ArrayTarget, MaskLabels, SegmentationSplit, SourceMasks
+from ocularis.data.masks import IGNORE, ArrayTarget, MaskLabels, PackedTarget, SegmentationSplit, SourceMasks
 from ocularis.data.segmentation import WRITERS, read_mask_source, read_segmentation, shapes_segmentation
 from ocularis.data.shapes import SHAPES, draw_scene
 from ocularis.data.voc_seg import VOC_CLASSES
@@ -237,6 +237,29 @@ def shape_coco(tmp_path_factory) -> tuple[SourceMasks, Path]:
     return source, folder
 
 
+def test_packed_objects_unpack_whole_and_inside_a_crop():
+    """A read keeps each object's mask only inside its box: unpacked whole it is the decode it came from; a training
+    crop unpacks the objects it meets, each cut exactly as cropping the whole masks would."""
+    rng = np.random.default_rng(0)
+    masks = np.zeros((12, 50, 70), bool)
+    for mask in masks[:11]:  # the last object is empty, as a mask file that deletes a nucleus
+        x, y = rng.integers(0, 60), rng.integers(0, 40)
+        mask[y:y + rng.integers(1, 12), x:x + rng.integers(1, 12)] = True
+    labels = MaskLabels.from_instances(masks, rng.integers(1, 3, 12), (70, 50))
+    labels.semantic[:3, :3] = IGNORE  # a crowd region: in the class map only
+    packed = PackedTarget.pack(labels, "where.json")
+    whole = packed.decode((70, 50))
+    for got, want in zip((whole.semantic, whole.masks, whole.labels), (labels.semantic, masks, labels.labels),
+                         strict=True):
+        np.testing.assert_array_equal(got, want)
+    box = (17, 9, 49, 41)
+    crop, cut = packed.window((70, 50), box), labels.crop(box)
+    np.testing.assert_array_equal(crop.semantic, cut.semantic)
+    met = cut.masks.any(axis=(1, 2))
+    np.testing.assert_array_equal(crop.masks, cut.masks[met])
+    np.testing.assert_array_equal(crop.labels, labels.labels[met])
+
+
 def test_the_writers_are_the_mask_formats():
     assert tuple(WRITERS) == MASK_FORMATS
 
@@ -338,7 +361,7 @@ def test_real_dsb_nuclei():
     folders = sorted(p for p in DSB.iterdir() if (p / "masks").is_dir())
     assert sum(map(len, splits)) == len(folders) == 100 and data.instances and data.classes == ["background", "nucleus"]
     on_disk = sum(len(list((p / "masks").glob("*.png"))) for p in folders)
-    assert sum(len(t.masks) for split in splits for t in split.targets) == on_disk
+    assert sum(len(t.labels) for split in splits for t in split.targets) == on_disk  # decoded once, kept packed
     image_id = data.test.image_ids[0]
     labels = decoded(data, image_id)
     assert len(labels.masks) == len(list((DSB / image_id / "masks").glob("*.png"))) > 0
@@ -353,7 +376,8 @@ def test_real_coco_mini():
     assert len(data.classes) == 81 == len(documents["val"]["categories"]) + 1 and data.instances
     assert sorted(data.val.image_ids) == sorted(Path(i["file_name"]).stem for i in documents["val"]["images"])
     assert len(data.train) + len(data.test) == len(documents["train"]["images"])
-    assert sum(len(t.segments) for t in data.val.targets) == len(documents["val"]["annotations"])
+    objects = [a for a in documents["val"]["annotations"] if not a["iscrowd"]]  # crowds: in the class map only
+    assert sum(len(t.labels) for t in data.val.targets) == len(objects)
     with contextlib.redirect_stdout(io.StringIO()):
         api = COCO(str(files["val"]))
     for index in range(3):

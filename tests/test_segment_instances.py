@@ -66,7 +66,7 @@ def test_tiled_instances_are_merged_across_tile_borders(yolo_seg_run):
     loaded = ocularis.load(run.best)
     sources = shapes_test().sources[4:8]
     mosaic = np.concatenate([np.concatenate(sources[:2], axis=1), np.concatenate(sources[2:], axis=1)], axis=0)
-    whole = loaded.predict(mosaic, tile=128, conf=0.1)[0]
+    whole = loaded.predict(mosaic, conf=0.1)[0]
     tiled = loaded.predict(mosaic, tile=96, overlap=64, conf=0.1)[0]
     assert len(whole) >= 4
     from torchvision.ops import box_iou

@@ -146,3 +146,8 @@ def test_stitched_tiles_reproduce_the_image_and_cover_it():
     torch.testing.assert_close(stitcher.result(), image)
     small = TileLayout(40, 30, 64, 16)  # smaller than a tile: one padded tile
     assert small.corners == [(0, 0)] and small.cut(torch.rand(1, 30, 40)).shape == (1, 1, 64, 64)
+    whole = TileLayout.whole(211, 150, 32)  # one pass: a tile of the image's sides rounded up to the stride
+    assert whole.corners == [(0, 0)] and whole.cut(image).shape == (1, 3, 160, 224)
+    stitcher = Stitcher(whole, 3)
+    stitcher.add(whole.cut(image), 0)
+    torch.testing.assert_close(stitcher.result(), image)

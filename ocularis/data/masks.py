@@ -5,6 +5,7 @@ one class-index map and, where the data has objects, one boolean mask per object
 per-nucleus PNGs are decoded when an image is, not all at once. `classes[0]` is always "background".
 """
 
+import zlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
@@ -45,10 +46,17 @@ class MaskLabels:
                           np.zeros(0, np.int64))
 
 
+    def crop(self, box: tuple[int, int, int, int]) -> "MaskLabels":
+        """The part inside box (x0, y0, x1, y1) in pixels; objects outside it keep empty masks."""
+        x0, y0, x1, y1 = box
+        return MaskLabels(self.semantic[y0:y1, x0:x1], self.masks[:, y0:y1, x0:x1], self.labels)
+
+
 class MaskTarget(ABC):
     """One image's annotation as its format stores it; decoded on demand."""
 
     instances: bool = False  # whether decode() gives per-object masks (else only the class map)
+    in_memory: bool = False  # already decoded in memory: packing it would only copy it
 
     @abstractmethod
     def decode(self, size: Size) -> MaskLabels:
@@ -58,6 +66,10 @@ class MaskTarget(ABC):
     @abstractmethod
     def where(self) -> str:
         """The file (and entry) this annotation comes from, for error messages."""
+
+    def window(self, size: Size, box: tuple[int, int, int, int]) -> MaskLabels:
+        """decode(size) inside box (x0, y0, x1, y1): a training crop. Formats that can, decode only the box."""
+        return self.decode(size).crop(box)
 
     def skipped(self) -> list[str]:
         """What the last decode left out by the data's own convention (DSB's empty per-nucleus PNGs), so the one
@@ -72,12 +84,67 @@ class ArrayTarget(MaskTarget):
     labels: MaskLabels
     name: str = "<array>"
     instances: bool = True  # the drawn shapes know each object (an image may have none)
+    in_memory: bool = True
 
     def decode(self, size: Size) -> MaskLabels:
         return self.labels
 
     def where(self) -> str:
         return self.name
+
+
+@dataclass
+class PackedTarget(MaskTarget):
+    """An instance annotation decoded once and kept small: the class map zlib-compressed, each object's mask only
+    inside its box. The DSB nuclei's hundreds of full-size PNGs per image become a few KB, and a training crop
+    unpacks only the objects it meets."""
+
+    size: Size
+    semantic: bytes
+    boxes: np.ndarray  # (n, 4) int x0, y0, x1, y1 (exclusive) of each object's pixels
+    pieces: list[np.ndarray]  # each object's (y1 - y0, x1 - x0) bool mask
+    labels: np.ndarray
+    origin: str
+    instances: bool = True
+    in_memory: bool = True
+
+    @staticmethod
+    def pack(labels: MaskLabels, origin: str) -> "PackedTarget":
+        height, width = labels.semantic.shape
+        boxes, pieces = np.zeros((len(labels.masks), 4), np.int64), []
+        for index, mask in enumerate(labels.masks):
+            rows, columns = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+            if len(rows):
+                boxes[index] = columns[0], rows[0], columns[-1] + 1, rows[-1] + 1
+            x0, y0, x1, y1 = boxes[index]
+            pieces.append(mask[y0:y1, x0:x1].copy())
+        return PackedTarget((width, height), zlib.compress(np.ascontiguousarray(labels.semantic).tobytes(), 1),
+                            boxes, pieces, labels.labels, origin)
+
+    def decode(self, size: Size) -> MaskLabels:
+        return self._unpack(size, (0, 0, *size), np.arange(len(self.labels)))  # every object, even an empty one
+
+    def window(self, size: Size, box: tuple[int, int, int, int]) -> MaskLabels:
+        x0, y0, x1, y1 = box
+        meets = np.flatnonzero((self.boxes[:, 0] < x1) & (self.boxes[:, 2] > x0) & (self.boxes[:, 1] < y1)
+                               & (self.boxes[:, 3] > y0))
+        return self._unpack(size, box, meets)
+
+    def _unpack(self, size: Size, box: tuple[int, int, int, int], chosen: np.ndarray) -> MaskLabels:
+        if tuple(size) != self.size:
+            raise ValueError(f"{self.origin}: packed for a {self.size} image, asked for {tuple(size)}")
+        x0, y0, x1, y1 = box
+        width, height = self.size
+        semantic = np.frombuffer(zlib.decompress(self.semantic), np.uint8).reshape(height, width)[y0:y1, x0:x1]
+        masks = np.zeros((len(chosen), y1 - y0, x1 - x0), bool)
+        for slot, index in enumerate(chosen):
+            a, b, c, d = self.boxes[index]
+            piece = self.pieces[index][max(y0, b) - b:min(y1, d) - b, max(x0, a) - a:min(x1, c) - a]
+            masks[slot, max(y0, b) - y0:min(y1, d) - y0, max(x0, a) - x0:min(x1, c) - x0] = piece
+        return MaskLabels(semantic.copy(), masks, self.labels[chosen])
+
+    def where(self) -> str:
+        return self.origin
 
 
 @dataclass

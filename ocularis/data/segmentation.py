@@ -25,6 +25,7 @@ from ocularis.data.masks import (
     ArrayTarget,
     MaskLabels,
     MaskTarget,
+    PackedTarget,
     SegmentationSet,
     SegmentationSplit,
     Size,
@@ -100,8 +101,9 @@ def _read_folder(folder: Path) -> SourceMasks:
 
 def validate(source: SourceMasks) -> tuple[int, list[str]]:
     """Decode every annotation once against its image's size (from the file header); raise the first problem, in
-    order. Returns the channels the images have (1 where every one is greyscale) and the counted warnings. An image
-    whose header cannot be read is left to the caller's decode check (ocularis.data.cache.check_decodable)."""
+    order; objects' masks are kept packed in place of their files (PackedTarget). Returns the channels the images
+    have (1 where every one is greyscale) and the counted warnings. An image whose header cannot be read is left to
+    the caller's decode check (ocularis.data.cache.check_decodable)."""
     if len(source.classes) > IGNORE or not source.classes or source.classes[0] != BACKGROUND:
         raise DataError(f"classes {source.classes[:3]}...: class 0 must be '{BACKGROUND}' and there may be at most "
                         f"{IGNORE} classes")
@@ -112,9 +114,13 @@ def validate(source: SourceMasks) -> tuple[int, list[str]]:
         headers = list(pool.map(_header, [image for image, _ in pairs]))
         checks = [(image, target, header[0] if header else None, len(source.classes))
                   for (image, target), header in zip(pairs, headers, strict=True)]
-        skipped = [name for found in pool.map(lambda check: _check(*check), checks) for name in found]
+        checked = list(pool.map(lambda check: _check(*check), checks))
     finally:  # on the first problem, the decodes not yet started are not waited for
         pool.shutdown(cancel_futures=True)
+    skipped = [name for _, found in checked for name in found]
+    packed = {id(target): kept for (_, target), (kept, _) in zip(pairs, checked, strict=True) if kept is not None}
+    for split in source.splits.values():
+        split.targets = [packed.get(id(target), target) for target in split.targets]
     known = [mode for _, mode in filter(None, headers)]
     channels = 1 if known and all(mode in GREY_MODES for mode in known) else 3
     warnings = [counted("empty instance mask file(s) were skipped (the data's way of deleting an object)",
@@ -133,13 +139,17 @@ def _header(source: Source) -> tuple[Size, str] | None:
         return None
 
 
-def _check(image: Source, target: MaskTarget, size: Size | None, classes: int) -> list[str]:
-    """Decode `target` for its image and check what any reader must give; returns what the decode skipped."""
+def _check(image: Source, target: MaskTarget, size: Size | None, classes: int
+           ) -> tuple[PackedTarget | None, list[str]]:
+    """Decode `target` for its image and check what any reader must give. Returns the decode packed (objects' masks
+    in files, so every epoch need not decode them again; None for class maps, as cheap to decode as their image) and
+    what the decode skipped."""
     if size is None:
-        return []
+        return None, []
     labels = target.decode(size)
     check_labels(labels, size, classes, target.where(), "the image" if isinstance(image, np.ndarray) else image)
-    return target.skipped()
+    packed = PackedTarget.pack(labels, target.where()) if target.instances and not target.in_memory else None
+    return packed, target.skipped()
 
 
 def check_labels(labels: MaskLabels, size: Size, classes: int, where: str, image: str) -> None:

@@ -21,33 +21,52 @@ def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
 
 @dataclass
 class TileLayout:
-    """How one image of `width` x `height` is cut: tile corners (x, y), each tile `tile` pixels square."""
+    """How one image of `width` x `height` is cut: tile corners (x, y), each tile `tile` pixels wide and
+    `tile_height` high (default: square)."""
 
     width: int
     height: int
     tile: int
     overlap: int
+    tile_height: int = 0
+
+    def __post_init__(self):
+        self.tile_height = self.tile_height or self.tile
+
+    @staticmethod
+    def whole(width: int, height: int, stride: int) -> "TileLayout":
+        """One tile covering the image, its sides rounded up to the network's stride."""
+        return TileLayout(width, height, -(-width // stride) * stride, 0, -(-height // stride) * stride)
 
     @property
     def corners(self) -> list[tuple[int, int]]:
-        return [(x, y) for y in tile_starts(self.height, self.tile, self.overlap)
+        return [(x, y) for y in tile_starts(self.height, self.tile_height, self.overlap)
                 for x in tile_starts(self.width, self.tile, self.overlap)]
 
+    @property
+    def padded(self) -> tuple[int, int]:
+        """(height, width) of the image padded to at least one tile."""
+        return max(self.height, self.tile_height), max(self.width, self.tile)
+
     def cut(self, image: torch.Tensor) -> torch.Tensor:
-        """(C, H, W) -> (T, C, tile, tile); an image smaller than a tile is zero-padded right and below."""
+        """(C, H, W) -> (T, C, tile_height, tile); an image smaller than a tile is zero-padded right and below."""
         channels, height, width = image.shape
-        padded = image.new_zeros(channels, max(height, self.tile), max(width, self.tile))
+        padded = image.new_zeros(channels, *self.padded)
         padded[:, :height, :width] = image
-        return torch.stack([padded[:, y:y + self.tile, x:x + self.tile] for x, y in self.corners])
+        return torch.stack([padded[:, y:y + self.tile_height, x:x + self.tile] for x, y in self.corners])
 
     def weights(self) -> torch.Tensor:
-        """(tile, tile) blending weights: 1 inside, ramping to 1 / (overlap + 1) over `overlap` pixels at the edges."""
-        ramp = torch.ones(self.tile)
-        width = min(self.overlap, self.tile // 2)
-        if width:
-            edge = torch.arange(1, width + 1, dtype=torch.float32) / (width + 1)
-            ramp[:width], ramp[-width:] = edge, edge.flip(0)
-        return ramp[:, None] * ramp[None, :]
+        """(tile_height, tile) blending weights: 1 inside, ramping to 1 / (overlap + 1) over `overlap` pixels at
+        the edges."""
+        ramps = []
+        for length in (self.tile_height, self.tile):
+            ramp = torch.ones(length)
+            width = min(self.overlap, length // 2)
+            if width:
+                edge = torch.arange(1, width + 1, dtype=torch.float32) / (width + 1)
+                ramp[:width], ramp[-width:] = edge, edge.flip(0)
+            ramps.append(ramp)
+        return ramps[0][:, None] * ramps[1][None, :]
 
 
 class Stitcher:
@@ -56,17 +75,17 @@ class Stitcher:
 
     def __init__(self, layout: TileLayout, channels: int, dtype: torch.dtype = torch.float32):
         self.layout = layout
-        height, width = max(layout.height, layout.tile), max(layout.width, layout.tile)
+        height, width = layout.padded
         self.total = torch.zeros(channels, height, width, dtype=dtype)
         self.weight = torch.zeros(1, height, width, dtype=dtype)
         self.window = layout.weights().to(dtype)
 
     def add(self, outputs: torch.Tensor, first: int) -> None:
-        """Outputs (n, C, tile, tile) of tiles first .. first + n - 1 of the layout."""
-        size = self.layout.tile
+        """Outputs (n, C, tile_height, tile) of tiles first .. first + n - 1 of the layout."""
+        height, width = self.layout.tile_height, self.layout.tile
         for output, (x, y) in zip(outputs, self.layout.corners[first:first + len(outputs)], strict=True):
-            self.total[:, y:y + size, x:x + size] += output.to(self.total.dtype) * self.window
-            self.weight[:, y:y + size, x:x + size] += self.window
+            self.total[:, y:y + height, x:x + width] += output.to(self.total.dtype) * self.window
+            self.weight[:, y:y + height, x:x + width] += self.window
 
     def result(self) -> torch.Tensor:
         """The blended (C, H, W) output, cut back to the image's own size."""

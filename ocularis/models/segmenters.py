@@ -188,12 +188,17 @@ def segnet(*, num_classes: int, in_channels: int, width: int = 16) -> SegNet:
     return SegNet(num_classes, in_channels, width=width)
 
 
-def unet(*, num_classes: int, in_channels: int, width: int = 16, depth: int = 4) -> UNet:
-    """U-Net, padded convolutions (output = input size), width 16 (paper 64), depth 4."""
-    return UNet(num_classes, in_channels, width=width, depth=depth)
+def _unet(default_width: int):
+    def build(*, num_classes: int, in_channels: int, width: int = default_width, depth: int = 4) -> UNet:
+        return UNet(num_classes, in_channels, width=width, depth=depth)
+
+    build.__doc__ = (f"U-Net, padded convolutions (output = input size), width {default_width} (the paper's: 64), "
+                     "depth 4.")
+    return build
 
 
-BUILDERS = {"fcn32s": _fcn(0), "fcn16s": _fcn(1), "fcn8s": _fcn(2), "segnet": segnet, "unet": unet}
+BUILDERS = {"fcn32s": _fcn(0), "fcn16s": _fcn(1), "fcn8s": _fcn(2), "segnet": segnet, "unet": _unet(16),
+            "unet32": _unet(32), "unet64": _unet(64)}
 
 _MEAN, _STD = normalisation(3, imagenet=False)  # trained from scratch: pixels to [-1, 1]; grey: the same per channel
 DEFAULTS = {name: {"imgsz": 128, "lr": 3e-3, "mean": _MEAN, "std": _STD} for name in BUILDERS}

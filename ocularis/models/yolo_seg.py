@@ -85,12 +85,21 @@ def mask_loss(anchors: torch.Tensor, coefficients: list[torch.Tensor], prototype
         positives = YOLOLoss.assign(table, anchors[level], STRIDES[level], raw.shape[2:4])
         if positives is None:
             continue
-        image, anchor, gy, gx, _, _, target = positives
-        logits = torch.einsum("pk,pkhw->phw", raw[image, anchor, gy, gx].tanh(), prototypes[image])
+        order = positives[0].argsort()  # grouped by image: each image's prototypes are combined in one product
+        image, anchor, gy, gx, _, _, target = (part[order] for part in positives)
+        logits = _combined(raw[image, anchor, gy, gx].tanh(), image, prototypes)
         per_pixel = F.binary_cross_entropy_with_logits(logits, small[target], reduction="none")
         inside = box_windows(table[target, 2:6] / PROTOTYPE_STRIDE, prototypes.shape[-2:])
         loss = loss + ((per_pixel * inside).sum(dim=(1, 2)) / inside.sum(dim=(1, 2)).clamp(min=1)).mean()
     return gain * loss * len(coefficients[0])
+
+
+def _combined(coefficients: torch.Tensor, image: torch.Tensor, prototypes: torch.Tensor) -> torch.Tensor:
+    """(P, h, w) mask logits, coefficients (P, K) @ the prototypes of each positive's image, for positives sorted by
+    image: indexing the prototypes per positive would copy (P, K, h, w), hundreds of MB with crowded images."""
+    counts = torch.bincount(image, minlength=len(prototypes)).tolist()
+    return torch.cat([torch.einsum("pk,khw->phw", chunk, prototypes[index])
+                      for index, chunk in enumerate(coefficients.split(counts)) if len(chunk)])
 
 
 def downsampled_masks(targets: list[dict[str, torch.Tensor]], size: torch.Size, device: torch.device) -> torch.Tensor:

@@ -36,5 +36,6 @@ class SegmentOptions(PredictOptions):
     iou: float = option(0.5, "instance models: overlapping objects above this box IoU merge", low=0.0, high=1.0)
     mask_threshold: float = option(0.5, "instance models: a pixel belongs to an object above this probability",
                                    low=0.0, high=1.0)
-    tile: int = option(0, "tile size in pixels for large images (0: the model's own)", low=0, high=4096)
+    tile: int = option(0, "tile size in pixels (0: an image up to 1024 px a side in one pass, larger ones in the "
+                       "model's own tiles)", low=0, high=4096)
     overlap: int = option(64, "pixels adjacent tiles share; stitching blends them so no seam shows", low=0, high=1024)

@@ -11,7 +11,6 @@ import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import Dataset
 from torchvision import tv_tensors
-from torchvision.ops import masks_to_boxes
 from torchvision.transforms import v2
 
 from ocularis.data.cache import ImageCache, open_images
@@ -54,12 +53,11 @@ def resize_labels(labels: MaskLabels, size: tuple[int, int]) -> MaskLabels:
 
 
 def segment_transform(config: SegmentConfig, imgsz: int, mean, std, train: bool) -> v2.Compose:
-    """Training: a random imgsz crop, flips, colour jitter (heavy: affine and vertical flips too) and, for
+    """Training (of a crop MaskDataset cut): flips, colour jitter (heavy: affine and vertical flips too) and, for
     `config.elastic` of the crops, U-Net's elastic deformation; masks move with the pixels. Evaluation: none."""
     steps: list = [v2.ToImage()]
     if train:
         fliplr = 0.5 if config.fliplr is None else config.fliplr
-        steps.append(v2.RandomCrop(imgsz))
         if config.augment == "heavy":
             steps += [v2.RandomAffine(degrees=15, scale=(0.8, 1.2)), v2.RandomVerticalFlip(fliplr)]
         if config.augment != "none":
@@ -85,16 +83,28 @@ class MaskDataset(Dataset):
 
     def __getitem__(self, key: int | tuple[int, int]):
         epoch, index = key if isinstance(key, tuple) else (None, key)
-        picture, labels = self.load(index)
-        image, semantic, masks = np.asarray(picture), labels.semantic, labels.masks
-        if self.train:
-            image, semantic, masks = _pad_to(image, semantic, masks, self.imgsz)
-        pixels = torch.tensor(image).permute(2, 0, 1) if image.ndim == 3 else torch.tensor(image)[None]  # a copy:
-        # cached pixels are read-only
         with seeded_cpu_rng(None if epoch is None else sample_seed(self.seed, epoch, index)):
+            picture, labels = self.crop(index) if self.train else self.load(index)
+            image, semantic, masks = np.asarray(picture), labels.semantic, labels.masks
+            if self.train:
+                image, semantic, masks = _pad_to(image, semantic, masks, self.imgsz)
+            pixels = torch.tensor(image).permute(2, 0, 1) if image.ndim == 3 else torch.tensor(image)[None]  # a
+            # copy: cached pixels are read-only
             image, semantic, masks = self.transform(tv_tensors.Image(pixels), tv_tensors.Mask(torch.tensor(semantic)),
                                                     tv_tensors.Mask(torch.tensor(masks, dtype=torch.uint8)))
         return image, _target(semantic, masks, torch.as_tensor(labels.labels))
+
+    def crop(self, index: int) -> tuple[Image.Image, MaskLabels]:
+        """A random imgsz square of image `index` (all of it along a side shorter than that) and its annotation
+        there: only the objects the square meets are unpacked (data.masks.PackedTarget)."""
+        original = self.images.load(self.split.sources[index])
+        picture = resized(original, self.resize)
+        x0, y0 = (int(torch.randint(0, max(1, side - self.imgsz + 1), ())) for side in picture.size)
+        box = (x0, y0, min(picture.width, x0 + self.imgsz), min(picture.height, y0 + self.imgsz))
+        target = self.split.targets[index]
+        labels = (target.window(picture.size, box) if picture.size == original.size else
+                  resize_labels(target.decode(original.size), picture.size).crop(box))
+        return picture.crop(box), labels
 
     def load(self, index: int) -> tuple[Image.Image, MaskLabels]:
         """Image `index` and its decoded annotation, both at the (resized) image's size."""
@@ -118,11 +128,20 @@ def _pad_to(image: np.ndarray, semantic: np.ndarray, masks: np.ndarray, size: in
 def _target(semantic: torch.Tensor, masks: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
     """Boxes from the (transformed) masks; objects the crop left with almost no pixels dropped."""
     masks = masks.as_subclass(torch.Tensor)
-    keep = masks.flatten(1).sum(1) >= MIN_OBJECT_PIXELS if len(masks) else torch.zeros(0, dtype=torch.bool)
+    pixels = np.count_nonzero(masks.numpy().reshape(len(masks), -1), axis=1) if len(masks) else np.zeros(0)
+    keep = torch.from_numpy(pixels >= MIN_OBJECT_PIXELS)
     masks = masks[keep]
-    boxes = masks_to_boxes(masks).float() + torch.tensor([0.0, 0.0, 1.0, 1.0]) if len(masks) else torch.zeros(0, 4)
-    return {"semantic": semantic.as_subclass(torch.Tensor).long(), "masks": masks, "boxes": boxes,
+    return {"semantic": semantic.as_subclass(torch.Tensor).long(), "masks": masks, "boxes": _boxes(masks),
             "labels": labels[keep].long()}
+
+
+def _boxes(masks: torch.Tensor) -> torch.Tensor:
+    """(n, 4) x0, y0, x1, y1 around each non-empty mask's pixels (x1, y1 exclusive), from its occupied rows and
+    columns: one pass over the masks (torchvision's masks_to_boxes visits each mask's pixel coordinates)."""
+    rows, columns = masks.any(dim=2).int(), masks.any(dim=1).int()
+    first_row, first_column = rows.argmax(dim=1), columns.argmax(dim=1)
+    end_row, end_column = rows.shape[1] - rows.flip(1).argmax(dim=1), columns.shape[1] - columns.flip(1).argmax(dim=1)
+    return torch.stack([first_column, first_row, end_column, end_row], dim=1).float()
 
 
 def padded_collate(stride: int):

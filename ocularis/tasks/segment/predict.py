@@ -4,12 +4,14 @@ score and class — with JSON (the class map as a PNG, objects as COCO RLE), PNG
 import base64
 import io
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from pydantic import BaseModel, Field
 from torchvision.ops import batched_nms
@@ -177,13 +179,22 @@ def decode_objects(rows, coefficients, prototypes, size: tuple[int, int], conf: 
     height, width = size
     if not len(keep):
         return Objects(boxes, picked, label + 1, torch.zeros(0, height, width, dtype=torch.bool))
-    k, h, w = prototypes.shape
-    logits = (coefficients[candidate] @ prototypes.reshape(k, h * w)).reshape(-1, 1, h, w)
-    logits = torch.nn.functional.interpolate(logits, size=(height, width), mode="bilinear", align_corners=False)[:, 0]
-    ys, xs = torch.arange(height)[None, :, None] + 0.5, torch.arange(width)[None, None, :] + 0.5
-    inside = ((xs >= boxes[:, 0, None, None]) & (xs <= boxes[:, 2, None, None]) & (ys >= boxes[:, 1, None, None])
-              & (ys <= boxes[:, 3, None, None]))
-    return Objects(boxes, picked, label + 1, (logits.sigmoid() > threshold) & inside)
+    # upsampling is linear, so upsampling the K prototypes once and combining them inside each box gives each mask
+    # at a box's cost instead of the image's; sigmoid(x) > t where x > logit(t)
+    prototypes = F.interpolate(prototypes[None], size=(height, width), mode="bilinear", align_corners=False)[0]
+    cut = math.log(threshold / (1 - threshold)) if 0 < threshold < 1 else (math.inf if threshold >= 1 else -math.inf)
+    masks = torch.zeros(len(keep), height, width, dtype=torch.bool)
+    for index, (box, weights) in enumerate(zip(boxes.tolist(), coefficients[candidate], strict=True)):
+        x0, y0, x1, y1 = _box_pixels(box, width, height)
+        masks[index, y0:y1, x0:x1] = torch.einsum("k,khw->hw", weights, prototypes[:, y0:y1, x0:x1]) > cut
+    return Objects(boxes, picked, label + 1, masks)
+
+
+def _box_pixels(box: list[float], width: int, height: int) -> tuple[int, int, int, int]:
+    """The pixels whose centres lie inside box (x0, y0, x1, y1), as slice bounds within the image."""
+    x0, y0, x1, y1 = box
+    return (min(width, max(0, math.ceil(x0 - 0.5))), min(height, max(0, math.ceil(y0 - 0.5))),
+            min(width, max(0, math.floor(x1 - 0.5) + 1)), min(height, max(0, math.floor(y1 - 0.5) + 1)))
 
 
 def paint(masks: np.ndarray, scores: np.ndarray, labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:

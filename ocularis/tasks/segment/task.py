@@ -34,6 +34,7 @@ from ocularis.tasks.segment.predict import Masks, Objects, decode_objects, paint
 __all__ = ["Segmenter"]
 
 VAL_CONF = 0.001  # mask AP integrates over every confidence; a high threshold would cut the PR curve short
+WHOLE = 1024  # predict(): an image up to this many pixels a side runs in one pass (no overlap computed twice)
 OUTPUTS = ("rows", "coefficients", "prototypes")  # an instance network's outputs (ocularis.models.segmenter)
 
 
@@ -126,16 +127,16 @@ class Segmenter(Task):
         return SegmentOptions(conf=config["conf"], iou=config["iou"], overlap=config["overlap"])
 
     def predict(self, inputs: Any, batch: int = 8, **options: Any) -> list[Masks]:
-        """Masks for image paths, folders, PIL images or arrays, each image tiled when it is larger than a tile and
-        run `batch` tiles at a time, so an image of any size fits in memory."""
+        """Masks for image paths, folders, PIL images or arrays: each image in one pass, or, where it is larger than
+        WHOLE pixels a side (or --tile is given), tiled and run `batch` tiles at a time, so any size fits in memory."""
         self._require_network()
         chosen = self.resolve_options(**options)
         return [self.segment(pictures[0], names[0], chosen, batch)
                 for names, pictures in batches(expand_inputs(inputs), self.meta["channels"], 1)]
 
     def segment(self, picture: Image.Image, name: str, options: SegmentOptions, batch: int = 8) -> Masks:
-        """One image, `batch` tiles at a time, into its Masks."""
-        image, layout = self._tiles(picture, options)
+        """One image, whole or `batch` tiles at a time, into its Masks."""
+        image, layout = self._tiles(picture, options, whole=True)
         tiles = layout.cut(image)
         chunks = ((start, self.infer(tiles[start:start + batch])) for start in range(0, len(tiles), batch))
         return self._assemble(picture, name, layout, chunks, options)
@@ -194,16 +195,19 @@ class Segmenter(Task):
         return mass.max(dim=1).values
 
     # ---- helpers ----------------------------------------------------------------------------------------------
-    def _tiles(self, picture: Image.Image, options: SegmentOptions, pixels: bool = True):
+    def _tiles(self, picture: Image.Image, options: SegmentOptions, pixels: bool = True, whole: bool = False):
         """The network's input for `picture` ((C, H, W) at its own pixels, or --resize's, normalised; None unless
-        `pixels`) and how it is tiled."""
-        tile = options.tile or self.meta["imgsz"]
-        stride = self.meta["stride"]
-        tile = -(-tile // stride) * stride
-        if tile != self.meta["imgsz"] and not isinstance(self.network, nn.Module):
+        `pixels`) and how it is tiled: `whole` (one image at a time, no --tile), in one pass where it is at most
+        WHOLE pixels a side and the network takes any size, else in tiles of --tile or the model's own."""
+        stride, module = self.meta["stride"], isinstance(self.network, nn.Module)
+        tile = -(-(options.tile or self.meta["imgsz"]) // stride) * stride
+        if tile != self.meta["imgsz"] and not module:
             raise ConfigError(f"this exported model takes tiles of {self.meta['imgsz']} px; leave out --tile")
         picture = resized(picture, self.meta["config"]["resize"])
-        layout = TileLayout(picture.width, picture.height, tile, min(options.overlap, tile // 2))
+        if whole and module and not options.tile and max(picture.size) <= WHOLE:
+            layout = TileLayout.whole(picture.width, picture.height, stride)
+        else:
+            layout = TileLayout(picture.width, picture.height, tile, min(options.overlap, tile // 2))
         if not pixels:
             return None, layout
         mode = "L" if self.meta["channels"] == 1 else "RGB"
@@ -241,20 +245,20 @@ def _merge_tiles(layout: TileLayout, chunks, options: SegmentOptions, max_det: i
     """Objects of every tile in the image's frame. Each object is kept from the tile whose centre is nearest its box's
     centre (where it is furthest from a cut), then overlapping survivors of neighbouring tiles are suppressed."""
     corners = torch.tensor(layout.corners, dtype=torch.float32)
-    centres = corners + layout.tile / 2
-    size = (max(layout.height, layout.tile), max(layout.width, layout.tile))
+    centres = corners + torch.tensor([layout.tile, layout.tile_height]) / 2
+    size, tile = layout.padded, (layout.tile_height, layout.tile)
     kept: list[Objects] = []
     for start, outputs in chunks:
         for offset in range(len(parts(outputs)[0])):
             index = start + offset
-            found = decode_objects(*(p[offset] for p in parts(outputs)), (layout.tile,) * 2, options.conf,
+            found = decode_objects(*(p[offset] for p in parts(outputs)), tile, options.conf,
                                    options.iou, max_det, options.mask_threshold)
             x, y = layout.corners[index]
             boxes = found.boxes + torch.tensor([x, y, x, y], dtype=torch.float32)
             middle = (boxes[:, :2] + boxes[:, 2:]) / 2
             home = torch.cdist(middle, centres).argmin(dim=1) == index if len(boxes) else torch.zeros(0, dtype=bool)
             masks = torch.zeros(int(home.sum()), *size, dtype=torch.bool)
-            masks[:, y:y + layout.tile, x:x + layout.tile] = found.masks[home]
+            masks[:, y:y + tile[0], x:x + tile[1]] = found.masks[home]
             kept.append(Objects(boxes[home], found.scores[home], found.labels[home],
                                 masks[:, :layout.height, :layout.width]))
     merged = Objects(*(torch.cat([getattr(k, f.name) for k in kept]) for f in dataclasses.fields(Objects)))
