@@ -61,8 +61,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
         data = str(write_coco_masks(source_of(dataset), work / "coco")) if args.limit else args.data
-        for name in filter(None, args.models.split(",")):
-            rows.append(ours(name, data, dataset.test, args, options, work))
+        for entry in filter(None, args.models.split(",")):
+            name, _, epochs = entry.partition(":")
+            rows.append(ours(name, int(epochs or args.epochs), data, dataset.test, args, options, work))
             print(json.dumps(rows[-1]), flush=True)
         if args.ultralytics_python:
             rows.append(theirs(dataset, truths, args, work))
@@ -76,7 +77,8 @@ def parse() -> tuple[argparse.Namespace, dict]:
     """The arguments, and the unknown `--option value` pairs as our Segmenters' options."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=str(ASSETS / "dsb2018_nuclei"))
-    parser.add_argument("--models", default="yolo_seg,maskrcnn_resnet18_fpn", help="ours, comma-separated ('' none)")
+    parser.add_argument("--models", default="yolo_seg,maskrcnn_resnet18_fpn",
+                        help="ours, comma-separated, name:epochs for other epochs than --epochs ('' none)")
     parser.add_argument("--imgsz", type=int, default=256)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--batch", type=int, default=8)
@@ -110,12 +112,12 @@ def decoded(source: str, target) -> tuple[np.ndarray, np.ndarray]:
     return labels.masks, labels.labels
 
 
-def ours(name: str, data: str, test: SegmentationSplit, args, options: dict, work: Path) -> dict:
+def ours(name: str, epochs: int, data: str, test: SegmentationSplit, args, options: dict, work: Path) -> dict:
     """Train one of our segmenters on the split (fit scores it on the test images), time predict()."""
     segmenter = ocularis.Segmenter(model=name, progress=False, project=str(work / "runs"), imgsz=args.imgsz,
                                    batch=args.batch, iou=args.iou, **options)
     started = time.perf_counter()
-    run = segmenter.fit(data, epochs=args.epochs, val_fraction=args.val_fraction, test_fraction=TEST_FRACTION,
+    run = segmenter.fit(data, epochs=epochs, val_fraction=args.val_fraction, test_fraction=TEST_FRACTION,
                         seed=SEED)
     seconds = time.perf_counter() - started
     scored = segmenter.dataset(split="test").split.image_ids
@@ -123,7 +125,8 @@ def ours(name: str, data: str, test: SegmentationSplit, args, options: dict, wor
         raise RuntimeError(f"{name} was tested on {scored[:3]}..., not the benchmark's {test.image_ids[:3]}...")
     speed = images_per_second(segmenter.predict, test.sources)
     training = sum(epoch["seconds"] for epoch in run.history)  # the epochs alone, as Ultralytics' train() times
-    return {**row(name, args, run.metrics.values, training, speed), "fit_s": round(seconds)}
+    label = name + "".join(f" --{key} {value}" for key, value in options.items())
+    return {**row(label, epochs, args, run.metrics.values, training, speed), "fit_s": round(seconds)}
 
 
 def theirs(dataset: SegmentationSet, truths: list, args, work: Path) -> dict:
@@ -138,7 +141,8 @@ def theirs(dataset: SegmentationSet, truths: list, args, work: Path) -> dict:
     predictions = [objects(found["objects"][source]) for source in dataset.test.sources]
     values = mask_average_precision(predictions, truths, len(dataset.classes))
     own = {key: round(found[key], 4) for key in ("own_mask_map50", "own_mask_map50_95", "own_box_map50")}
-    return {**row("ultralytics yolov8n-seg", args, values, found["train_seconds"], found["images_per_s"]), **own}
+    timing = found["train_seconds"], found["images_per_s"]
+    return {**row("ultralytics yolov8n-seg", args.epochs, args, values, *timing), **own}
 
 
 def objects(entry: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -151,8 +155,8 @@ def objects(entry: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return masks, np.asarray(entry["scores"], np.float64), np.asarray(entry["labels"], np.int64)
 
 
-def row(name: str, args, values: dict, seconds: float, speed: float) -> dict:
-    return {"model": name, "epochs": args.epochs, "imgsz": args.imgsz, "mask_mAP50": values["mask_mAP50"],
+def row(name: str, epochs: int, args, values: dict, seconds: float, speed: float) -> dict:
+    return {"model": name, "epochs": epochs, "imgsz": args.imgsz, "mask_mAP50": values["mask_mAP50"],
             "mask_mAP50_95": values["mask_mAP50_95"], "train_s": round(seconds), "images_per_s": round(speed, 2)}
 
 

@@ -58,6 +58,14 @@ def test_outputs_follow_the_contract(name, detections):
     assert network.instances and isinstance(network, InstanceNetwork) and network.stride == 32
 
 
+def test_mask_rcnn_sees_images_at_their_own_size():
+    """Trained on imgsz crops, it must see whole images and tiles at the same pixels: torchvision's transform would
+    scale a 96 x 128 image to 48 x 64 for imgsz 64."""
+    network = build("maskrcnn_resnet18_fpn", 64)
+    batch, _ = network.model.transform(list(torch.randn(2, 3, 96, 128)))
+    assert batch.tensors.shape[-2:] == (96, 128) and batch.image_sizes == [(96, 128)] * 2
+
+
 @pytest.mark.parametrize("name, parts", [
     ("yolo_seg", {"box", "obj", "cls", "mask"}),
     ("maskrcnn_resnet18_fpn", {"loss_classifier", "loss_box_reg", "loss_mask", "loss_objectness", "loss_rpn_box_reg"}),

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.models import detection
 from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
+from torchvision.models.detection.transform import GeneralizedRCNNTransform
 
 from ocularis.errors import ConfigError
 from ocularis.models.segmenter import InstanceNetwork
@@ -68,15 +69,24 @@ class MaskRCNNSegmenter(InstanceNetwork):
         return self.model(list(images), shifted)
 
 
+class KeepSize(GeneralizedRCNNTransform):
+    """torchvision's input transform without its resize: the task hands the network images at the pixels it trains
+    on (crops in training, whole images or tiles after), where torchvision would scale each to min_size."""
+
+    def resize(self, image: torch.Tensor, target=None):
+        return image, target
+
+
 def build_mask_rcnn(backbone: str, num_classes: int, imgsz: int) -> MaskRCNNSegmenter:
     """Mask R-CNN on a from-scratch ResNet FPN, Faster R-CNN's CPU budgets, a slimmer mask head and no resizing
-    (min_size = max_size = imgsz: the task already sized the images)."""
+    (KeepSize: the task already sized the images)."""
     fpn = resnet_fpn(backbone)
     classes = num_classes + 1
     model = detection.MaskRCNN(fpn, None, min_size=imgsz, max_size=imgsz, rpn_anchor_generator=anchor_generator(4),
                                mask_head=MaskRCNNHeads(fpn.out_channels, [MASK_WIDTH] * MASK_CONVS, 1),
                                mask_predictor=MaskRCNNPredictor(MASK_WIDTH, MASK_WIDTH, classes),
                                **light_roi_settings(classes, fpn.out_channels))
+    model.transform = KeepSize(imgsz, imgsz, model.transform.image_mean, model.transform.image_std)
     return MaskRCNNSegmenter(model, num_classes)
 
 

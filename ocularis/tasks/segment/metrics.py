@@ -117,8 +117,9 @@ def mask_average_precision(predictions: list, truths: list, num_classes: int) ->
     (masks (m, H, W) bool, labels (m,)); labels are class indices (background, 0, has no objects)."""
     from pycocotools import mask as coco_mask
 
-    def encode(masks: np.ndarray) -> list:
-        return coco_mask.encode(np.asfortranarray(np.asarray(masks, bool).transpose(1, 2, 0).astype(np.uint8)))
+    def encode(masks: np.ndarray) -> list:  # (n, W, H) in C order is (H, W, n) in Fortran order: one copy
+        return coco_mask.encode(np.ascontiguousarray(np.asarray(masks, bool).transpose(0, 2, 1)).view(np.uint8)
+                                .transpose(2, 1, 0))
 
     entries = [[[] for _ in range(4)] for _ in range(num_classes)]
     for (masks, scores, labels), (gt_masks, gt_labels) in zip(predictions, truths, strict=True):
