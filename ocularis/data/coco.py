@@ -43,8 +43,8 @@ def read_coco(path: str | Path) -> SourceDetections:
 
 def read_coco_file(file: Path) -> tuple[list[str], list[tuple[Path, BoxLabels, Size | None]], list[str]]:
     """Class names (in category id order), each image with its boxes and size, and counted warnings."""
-    data = _load_json(file)
-    category_index, classes = _categories(data["categories"], file)
+    data = load_json(file)
+    category_index, classes = category_classes(data["categories"], file)
     images = _images(data["images"], file)
     boxes: dict[int, list] = {image_id: [] for image_id in images}
     labels: dict[int, list[int]] = {image_id: [] for image_id in images}
@@ -101,7 +101,7 @@ def write_coco(dataset: DetectionSet | SourceDetections, out_dir: str | Path) ->
     return out_dir
 
 
-def _load_json(file: Path) -> dict:
+def load_json(file: Path) -> dict:
     try:
         data = json.loads(file.read_text())
     except json.JSONDecodeError as error:
@@ -116,7 +116,7 @@ def _load_json(file: Path) -> dict:
     return data
 
 
-def _categories(categories: list, file: Path) -> tuple[dict[int, int], list[str]]:
+def category_classes(categories: list, file: Path) -> tuple[dict[int, int], list[str]]:
     names: dict[int, str] = {}
     for index, category in enumerate(categories):
         if not isinstance(category, dict) or "id" not in category or "name" not in category:

@@ -17,7 +17,7 @@ from pycocotools import mask as coco_mask
 
 from ocularis.core.checkpoint import atomic_write
 from ocularis.data.boxes import PIXEL_TOLERANCE, Size, image_size, save_image, split_named, unique_image_ids
-from ocularis.data.coco import _categories, _load_json
+from ocularis.data.coco import category_classes, load_json
 from ocularis.data.masks import BACKGROUND, IGNORE, MaskLabels, MaskTarget, SegmentationSplit, SourceMasks, counted
 from ocularis.errors import DataError, LabelError
 
@@ -168,8 +168,8 @@ def read_coco_masks(path: str | Path) -> SourceMasks:
 
 
 def _read_file(file: Path) -> tuple[list[str], list[tuple[Path, CocoMaskTarget]], list[str]]:
-    data = _load_json(file)
-    category_index, classes = _categories(data["categories"], file)
+    data = load_json(file)
+    category_index, classes = category_classes(data["categories"], file)
     images = _images(data["images"], file)
     segments: dict = {image_id: [] for image_id in images}
     for index, annotation in enumerate(data["annotations"]):

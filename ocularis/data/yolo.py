@@ -30,9 +30,9 @@ FRACTION_TOLERANCE = 1e-3  # label writers round to 6 decimals, so a corner may 
 def read_yolo(data_yaml: str | Path) -> SourceDetections:
     """The splits a data.yaml names, each image with its boxes in pixels."""
     data_yaml = Path(data_yaml)
-    config = _load_yaml(data_yaml)
-    classes = _class_names(config, data_yaml)
-    root, warnings = _root(config, data_yaml)
+    config = load_yaml(data_yaml)
+    classes = class_names(config, data_yaml)
+    root, warnings = dataset_root(config, data_yaml)
     split_images: dict[str, list[Path]] = {}
     label_folders: list[Path] = []
     for split in SPLITS:
@@ -41,13 +41,13 @@ def read_yolo(data_yaml: str | Path) -> SourceDetections:
             continue
         images = []
         for entry in entries if isinstance(entries, list) else [entries]:
-            images += _list_entry(root, str(entry), f"{data_yaml} field '{split}'", label_folders)
+            images += list_entry(root, str(entry), f"{data_yaml} field '{split}'", label_folders)
         split_images[split] = images
     if not split_images:
         raise DataError(f"{data_yaml}: names no split; add `train: images/train` (and val, test)")
     unique = list(dict.fromkeys(p for paths in split_images.values() for p in paths))
     labelled = _read_labels(unique, classes, data_yaml)
-    warnings += _missing_and_orphans(unique, label_folders)
+    warnings += missing_and_orphans(unique, label_folders)
     return assemble(classes, {name: [(p, *labelled[p]) for p in paths] for name, paths in split_images.items()},
                     warnings)
 
@@ -92,7 +92,7 @@ def _write_label_file(path: Path, target: BoxLabels, size: Size) -> None:
                             for label, (cx, cy), (w, h) in zip(target.labels.tolist(), centres, sizes, strict=True)))
 
 
-def _load_yaml(data_yaml: Path) -> dict:
+def load_yaml(data_yaml: Path) -> dict:
     if not data_yaml.is_file():
         raise DataError(f"dataset file {data_yaml} does not exist; pass a YOLO data.yaml")
     try:
@@ -106,7 +106,7 @@ def _load_yaml(data_yaml: Path) -> dict:
     return config
 
 
-def _class_names(config: dict, data_yaml: Path) -> list[str]:
+def class_names(config: dict, data_yaml: Path) -> list[str]:
     names = config.get("names")
     if isinstance(names, dict):
         if sorted(names) != list(range(len(names))):
@@ -121,7 +121,7 @@ def _class_names(config: dict, data_yaml: Path) -> list[str]:
     return [str(name) for name in names]
 
 
-def _root(config: dict, data_yaml: Path) -> tuple[Path, list[str]]:
+def dataset_root(config: dict, data_yaml: Path) -> tuple[Path, list[str]]:
     """The folder split paths are relative to: `path` (itself relative to the yaml), else the yaml's folder."""
     if not config.get("path"):
         return data_yaml.parent, []
@@ -132,7 +132,7 @@ def _root(config: dict, data_yaml: Path) -> tuple[Path, list[str]]:
     return data_yaml.parent, [f"{data_yaml} field 'path': {root} does not exist; used the yaml's folder instead"]
 
 
-def _list_entry(root: Path, entry: str, where: str, label_folders: list[Path]) -> list[Path]:
+def list_entry(root: Path, entry: str, where: str, label_folders: list[Path]) -> list[Path]:
     path = Path(entry) if Path(entry).is_absolute() else root / entry
     if path.is_dir():
         images = list_images(path)
@@ -204,7 +204,7 @@ def _parse_label_file(path: Path, size: Size | None, classes: list[str], data_ya
     return BoxLabels.of(boxes, labels)
 
 
-def _missing_and_orphans(images: list[Path], label_folders: list[Path]) -> list[str]:
+def missing_and_orphans(images: list[Path], label_folders: list[Path]) -> list[str]:
     """Counted warnings: images without a label file (background), label files without an image (ignored)."""
     warnings = []
     missing = [p for p in images if not label_path(p).is_file()]

@@ -17,7 +17,7 @@ import yaml
 from ocularis.core.checkpoint import atomic_write
 from ocularis.data.boxes import SPLITS, Size, image_size, save_image, unique_image_ids
 from ocularis.data.masks import BACKGROUND, IGNORE, MaskLabels, MaskTarget, SegmentationSplit, SourceMasks
-from ocularis.data.yolo import _class_names, _list_entry, _load_yaml, _missing_and_orphans, _root, label_path
+from ocularis.data.yolo import class_names, dataset_root, label_path, list_entry, load_yaml, missing_and_orphans
 from ocularis.errors import DataError, LabelError
 
 
@@ -73,12 +73,12 @@ def _parse(line: str, where: str, classes: int, size: Size) -> tuple[int, np.nda
 def read_yolo_seg(data_yaml: str | Path) -> SourceMasks:
     """The splits a data.yaml names, each image with its (lazily decoded) polygons."""
     data_yaml = Path(data_yaml)
-    config = _load_yaml(data_yaml)
-    names = _class_names(config, data_yaml)
+    config = load_yaml(data_yaml)
+    names = class_names(config, data_yaml)
     if BACKGROUND in names:
         raise DataError(f"{data_yaml} field 'names': lists '{BACKGROUND}'; YOLO classes are the objects (the "
                         "background is implicit), so remove it")
-    root, warnings = _root(config, data_yaml)
+    root, warnings = dataset_root(config, data_yaml)
     split_images: dict[str, list[Path]] = {}
     label_folders: list[Path] = []
     for split in SPLITS:
@@ -86,13 +86,13 @@ def read_yolo_seg(data_yaml: str | Path) -> SourceMasks:
         if entries in (None, "", []):
             continue
         split_images[split] = [image for entry in (entries if isinstance(entries, list) else [entries])
-                               for image in _list_entry(root, str(entry), f"{data_yaml} field '{split}'",
+                               for image in list_entry(root, str(entry), f"{data_yaml} field '{split}'",
                                                         label_folders)]
     if not split_images:
         raise DataError(f"{data_yaml}: names no split; add `train: images/train` (and val, test)")
     unique = list(dict.fromkeys(p for paths in split_images.values() for p in paths))
     ids = dict(zip(unique, unique_image_ids(unique), strict=True))
-    warnings += _missing_and_orphans(unique, label_folders)
+    warnings += missing_and_orphans(unique, label_folders)
     splits = {split: SegmentationSplit([str(p) for p in paths], [YoloSegTarget(label_path(p), len(names))
                                                                  for p in paths], [ids[p] for p in paths])
               for split, paths in split_images.items()}

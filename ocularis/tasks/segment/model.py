@@ -43,6 +43,11 @@ for _module, _wrap in [*((m, _semantic) for m in SEMANTIC), *((m, _instance) for
         DEFAULTS[_name] = _module.DEFAULTS[_name]
 
 
+def segments_objects(name: str) -> bool:
+    """Whether network `name` is an instance one (its builder fits anchors to the training boxes)."""
+    return any(name in module.BUILDERS for module in INSTANCE)
+
+
 def model_defaults(name: str) -> dict:
     """`name`'s own imgsz, lr and (where it has one) normalisation; an unknown name is refused with the known ones."""
     MODELS.get(name, task=TASK)

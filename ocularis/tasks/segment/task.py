@@ -27,7 +27,7 @@ from ocularis.tasks.segment import SPEC
 from ocularis.tasks.segment.config import SegmentConfig, SegmentOptions
 from ocularis.tasks.segment.data import MaskDataset, SegmentData, read_masks, resize_labels, resized
 from ocularis.tasks.segment.metrics import PixelCounter, SegmentMetrics, segmentation_metrics
-from ocularis.tasks.segment.model import build_segmenter, model_defaults
+from ocularis.tasks.segment.model import build_segmenter, model_defaults, segments_objects
 from ocularis.tasks.segment.module import SegmentModule
 from ocularis.tasks.segment.predict import Masks, Objects, decode_objects, paint
 
@@ -61,7 +61,8 @@ class Segmenter(Task):
         imgsz = config.imgsz or _crop_size(dataset.train, config.resize, defaults["imgsz"])
         network = build_segmenter(config.model, num_classes=len(dataset.classes), in_channels=dataset.channels,
                                   imgsz=imgsz, weights=config.weights, seed=config.seed,
-                                  box_sizes=_box_sizes(dataset.train, config.resize))
+                                  box_sizes=_box_sizes(dataset.train, config.resize) if segments_objects(
+                                      config.model) else None)
         if network.instances and not dataset.instances:
             raise ConfigError(f"--model {config.model} segments objects, and --data {config.data} has class maps "
                               "only; give it instance masks (COCO, YOLO-seg, nuclei folders, shapes) or choose a "
