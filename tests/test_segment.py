@@ -80,6 +80,21 @@ def test_tiled_prediction_agrees_with_whole_image_prediction(unet_run):
     assert (whole == tiled).mean() > 0.99
 
 
+def test_test_time_flips_average_to_a_flip_equivariant_map(unet_run):
+    """--tta averages the image and its three flips, so the flipped image's map is the image's map flipped
+    (a 64 px image: no padding to break the symmetry); the served path (tiles and flips as rows) gives the same."""
+    _, run = unet_run
+    loaded = ocularis.load(run.best)
+    image = shapes_test().sources[5]
+    plain, averaged = loaded.predict(image)[0].semantic, loaded.predict(image, tta=True)[0].semantic
+    assert (plain == averaged).mean() > 0.95  # the network's own map, mostly
+    np.testing.assert_array_equal(loaded.predict(image[:, ::-1].copy(), tta=True)[0].semantic, averaged[:, ::-1])
+    options = loaded.resolve_options(tta=True)
+    pictures = [Image.fromarray(image)]
+    served = loaded.postprocess(loaded.infer(loaded.preprocess(pictures, options)), ["s"], pictures, options)[0]
+    np.testing.assert_array_equal(served.semantic, averaged)
+
+
 def test_onnx_export_reproduces_the_segmenter_and_fixes_its_tile(unet_run, tmp_path):
     _, run = unet_run
     loaded = ocularis.load(run.best)

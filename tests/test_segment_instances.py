@@ -14,6 +14,7 @@ from pycocotools import mask as coco_mask
 
 import ocularis
 from ocularis.data.segmentation import read_segmentation
+from ocularis.errors import ConfigError
 from ocularis.serve.app import create_app
 
 
@@ -68,6 +69,8 @@ def test_tiled_instances_are_merged_across_tile_borders(yolo_seg_run):
     mosaic = np.concatenate([np.concatenate(sources[:2], axis=1), np.concatenate(sources[2:], axis=1)], axis=0)
     whole = loaded.predict(mosaic, conf=0.1)[0]
     tiled = loaded.predict(mosaic, tile=96, overlap=64, conf=0.1)[0]
+    with pytest.raises(ConfigError, match="--tta averages class maps"):  # objects do not average
+        loaded.predict(mosaic, tta=True)
     assert len(whole) >= 4
     from torchvision.ops import box_iou
 

@@ -17,9 +17,9 @@ from ocularis.models.segmenters import SegNet, bilinear_upsampler
 MODULES = (segmenters, smp_segmenters, torchvision_segmenters)
 BUILDERS = {name: build for module in MODULES for name, build in module.BUILDERS.items()}
 DEFAULTS = {name: defaults for module in MODULES for name, defaults in module.DEFAULTS.items()}
-NAMES = ("fcn32s", "fcn16s", "fcn8s", "segnet", "unet", "unet32", "unet64", "pspnet", "smp_unet", "smp_fpn", "smp_deeplabv3plus",
-         "deeplabv3_resnet50", "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large", "fcn_resnet50",
-         "deeplabv3_resnet18")
+NAMES = ("fcn32s", "fcn16s", "fcn8s", "segnet", "unet", "unet32", "unet64", "pspnet", "smp_unet", "smp_fpn",
+         "smp_deeplabv3plus", "deeplabv3_resnet50", "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large",
+         "fcn_resnet50", "deeplabv3_resnet18")
 CLASSES = len(SHAPES) + 1  # the shapes plus background
 
 

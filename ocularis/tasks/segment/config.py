@@ -39,3 +39,5 @@ class SegmentOptions(PredictOptions):
     tile: int = option(0, "tile size in pixels (0: an image up to 1024 px a side in one pass, larger ones in the "
                        "model's own tiles)", low=0, high=4096)
     overlap: int = option(64, "pixels adjacent tiles share; stitching blends them so no seam shows", low=0, high=1024)
+    tta: bool = option(False, "semantic models: average the image's predictions with those of its left-right, "
+                       "up-down and both flips (test-time augmentation, 4x the time)")

@@ -36,6 +36,7 @@ __all__ = ["Segmenter"]
 VAL_CONF = 0.001  # mask AP integrates over every confidence; a high threshold would cut the PR curve short
 WHOLE = 1024  # predict(): an image up to this many pixels a side runs in one pass (no overlap computed twice)
 OUTPUTS = ("rows", "coefficients", "prototypes")  # an instance network's outputs (ocularis.models.segmenter)
+FLIPS = ((), (-1,), (-2,), (-2, -1))  # --tta: the image as it is, flipped left-right, up-down and both
 
 
 class Segmenter(Task):
@@ -139,21 +140,25 @@ class Segmenter(Task):
         """One image, whole or `batch` tiles at a time, into its Masks."""
         image, layout = self._tiles(picture, options, whole=True)
         tiles = layout.cut(image)
-        chunks = ((start, self.infer(tiles[start:start + batch])) for start in range(0, len(tiles), batch))
+        run = (lambda chunk: unflipped_mean(self.infer(flipped(chunk)))) if options.tta else self.infer
+        chunks = ((start, run(tiles[start:start + batch])) for start in range(0, len(tiles), batch))
         return self._assemble(picture, name, layout, chunks, options)
 
     def preprocess(self, pictures: list[Image.Image], options: SegmentOptions | None = None) -> torch.Tensor:
-        """Every image's tiles, one after another (postprocess, given the same options, knows how many each has)."""
+        """Every image's tiles (with --tta, then flipped), one after another (postprocess, given the same options,
+        knows how many each has)."""
         options = options or self.default_options()
-        return torch.cat([layout.cut(image) for image, layout in (self._tiles(p, options) for p in pictures)])
+        tiles = [layout.cut(image) for image, layout in (self._tiles(p, options) for p in pictures)]
+        return torch.cat([flipped(t) if options.tta else t for t in tiles])
 
     def postprocess(self, outputs, names: list[str], pictures: list[Image.Image],
                     options: SegmentOptions) -> list[Masks]:
         results, start = [], 0
         for name, picture in zip(names, pictures, strict=True):
             _, layout = self._tiles(picture, options, pixels=False)
-            count = len(layout.corners)
-            results.append(self._assemble(picture, name, layout, [(0, rows(outputs, start, start + count))],
+            count = len(layout.corners) * (len(FLIPS) if options.tta else 1)
+            found = rows(outputs, start, start + count)
+            results.append(self._assemble(picture, name, layout, [(0, unflipped_mean(found) if options.tta else found)],
                                           options))
             start += count
         return results
@@ -200,6 +205,9 @@ class Segmenter(Task):
         """The network's input for `picture` ((C, H, W) at its own pixels, or --resize's, normalised; None unless
         `pixels`) and how it is tiled: `whole` (one image at a time, no --tile), in one pass where it is at most
         WHOLE pixels a side and the network takes any size, else in tiles of --tile or the model's own."""
+        if options.tta and self.meta["instances"]:
+            raise ConfigError("--tta averages class maps: it is for semantic models; an instance model's objects "
+                              "do not average, so leave it out")
         stride, module = self.meta["stride"], isinstance(self.network, nn.Module)
         tile = -(-(options.tile or self.meta["imgsz"]) // stride) * stride
         if tile != self.meta["imgsz"] and not module:
@@ -240,6 +248,17 @@ class Segmenter(Task):
         config = self.meta["config"]
         return [decode_objects(*(p[i] for p in parts(outputs)), tuple(size), VAL_CONF, config["iou"],
                                config["max_det"]).as_numpy() for i in range(len(parts(outputs)[0]))]
+
+
+def flipped(tiles: torch.Tensor) -> torch.Tensor:
+    """(T, C, H, W) -> (len(FLIPS) T, ...): the tiles as they are, then flipped each way of FLIPS."""
+    return torch.cat([tiles.flip(dims) if dims else tiles for dims in FLIPS])
+
+
+def unflipped_mean(logits: torch.Tensor) -> torch.Tensor:
+    """The outputs of flipped(tiles) flipped back and averaged: (len(FLIPS) T, C, H, W) -> (T, C, H, W)."""
+    return torch.stack([part.flip(dims) if dims else part
+                        for part, dims in zip(logits.chunk(len(FLIPS)), FLIPS, strict=True)]).mean(dim=0)
 
 
 def _merge_tiles(layout: TileLayout, chunks, options: SegmentOptions, max_det: int) -> Objects:
