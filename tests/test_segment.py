@@ -15,8 +15,9 @@ from PIL import Image
 
 import ocularis
 from ocularis.data.segmentation import read_segmentation
-from ocularis.errors import ConfigError
+from ocularis.errors import ConfigError, DataError
 from ocularis.serve.app import create_app
+from tests.mask_files import save
 from tests.serving import needs_browser, page_at
 
 
@@ -123,6 +124,26 @@ def test_the_server_returns_masks_and_refuses_other_options(unet_run):
         refused = client.post("/v1/models/shapes/predict", files=[("image", ("s.png", buffer.getvalue()))],
                               params={"topk": 3})
         assert refused.status_code == 422 and "'topk' does not apply to a segment model" in refused.text
+
+
+def test_other_data_is_scored_in_the_models_class_order(unet_run, tmp_path):
+    """The same 12 test scenes as mask folders, once with the model's class list and once with its object classes
+    listed in reverse (the masks' indices reversed to match): the same scores. A class the model lacks is refused."""
+    _, run = unet_run
+    loaded = ocularis.load(run.best)
+    classes, test = loaded.meta["classes"], shapes_test()
+    reverse = [0, *range(len(classes) - 1, 0, -1)]  # order[k]: the model's class the file lists k-th
+    for name, order in (("same", list(range(len(classes)))), ("reversed", reverse)):
+        for index in range(12):
+            labels = test.targets[index].decode((64, 64))
+            save(tmp_path / name / "images" / f"{index}.png", test.sources[index])
+            save(tmp_path / name / "masks" / f"{index}.png", np.argsort(order).astype(np.uint8)[labels.semantic])
+        (tmp_path / name / "classes.txt").write_text("".join(classes[k] + "\n" for k in order))
+    same, reversed_ = (loaded.evaluate(str(tmp_path / name)).values for name in ("same", "reversed"))
+    assert same["mIoU"] > 0.2 and same == pytest.approx(reversed_)
+    (tmp_path / "reversed" / "classes.txt").write_text("".join(c + "\n" for c in [*classes[:-1], "giraffe"]))
+    with pytest.raises(DataError, match="class 'giraffe' is not one the model knows"):
+        loaded.evaluate(str(tmp_path / "reversed"))
 
 
 def test_cli_val_and_tiled_predict(unet_run, tmp_path):

@@ -151,10 +151,10 @@ def check_decodable(splits: Sequence[S], images: ImageCache, skip_bad: bool) -> 
     return kept, bad
 
 
-def open_images(dataset, mode: str, skip_bad: bool, data: str) -> None:
+def open_images(dataset, mode: str, skip_bad: bool, data: str, training: bool = True) -> None:
     """Give `dataset` (train, val and test splits, channels, warnings) its ImageCache in `mode` and look at every
-    image once: unreadable ones raise, or (skip_bad) are dropped and counted in its warnings; an empty train or val
-    split is refused."""
+    image once: unreadable ones raise, or (skip_bad) are dropped and counted in its warnings. For `training`, an
+    empty train or val split is refused (data read for evaluation may be one split)."""
     dataset.images = ImageCache(mode, dataset.channels)
     names = ("train", "val", "test")
     splits, bad = check_decodable([getattr(dataset, name) for name in names], dataset.images, skip_bad)
@@ -163,5 +163,5 @@ def open_images(dataset, mode: str, skip_bad: bool, data: str) -> None:
                                 f"{' ...' if len(bad) > 3 else ''}")
     for name, split in zip(names, splits, strict=True):
         setattr(dataset, name, split)
-    if not len(dataset.train) or not len(dataset.val):
+    if training and (not len(dataset.train) or not len(dataset.val)):
         raise DataError(f"--data {data}: the train or val split is empty; add images or lower --val-fraction")
