@@ -264,9 +264,14 @@ def unflipped_mean(logits: torch.Tensor) -> torch.Tensor:
 def _merge_tiles(layout: TileLayout, chunks, options: SegmentOptions, max_det: int) -> Objects:
     """Objects of every tile in the image's frame. Each object is kept from the tile whose centre is nearest its box's
     centre (where it is furthest from a cut), then overlapping survivors of neighbouring tiles are suppressed."""
+    size, tile = layout.padded, (layout.tile_height, layout.tile)
+    if len(layout.corners) == 1:  # one pass over the whole image: nothing to move, nothing to merge
+        (_, outputs), = chunks
+        found = decode_objects(*(p[0] for p in parts(outputs)), tile, options.conf, options.iou, max_det,
+                               options.mask_threshold)
+        return Objects(found.boxes, found.scores, found.labels, found.masks[:, :layout.height, :layout.width])
     corners = torch.tensor(layout.corners, dtype=torch.float32)
     centres = corners + torch.tensor([layout.tile, layout.tile_height]) / 2
-    size, tile = layout.padded, (layout.tile_height, layout.tile)
     kept: list[Objects] = []
     for start, outputs in chunks:
         for offset in range(len(parts(outputs)[0])):
