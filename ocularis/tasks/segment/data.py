@@ -26,7 +26,8 @@ MIN_OBJECT_PIXELS = 4  # an object cut to a sliver by a crop says nothing about 
 
 def read_masks(data: str, config: SegmentConfig, training: bool = True) -> SegmentationSet:
     """The SegmentationSet behind --data, every image decodable (or, with skip_bad, the bad ones dropped and
-    counted); each file is decoded once here, and with --cache ram|disk that decode is kept for training."""
+    counted); each file is decoded once here, and with --cache ram|disk that decode is kept for training (instance
+    annotations are kept packed whatever --cache says). Evaluation (not `training`) may read a single split."""
     dataset = read_segmentation(data, val_fraction=config.val_fraction, test_fraction=config.test_fraction,
                                 seed=config.seed)
     open_images(dataset, config.cache, config.skip_bad, data, training)
@@ -52,7 +53,7 @@ def resize_labels(labels: MaskLabels, size: tuple[int, int]) -> MaskLabels:
     return MaskLabels(semantic, masks.astype(bool), labels.labels)
 
 
-def segment_transform(config: SegmentConfig, imgsz: int, mean, std, train: bool) -> v2.Compose:
+def segment_transform(config: SegmentConfig, mean, std, train: bool) -> v2.Compose:
     """Training (of a crop MaskDataset cut): flips, colour jitter (heavy: affine and vertical flips too) and, for
     `config.elastic` of the crops, U-Net's elastic deformation; masks move with the pixels. Evaluation: none."""
     steps: list = [v2.ToImage()]
@@ -88,8 +89,8 @@ class MaskDataset(Dataset):
             image, semantic, masks = np.asarray(picture), labels.semantic, labels.masks
             if self.train:
                 image, semantic, masks = _pad_to(image, semantic, masks, self.imgsz)
-            pixels = torch.tensor(image).permute(2, 0, 1) if image.ndim == 3 else torch.tensor(image)[None]  # a
-            # copy: cached pixels are read-only
+            # torch.tensor copies: cached pixels are read-only
+            pixels = torch.tensor(image).permute(2, 0, 1) if image.ndim == 3 else torch.tensor(image)[None]
             image, semantic, masks = self.transform(tv_tensors.Image(pixels), tv_tensors.Mask(torch.tensor(semantic)),
                                                     tv_tensors.Mask(torch.tensor(masks, dtype=torch.uint8)))
         return image, _target(semantic, masks, torch.as_tensor(labels.labels))
@@ -166,8 +167,8 @@ class SegmentData(TaskData):
     def __init__(self, dataset: SegmentationSet, config: SegmentConfig, *, imgsz: int, mean, std, stride: int):
         super().__init__(config)
         self.masks, self.imgsz = dataset, imgsz
-        self.train_tf = segment_transform(config, imgsz, mean, std, train=True)
-        self.eval_tf = segment_transform(config, imgsz, mean, std, train=False)
+        self.train_tf = segment_transform(config, mean, std, train=True)
+        self.eval_tf = segment_transform(config, mean, std, train=False)
         self.collate = padded_collate(stride)
 
     def dataset(self, split: str, train: bool = False) -> MaskDataset:
