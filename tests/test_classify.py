@@ -46,6 +46,21 @@ def test_load_gives_the_same_answers_as_the_trained_object(digits_run):
     assert len(first[0].topk) == 5 and first[0].to_json()["labels"] == [first[0].label]
 
 
+def test_other_data_read_whole_is_scored_in_the_models_classes(digits_run, tmp_path):
+    """A folder of two of the ten digits (no val split: other data counts whole) scores in the model's classes."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    for digit in (3, 7):
+        for index in np.flatnonzero(digits.target == digit)[:10]:
+            (tmp_path / str(digit)).mkdir(exist_ok=True)
+            pixels = (digits.images[index] * 255 / 16).astype(np.uint8)
+            Image.fromarray(pixels).save(tmp_path / str(digit) / f"{index}.png")
+    metrics = ocularis.load(digits_run[1].best).evaluate(str(tmp_path))
+    assert metrics.values["accuracy"] > 0.6  # 2 of 10 classes: chance 0.1
+
+
 def test_a_checkpoint_of_another_task_is_refused(tmp_path, digits_run):
     _, run = digits_run
     foreign = save_checkpoint(tmp_path / "detector.ckpt", {}, {"task": "detect"})

@@ -19,10 +19,12 @@ DATASETS.add("digits", digits, task=TASK)
 DATASETS.add("shapes", shapes, task=TASK)
 
 
-def read_labelled(data: str, config: ClassifyConfig) -> LabelledImages:
+def read_labelled(data: str, config: ClassifyConfig, training: bool = True,
+                  channels: int | None = None) -> LabelledImages:
     """A registered dataset name, a folder of class folders, or a path,label CSV; unreadable images (of all splits,
     in one error) raise or, with skip_bad, are dropped and listed in `bad_files`. Each file is decoded once here, and
-    with --cache ram|disk that decode is kept for training."""
+    with --cache ram|disk that decode is kept for training. Evaluation (not `training`) may read one split of one
+    class, in the model's `channels`."""
     split_options = {"val_fraction": config.val_fraction, "test_fraction": config.test_fraction, "seed": config.seed}
     path = Path(data)
     if (TASK, data) in DATASETS and not path.exists():
@@ -34,15 +36,16 @@ def read_labelled(data: str, config: ClassifyConfig) -> LabelledImages:
     else:
         raise DataError(f"--data {data}: no such folder, CSV file or built-in dataset "
                         f"({', '.join(DATASETS.names(task=TASK))})")
+    labelled.channels = channels or labelled.channels  # a trained model reads any data in its own channels
     labelled.images = ImageCache(config.cache, labelled.channels)
     same = labelled.test is labelled.val  # no test split: val stands in for it, one object as the reader made it
     (labelled.train, labelled.val, labelled.test), bad = check_decodable(
         [labelled.train, labelled.val, labelled.test], labelled.images, config.skip_bad)
     labelled.test = labelled.val if same else labelled.test
     labelled.bad_files += [b for b in bad if b not in labelled.bad_files]
-    if not len(labelled.train) or not len(labelled.val):
+    if training and (not len(labelled.train) or not len(labelled.val)):  # evaluation may read one split
         raise DataError(f"--data {data}: the train or val split is empty; add images or lower --val-fraction")
-    if len(labelled.classes) < 2:
+    if training and len(labelled.classes) < 2:
         raise DataError(f"--data {data}: found one class ({labelled.classes[0]}); classification needs two or more")
     return labelled
 

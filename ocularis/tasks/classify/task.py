@@ -95,11 +95,11 @@ class Classifier(Task):
     # ---- evaluation and prediction ----------------------------------------------------------------------------
     def dataset(self, data: str | None = None, split: str = "test"):
         config, data = self._data_config(data)
-        labelled = read_labelled(data, config)
+        labelled = read_labelled(data, config, training=False, channels=self.meta["channels"])
         mapping = class_mapping(labelled.classes, self.meta["classes"], data)
         chosen = getattr(labelled, pick_split(labelled, split))
         chosen.targets = [tuple(mapping[i] for i in t) for t in chosen.targets]
-        labelled.classes, labelled.channels, labelled.test = self.meta["classes"], self.meta["channels"], chosen
+        labelled.classes, labelled.test = self.meta["classes"], chosen
         datamodule = ClassifyData(labelled, config, imgsz=self.meta["imgsz"], mean=self.meta["mean"],
                                   std=self.meta["std"])
         return datamodule.dataset("test")

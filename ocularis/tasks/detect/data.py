@@ -14,12 +14,13 @@ from ocularis.engine.datamodule import TaskData
 from ocularis.tasks.detect.config import DetectConfig
 
 
-def read_boxes(data: str, config: DetectConfig, training: bool = True) -> DetectionSet:
+def read_boxes(data: str, config: DetectConfig, training: bool = True, channels: int | None = None) -> DetectionSet:
     """The DetectionSet behind --data, every image decodable (or, with skip_bad, the bad ones of all splits dropped
     and listed) and its size recorded. Each file is decoded once here, and with --cache ram|disk that decode is kept
     for training."""
     dataset = read_detection(data, val_fraction=config.val_fraction, test_fraction=config.test_fraction,
                              seed=config.seed)
+    dataset.channels = channels or dataset.channels  # a trained model reads any data in its own channels
     open_images(dataset, config.cache, config.skip_bad, data, training)
     for name in SPLITS:
         split = getattr(dataset, name)

@@ -81,7 +81,7 @@ class Detector(Task):
     # ---- evaluation and prediction ----------------------------------------------------------------------------
     def dataset(self, data: str | None = None, split: str = "test"):
         config, data = self._data_config(data)
-        dataset = read_boxes(data, config, training=False)
+        dataset = read_boxes(data, config, training=False, channels=self.meta["channels"])
         mapping = np.array(class_mapping(dataset.classes, self.meta["classes"], data))
         chosen = pick_split(dataset, split)
         for target in getattr(dataset, chosen).targets:

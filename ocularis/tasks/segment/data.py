@@ -24,12 +24,13 @@ from ocularis.tasks.segment.config import SegmentConfig
 MIN_OBJECT_PIXELS = 4  # an object cut to a sliver by a crop says nothing about its shape: dropped
 
 
-def read_masks(data: str, config: SegmentConfig, training: bool = True) -> SegmentationSet:
+def read_masks(data: str, config: SegmentConfig, training: bool = True, channels: int | None = None) -> SegmentationSet:
     """The SegmentationSet behind --data, every image decodable (or, with skip_bad, the bad ones dropped and
     counted); each file is decoded once here, and with --cache ram|disk that decode is kept for training (instance
     annotations are kept packed whatever --cache says). Evaluation (not `training`) may read a single split."""
     dataset = read_segmentation(data, val_fraction=config.val_fraction, test_fraction=config.test_fraction,
                                 seed=config.seed)
+    dataset.channels = channels or dataset.channels  # a trained model reads any data in its own channels
     open_images(dataset, config.cache, config.skip_bad, data, training)
     return dataset
 

@@ -96,7 +96,7 @@ class Segmenter(Task):
     # ---- evaluation and prediction ----------------------------------------------------------------------------
     def dataset(self, data: str | None = None, split: str = "test") -> MaskDataset:
         config, data = self._data_config(data)
-        masks = read_masks(data, config, training=False)
+        masks = read_masks(data, config, training=False, channels=self.meta["channels"])
         chosen = pick_split(masks, split)
         mapping = class_mapping(masks.classes, self.meta["classes"], data)
         if mapping != list(range(len(mapping))):
