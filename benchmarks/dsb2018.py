@@ -32,7 +32,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from segmenters import cell, option_value  # the sibling script: run as python benchmarks/dsb2018.py
+from coco128 import images_per_second  # sibling scripts: run as python benchmarks/dsb2018.py
+from segmenters import cell, option_value
 
 import ocularis
 from ocularis.data.coco_seg import write_coco_masks
@@ -158,14 +159,6 @@ def objects(entry: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def row(name: str, epochs: int, args, values: dict, seconds: float, speed: float) -> dict:
     return {"model": name, "epochs": epochs, "imgsz": args.imgsz, "mask_mAP50": values["mask_mAP50"],
             "mask_mAP50_95": values["mask_mAP50_95"], "train_s": round(seconds), "images_per_s": round(speed, 2)}
-
-
-def images_per_second(predict, paths: list) -> float:
-    predict(paths[0])  # warm-up
-    started = time.perf_counter()
-    for path in paths:
-        predict(path)
-    return len(paths) / (time.perf_counter() - started)
 
 
 def print_table(rows: list[dict], args) -> None:
