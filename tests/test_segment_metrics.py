@@ -122,6 +122,20 @@ def test_pixel_metrics_equal_torchmetrics():
         float(multiclass_accuracy(p, t, 4, average="micro", ignore_index=255)), abs=1e-6)
 
 
+def test_pixel_error_is_the_isbi_leaderboards_one_minus_foreground_f_score():
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(1)
+    truth = (rng.random((3, 40, 40)) < 0.8).astype(np.int64)  # mostly cell interior (1), as ISBI's slices
+    predicted = np.where(rng.random(truth.shape) < 0.9, truth, 1 - truth)
+    counter = PixelCounter(2)
+    counter.update(predicted, truth)
+    metrics = segmentation_metrics(counter, ["membrane", "cell"])
+    expected = 1 - f1_score(truth.reshape(-1), predicted.reshape(-1), pos_label=1)
+    assert metrics.values["pixel_error"] == pytest.approx(expected, abs=1e-9)
+    assert metrics.values["pixel_error"] < 1 - metrics.values["pixel_accuracy"]  # not the misclassified fraction
+
+
 def test_rand_error_is_scikit_images_on_cell_regions():
     from skimage.measure import label
     from skimage.metrics import adapted_rand_error as reference

@@ -1,5 +1,6 @@
 """Segmentation metrics: pixel accuracy, per-class IoU and Dice, mIoU (from one confusion matrix that torchmetrics
-accumulates); for two classes the ISBI challenge's pixel error and adapted Rand error (scikit-image); for instance
+accumulates); for two classes the ISBI challenge's pixel error (1 - the foreground pixels' F-score) and adapted Rand error
+(scikit-image); for instance
 models COCO mask AP, matched and averaged by ocularis.core.coco_ap (the numbers pycocotools prints for segm, as
 tests/test_segment_metrics.py checks), overlaps from pycocotools' RLE IoU."""
 
@@ -105,8 +106,10 @@ def semantic_values(confusion: np.ndarray, classes: list[str]) -> tuple[dict, di
     accuracy = float(true_positive.sum() / total) if total else None
     values = {"mIoU": mean_defined(iou), "mDice": mean_defined(dice), "pixel_accuracy": accuracy,
               "mIoU_foreground": mean_defined(iou[1:])}
-    if len(classes) == 2:
-        values["pixel_error"] = None if accuracy is None else 1 - accuracy
+    if len(classes) == 2:  # the ISBI 2012 leaderboard's pixel error: 1 - F-score of the foreground (label > 0)
+        # pixels. The challenge took the best F-score over thresholds of a probability map; at the model's own
+        # decision this is that value or worse. (1 - pixel accuracy is a different, smaller-looking number.)
+        values["pixel_error"] = None if np.isnan(dice[1]) else float(1 - dice[1])
     per_class = {name: {"pixels": int(truth[c]), "iou": _number(iou[c]), "dice": _number(dice[c])}
                  for c, name in enumerate(classes)}
     return values, per_class
