@@ -1,5 +1,5 @@
 """The command line, generated from the task registry: `ocularis TASK train|val|predict|export|benchmark` for every
-registered task, plus `export`, `benchmark`, `serve`, `info` and `data convert`. No task is named here.
+registered task, plus `export`, `benchmark`, `explain`, `serve`, `info` and `data convert`. No task is named here.
 
 Building the app reads only the tasks' declarations (ocularis.contract.TaskSpec), so `--help` answers without torch;
 each command imports what it runs (the engine, a task's class) when it runs. User errors print one line, exit 2.
@@ -21,6 +21,7 @@ from ocularis.contract import Inputs, TaskSpec
 from ocularis.core.runs import new_run_dir, run_config, write_json
 from ocularis.data.formats import BOX_FORMATS, MASK_FORMATS
 from ocularis.errors import OcularisError
+from ocularis.explain import DATA_METHODS, IMAGE_METHODS
 from ocularis.registry import DATASETS, MODELS, TASKS
 from ocularis.tasks import BUILTIN  # noqa: F401  (importing the package registers the built-in tasks)
 
@@ -36,6 +37,7 @@ def build_app() -> typer.Typer:
         app.add_typer(task_app(TASKS.get(name)), name=name)
     app.command("export")(export_command(None))
     app.command("benchmark")(benchmark_command(None))
+    app.command("explain")(explain)
     app.command("serve")(serve)
     app.command("info")(info)
     data_app = typer.Typer(help="Datasets: convert between box and mask formats.", no_args_is_help=True)
@@ -187,6 +189,42 @@ def benchmark_command(task: str | None) -> Callable:
         console.print(f"results: {folder / 'benchmark.json'}")
 
     return benchmark
+
+
+def explain(method: str = typer.Argument(..., help=f"per image: {', '.join(IMAGE_METHODS)}; over a dataset: "
+                                                   f"{', '.join(DATA_METHODS)}"),
+            sources: list[str] = typer.Argument(None, help="images or folders (per-image methods; neighbours' "
+                                                           "queries)"),
+            model: Path = typer.Option(..., help="checkpoint (best.ckpt) of any task"),
+            target: str = typer.Option(None, help="class to explain (default: each image's own answer)"),
+            layer: str = typer.Option(None, help="layer by name, e.g. stage3 or body.4 (default: the model's own)"),
+            data: str = typer.Option(None, help="dataset methods: the data (default: the training data)"),
+            split: str = typer.Option("test", help="dataset methods: train, val or test"),
+            limit: int = typer.Option(500, help="dataset methods: most images used"),
+            epsilon: float = typer.Option(0.05, help="fgsm / pgd: the budget, in pixel units [0..1]"),
+            save: bool = typer.Option(False, help="per-image methods: write the pictures and explanations.json"),
+            project: str = typer.Option("runs", help="folder that holds run folders")) -> None:
+    """Explain a model: where it looks, what its layers hold, how its features group, how it fails (results in
+    runs/explain/METHOD)."""
+    from ocularis.api import load
+
+    task = load(model)
+    if method in DATA_METHODS:
+        console.print(str(task.explain_data(method, new_run_dir(project, "explain", method), data, split, layer,
+                                            sources or None, limit)))
+        return
+    results = task.explain(method, sources, target=target, layer=layer, progress=True, epsilon=epsilon)
+    table = Table(*results[0].row())
+    for result in results:
+        table.add_row(*result.row().values())
+    console.print(table)
+    if save:
+        folder = new_run_dir(project, "explain", method)
+        for index, result in enumerate(results):
+            result.save_to(folder, f"{index:04d}_{Path(result.source).stem}")
+        write_json(folder / "explanations.json", [{k: v for k, v in r.to_json().items() if k != "image"}
+                                                  for r in results])
+        console.print(f"saved to {folder}")
 
 
 def serve(model: list[str] = typer.Option(..., help="checkpoint or exported file, or NAME=PATH; repeat for more"),

@@ -189,3 +189,20 @@ def test_the_web_page_lists_the_boxes_it_draws(shapes_run, tmp_path):
         assert page.inner_text("#top1").startswith(str(len(expected)))
         listed = page.locator(".detection").all_inner_texts()
         assert [line.split()[0] for line in listed] == expected.names
+
+
+def test_a_boxs_gradcam_puts_most_of_its_mass_inside_that_box_and_agrees_with_occlusion(shapes_run):
+    """Explaining a detector: each image's best box, Grad-CAM read at the map its level's head reads."""
+    from ocularis.explain.measures import top_region
+
+    detector, _ = shapes_run
+    pictures = read_detection("shapes").test.sources[:40]
+    looked = detector.explain("gradcam", pictures)
+    inside = np.array([e.numbers["mass_in_box"] for e in looked])
+    area = np.mean([(e.box[2] - e.box[0]) * (e.box[3] - e.box[1]) / e.heat.size for e in looked])
+    occluded = detector.explain("occlusion", pictures)
+    same = np.mean([top_region(a.heat, 3) == top_region(b.heat, 3) for a, b in zip(looked, occluded, strict=True)])
+    print(f"Grad-CAM mass inside the box {inside.mean():.2f} (boxes cover {area:.2f} of the image); "
+          f"same top cell of 3 x 3 as occlusion: {same:.2f} (chance 0.11)")
+    assert inside.mean() > 0.5 and same > 0.5  # measured 0.62 and 0.60
+    assert all(e.box is not None and e.target.split()[0] in detector.meta["classes"] for e in looked)

@@ -358,7 +358,7 @@ def test_the_explanation_hooks_give_a_layer_and_a_scalar_to_attribute(digits_mod
     try:
         images = classifier.sample_inputs(count=4)
         outputs = classifier.network(images)
-        target = classifier.explain_target(outputs)
+        target = classifier.explain_target(outputs).chosen(outputs)
         assert target.shape == (4,) and torch.equal(target, outputs.max(dim=1).values)
         gradients = torch.autograd.grad(target.sum(), seen["maps"])[0]
     finally:

@@ -7,7 +7,7 @@ A task fills in: `build` (its network from a checkpoint's metadata), `prepare` (
 `training_module`, `dataset` (a split of some data in the model's classes and preprocessing), `score`,
 `postprocess` and `agreement`. It may override: `train` (a run not trained by gradients), `fitting`,
 `after_training`, `report`, `plot_examples`, `default_options`, `preprocess`, `graphs`, `export_refusal` and the
-explanation hooks `explain_layer` / `explain_target`.
+explanation hooks `explain_inputs` / `explain_layer` / `explain_target`.
 """
 
 import dataclasses
@@ -38,9 +38,13 @@ from ocularis.deploy.export import Exported, Graph, export_task
 from ocularis.deploy.runtime import OpenedModel, open_model
 from ocularis.deploy.timing import time_network
 from ocularis.engine.datamodule import TaskData
+from ocularis.engine.explain_report import ExplainReport, explain_dataset
+from ocularis.engine.explaining import explain_images
 from ocularis.engine.module import TaskModule
 from ocularis.engine.run import prepare_run_dir, train_module
 from ocularis.errors import CheckpointError, ConfigError
+from ocularis.explain.result import Explanation
+from ocularis.explain.target import ExplainTarget
 
 BASE_META = ("task", "model", "config")  # what every saved model's metadata holds; tasks add `required_meta`
 
@@ -229,13 +233,44 @@ class Task(ABC):
             outputs = self.network.to(device).eval()(batch.to(device))
         return tuple(o.float().cpu() for o in outputs) if isinstance(outputs, tuple) else outputs.float().cpu()
 
-    # ---- explanation hooks (ocularis.tasks.explain reads these) -----------------------------------------------
+    # ---- explanation hooks (ocularis.engine.explaining reads these) --------------------------------------------
+    # the network's output is class logits and its datasets' items are (image, class index): what adversarial
+    # attacks and class-coloured feature plots need
+    explains_logits: ClassVar[bool] = False
+
+    def explain(self, method: str, inputs: Any, target: str | None = None, layer: str | None = None,
+                batch: int = 16, progress: bool = False, epsilon: float = 0.05) -> list[Explanation]:
+        """One Explanation per input image: a heat map of where the network looks (cam, gradcam, gradcam++,
+        scorecam, saliency, guided_backprop, integrated_gradients, occlusion), a layer's feature maps or DeepDream,
+        or an FGSM / PGD attack of budget `epsilon` (pixel units); for `target` (a class name; default: each
+        input's own answer) at `layer` (a module name; default: explain_layer())."""
+        self._require_network()
+        return explain_images(self, method, inputs, target, layer, batch, progress, epsilon)
+
+    def explain_data(self, method: str, folder: str | Path, data: str | None = None, split: str = "test",
+                     layer: str | None = None, inputs: Any = None, limit: int = 500) -> ExplainReport:
+        """Explanations of the model over a dataset's split (at most `limit` images), written into `folder`: tsne,
+        pca or projector of a layer's features, the neighbours of `inputs` among them, robustness to FGSM and
+        PGD, the filters of a convolution, the images that maximise each class."""
+        self._require_network()
+        return explain_dataset(self, method, Path(folder), data, split, layer, inputs, limit)
+
+    def explain_inputs(self, pictures: list[Image.Image]) -> torch.Tensor:
+        """One network input per picture (what explanations attribute to); default: preprocess's."""
+        return self.preprocess(pictures, self.default_options())
+
     def explain_layer(self) -> nn.Module | None:
-        """The layer whose activations and gradients explanations look at (Grad-CAM's); None: not explainable."""
+        """The layer class activation maps read (one every output depends on); None: none declared."""
         return None
 
-    def explain_target(self, outputs: torch.Tensor) -> torch.Tensor:
-        """The one scalar per input an explanation attributes, from the network's raw outputs."""
+    def explain_features(self) -> nn.Module | None:
+        """The layer whose (pooled) output is an image's feature vector for t-SNE, PCA and neighbours; default:
+        explain_layer()."""
+        return self.explain_layer()
+
+    def explain_target(self, outputs: Any, target: str | None = None) -> ExplainTarget:
+        """What is explained for each input, read from the network's raw outputs: `target` (a class name) or,
+        by default, the input's own answer."""
         raise ConfigError(f"{self.spec.name} models declare nothing to explain")
 
     # ---- export -----------------------------------------------------------------------------------------------

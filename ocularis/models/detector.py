@@ -14,6 +14,11 @@ class DetectorNetwork(nn.Module):
 
     export_refusal: str | None = None  # why the network cannot be exported (code outside the graph), or None
 
+    def explained_layer(self, row: int | None = None, size: tuple[int, int] | None = None) -> nn.Module | None:
+        """The layer class activation maps read: one that every output depends on, or for one output row (of an
+        input of `size` (H, W)) the one its score is read from; default: none declared."""
+        return None
+
     def after_training(self, loader) -> None:
         """A stage fitted without gradients once the network is trained (R-CNN's SVMs); default: none."""
 

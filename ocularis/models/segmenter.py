@@ -23,8 +23,16 @@ class SemanticNetwork(nn.Module):
     stride: ClassVar[int] = 32  # input sides must be multiples of this
     export_refusal: ClassVar[str | None] = None
 
+    def explained_layer(self) -> nn.Module | None:
+        """The layer class activation maps read: one that every output depends on; default: none declared."""
+        return None
+
 
 class InstanceNetwork(nn.Module):
     instances: ClassVar[bool] = True
     stride: ClassVar[int] = 32
     export_refusal: ClassVar[str | None] = None
+
+    def explained_layer(self, row: int | None = None, size: tuple[int, int] | None = None) -> nn.Module | None:
+        """As DetectorNetwork's (ocularis.models.detector): the layer for the whole output, or for one row."""
+        return None

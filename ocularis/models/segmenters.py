@@ -97,6 +97,10 @@ class FCN(SemanticNetwork):
         self.skip_ups = nn.ModuleList(bilinear_upsampler(num_classes, 2) for _ in range(skips))
         self.final_up = bilinear_upsampler(num_classes, 32 // 2**skips)
 
+    def explained_layer(self) -> nn.Module:
+        """fc6/fc7 (stride 32): the deepest map, which every score reads."""
+        return self.fc
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         pools, x = [], images
         for stage in self.stages:
@@ -132,6 +136,10 @@ class SegNet(SemanticNetwork):
         self.unpool = nn.MaxUnpool2d(2, 2)
         self.classifier = nn.Conv2d(widths[0], num_classes, 1)
 
+    def explained_layer(self) -> nn.Module:
+        """The last encoder (stride 32), which every decoder reads."""
+        return self.encoders[-1]
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         indices, x = [], images
         for encoder in self.encoders:
@@ -164,6 +172,10 @@ class UNet(SemanticNetwork):
                                  for k in reversed(range(depth)))
         self.expansive = nn.ModuleList(conv_stack(2 * widths[k], [widths[k]] * 2) for k in reversed(range(depth)))
         self.classifier = nn.Conv2d(width, num_classes, 1)
+
+    def explained_layer(self) -> nn.Module:
+        """The first expansive block (stride 2**(depth-1)): the bottom's meaning, already joined with a skip."""
+        return self.expansive[0]
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         skips, x = [], images

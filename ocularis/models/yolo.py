@@ -3,6 +3,8 @@ top-down feature pyramid, and at each of three strides (8, 16, 32) three anchors
 independent sigmoid class scores (YOLOv3). Boxes are parametrised and assigned to anchors as in YOLOv5 (offsets in
 -0.5..1.5 of a cell, neighbouring cells share a target, anchor-shape ratio < 4), which trains in few epochs."""
 
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -103,6 +105,19 @@ class YOLO(DetectorNetwork):
             b, _, h, w = raw.shape
             maps.append(raw.view(b, 3, self.outputs, h, w).permute(0, 1, 3, 4, 2))
         return maps
+
+    def explained_layer(self, row: int | None = None, size: tuple[int, int] | None = None) -> nn.Module:
+        """For the whole output, stage 4 (stride 16), which every level's predictions depend on. For one output row
+        (of an input `size` (H, W)), the map its level's 1x1 head reads (P3, P4 or C5): that box's score is read
+        from there alone, so the map shows where the box was seen."""
+        if row is None:
+            return self.stage4
+        for level, layer in enumerate((self.merge3, self.merge4, self.stage5)):
+            count = 3 * math.ceil(size[0] / STRIDES[level]) * math.ceil(size[1] / STRIDES[level])
+            if row < count:
+                return layer
+            row -= count
+        raise IndexError("row beyond the network's outputs")
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return torch.cat([self.decode(raw, level) for level, raw in enumerate(self.heads(images))], dim=1)

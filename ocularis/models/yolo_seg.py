@@ -59,6 +59,9 @@ class YOLOSeg(InstanceNetwork):
             coefficients.append(raw.view(b, 3, self.prototype_count, h, w).permute(0, 1, 3, 4, 2))
         return self.detector.raw_maps(features), coefficients, self.prototypes(features[0])
 
+    def explained_layer(self, row: int | None = None, size: tuple[int, int] | None = None) -> nn.Module:
+        return self.detector.explained_layer(row, size)
+
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         maps, coefficients, prototypes = self.parts(images)
         rows = torch.cat([self.detector.decode(raw, level) for level, raw in enumerate(maps)], dim=1)

@@ -13,6 +13,7 @@ from ocularis.core.plots import plot_image_grid
 from ocularis.data.splits import class_mapping, pick_split
 from ocularis.engine.task import Prepared, Task
 from ocularis.errors import ConfigError
+from ocularis.explain.target import ExplainTarget, class_target
 from ocularis.models.network import Network
 from ocularis.tasks.classify import SPEC
 from ocularis.tasks.classify.config import ClassifyConfig, ClassifyOptions
@@ -34,6 +35,7 @@ class Classifier(Task):
     """Train, evaluate and predict with an image classifier. The constructor only stores options."""
 
     spec, result_type = SPEC, Labels
+    explains_logits = True
     required_meta = ("classes", "channels", "imgsz", "mean", "std")
 
     @staticmethod
@@ -132,14 +134,23 @@ class Classifier(Task):
 
     def explain_layer(self) -> nn.Module | None:
         """The body's last convolutional stage (Grad-CAM's choice): its maps still say where, and the class is read
-        from them. None for an exported file, which has no layers to hook."""
+        from them."""
         if not isinstance(self.network, Network):
             return None
         return [b for b in self.network.blocks() if any(isinstance(m, nn.Conv2d) for m in b.modules())][-1]
 
-    def explain_target(self, outputs: torch.Tensor) -> torch.Tensor:
-        """The logit of each image's top class."""
-        return outputs.gather(1, outputs.argmax(dim=1, keepdim=True)).squeeze(1)
+    def explain_features(self) -> nn.Module | None:
+        """The body: its output is the penultimate features the head classifies."""
+        return self.network.body if isinstance(self.network, Network) else None
+
+    def explain_target(self, outputs: torch.Tensor, target: str | None = None) -> ExplainTarget:
+        """The logit of `target` or of each image's top class; with the head's weights of that class where the
+        last convolutional stage is pooled straight into a linear head (CAM's case: nothing with weights between)."""
+        found = class_target(outputs, self.meta["classes"], target, _logits, self._activate(outputs))
+        layer = self.explain_layer()
+        if layer is not None and self.network.blocks()[-1] is layer and isinstance(self.network.head, nn.Linear):
+            found.class_weights = self.network.head.weight.detach()[found.index]
+        return found
 
     # ---- helpers ----------------------------------------------------------------------------------------------
     def _activate(self, logits: torch.Tensor) -> torch.Tensor:
@@ -160,3 +171,8 @@ def _trainable_blocks(freeze: str | None) -> int:
         return int(freeze)
     except ValueError:
         raise ConfigError(f"--freeze {freeze!r} must be 'backbone' or a number of blocks to fine-tune") from None
+
+
+def _logits(outputs: torch.Tensor) -> torch.Tensor:
+    """What classification explains: the class logits themselves."""
+    return outputs

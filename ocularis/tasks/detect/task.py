@@ -16,6 +16,7 @@ from ocularis.core.plots import plot_image_grid
 from ocularis.data.dataset import load_pil
 from ocularis.data.splits import class_mapping, pick_split
 from ocularis.engine.task import Prepared, Task
+from ocularis.explain.target import ExplainTarget, box_target, detection_scores
 from ocularis.tasks.detect import SPEC
 from ocularis.tasks.detect.config import DetectConfig, DetectOptions
 from ocularis.tasks.detect.data import DetectData, read_boxes
@@ -127,9 +128,14 @@ class Detector(Task):
     def export_refusal(self) -> str | None:
         return self.network.export_refusal if isinstance(self.network, nn.Module) else None
 
-    def explain_target(self, outputs: torch.Tensor) -> torch.Tensor:
-        """Each image's best detection score (objectness x class probability)."""
-        return (outputs[..., 4:5] * outputs[..., 5:]).flatten(1).max(dim=1).values
+    def explain_layer(self) -> nn.Module | None:
+        return self.network.explained_layer() if isinstance(self.network, nn.Module) else None
+
+    def explain_target(self, outputs: torch.Tensor, target: str | None = None) -> ExplainTarget:
+        """Each image's best box (of class `target` if given): its objectness x class probability."""
+        size = (self.meta["imgsz"],) * 2
+        return box_target(outputs, self.meta["classes"], target, detection_scores,
+                          lambda row: self.network.explained_layer(row, size))
 
     # ---- helpers ----------------------------------------------------------------------------------------------
     def _detections(self, output: torch.Tensor, size: tuple[int, int], conf: float | None = None,

@@ -1,8 +1,7 @@
 """Segmentation metrics: pixel accuracy, per-class IoU and Dice, mIoU (from one confusion matrix that torchmetrics
-accumulates); for two classes the ISBI challenge's pixel error (1 - the foreground pixels' F-score) and adapted Rand error
-(scikit-image); for instance
-models COCO mask AP, matched and averaged by ocularis.core.coco_ap (the numbers pycocotools prints for segm, as
-tests/test_segment_metrics.py checks), overlaps from pycocotools' RLE IoU."""
+accumulates); for two classes the ISBI challenge's pixel error (1 - the foreground pixels' F-score) and adapted Rand
+error (scikit-image); for instance models COCO mask AP, matched and averaged by ocularis.core.coco_ap (the numbers
+pycocotools prints for segm, as tests/test_segment_metrics.py checks), overlaps from pycocotools' RLE IoU."""
 
 from dataclasses import asdict, dataclass
 from pathlib import Path

@@ -23,6 +23,7 @@ from ocularis.deploy.outputs import parts, rows
 from ocularis.engine.task import Prepared, Task
 from ocularis.engine.tiling import Stitcher, TileLayout
 from ocularis.errors import ConfigError
+from ocularis.explain.target import ExplainTarget, box_target, class_target, detection_scores
 from ocularis.tasks.segment import SPEC
 from ocularis.tasks.segment.config import SegmentConfig, SegmentOptions
 from ocularis.tasks.segment.data import MaskDataset, SegmentData, read_masks, resize_labels, resized
@@ -192,13 +193,25 @@ class Segmenter(Task):
     def export_refusal(self) -> str | None:
         return self.network.export_refusal if isinstance(self.network, nn.Module) else None
 
-    def explain_target(self, outputs) -> torch.Tensor:
-        """Semantic: the predicted mass of each tile's most present foreground class; instance: the best score."""
+    def explain_inputs(self, pictures: list[Image.Image]) -> torch.Tensor:
+        """Each picture resized to one training-size tile (explanations attribute one input per image)."""
+        return Task.preprocess(self, pictures)
+
+    def explain_layer(self) -> nn.Module | None:
+        return self.network.explained_layer() if isinstance(self.network, nn.Module) else None
+
+    def explain_target(self, outputs, target: str | None = None) -> ExplainTarget:
+        """Instance models: each image's best object (of class `target` if given), as a detector's box. Semantic:
+        the share of the image's pixels given to `target`, by default the most present foreground class."""
+        classes = self.meta["classes"]
         if self.meta["instances"]:
-            found = parts(outputs)[0]
-            return (found[..., 4:5] * found[..., 5:]).flatten(1).max(dim=1).values
-        mass = outputs.softmax(dim=1)[:, 1:].sum(dim=(2, 3))
-        return mass.max(dim=1).values
+            size = (self.meta["imgsz"],) * 2
+            return box_target(parts(outputs)[0], classes[1:], target, _object_scores,
+                              lambda row: self.network.explained_layer(row, size))
+        shares = _class_shares(outputs)
+        foreground = shares.clone()
+        foreground[:, 0] = -1.0  # the background is what is left: explain a class that is there
+        return class_target(foreground, classes, target, _class_shares, shares, " of pixels")
 
     # ---- helpers ----------------------------------------------------------------------------------------------
     def _tiles(self, picture: Image.Image, options: SegmentOptions, pixels: bool = True, whole: bool = False):
@@ -372,3 +385,13 @@ class _Remapped(MaskTarget):
 
     def where(self) -> str:
         return self.target.where()
+
+
+def _object_scores(outputs) -> torch.Tensor:
+    """An instance network's rows' scores, as a detector's."""
+    return detection_scores(parts(outputs)[0])
+
+
+def _class_shares(logits: torch.Tensor) -> torch.Tensor:
+    """(B, C): the mean probability of each class over the pixels (its expected share of the image)."""
+    return logits.float().softmax(dim=1).mean(dim=(2, 3))

@@ -1,0 +1,10 @@
+"""Looking inside networks: where they look, what their layers hold, how they fail. Knows no task: the engine runs
+these on any task through its explanation hooks (ocularis.engine.explaining).
+
+The method names are here, importing nothing, so the command line can list them without loading torch."""
+
+CAMS = ("cam", "gradcam", "gradcam++", "scorecam")
+ATTRIBUTIONS = ("saliency", "guided_backprop", "integrated_gradients", "occlusion")
+PICTURES = ("feature_maps", "deepdream", "fgsm", "pgd")  # per-image methods whose answer is a picture of its own
+IMAGE_METHODS = (*CAMS, *ATTRIBUTIONS, *PICTURES)
+DATA_METHODS = ("tsne", "pca", "projector", "neighbours", "robustness", "filters", "maximise")

@@ -1,0 +1,109 @@
+"""Where a digits classifier looks (tests/conftest.py's LeNet-5 on the real UCI digits): every heat-map method, the
+measures that say a map is faithful (ink over background, the deletion test; a detector's boxes and the agreement
+with occlusion are in tests/test_detect.py), CAM against
+the identity that makes Grad-CAM its generalisation, and the refusals."""
+
+import numpy as np
+import pytest
+import torch
+
+import ocularis
+from ocularis.errors import ConfigError
+from ocularis.explain import ATTRIBUTIONS, CAMS
+from ocularis.explain.maps import heat_maps
+from ocularis.explain.measures import area_under, deletion_curve
+from ocularis.explain.target import class_target
+
+COUNT = 100  # test images the measures average over
+
+
+@pytest.fixture(scope="module")
+def digits(digits_model):
+    """The trained classifier, COUNT test images as pixels (uint8, 32 x 32: the 8 x 8 digits upsampled) and as
+    the network's inputs."""
+    classifier = ocularis.load(digits_model)
+    test = classifier.dataset(split="test")
+    images = torch.stack([test[i][0] for i in range(COUNT)])
+    mean, std = classifier.meta["mean"][0], classifier.meta["std"][0]
+    pixels = ((images[:, 0] * std + mean).clamp(0, 1) * 255).round().byte().numpy()
+    return classifier, list(pixels), images
+
+
+def ink_ratio(explanations, pixels) -> float:
+    """Mean heat on the digit's ink (pixels > 128) over the mean heat on the background, pooled over images."""
+    ink = np.stack([p > 128 for p in pixels])
+    heat = np.stack([e.heat for e in explanations])
+    return float(heat[ink].mean() / heat[~ink].mean())
+
+
+def test_gradcam_puts_more_heat_on_the_digit_than_on_the_background(digits):
+    classifier, pixels, _ = digits
+    ratios = {m: ink_ratio(classifier.explain(m, pixels), pixels) for m in ("gradcam", "scorecam", "occlusion")}
+    print("heat on ink / heat on background:", {k: round(v, 2) for k, v in ratios.items()})
+    # a map blind to the digit scores 1; measured 1.3-1.5 (Grad-CAM's 10 x 10 maps blur a 32 px digit), 2+
+    assert ratios["gradcam"] > 1.15 and ratios["scorecam"] > 1.5 and ratios["occlusion"] > 2
+
+
+def test_deleting_the_pixels_gradcam_ranks_highest_drops_the_score_faster_than_random(digits):
+    classifier, pixels, images = digits
+    network = classifier.network.eval()
+    with torch.no_grad():
+        target = classifier.explain_target(network(images))
+    heat = torch.from_numpy(np.stack([e.heat for e in classifier.explain("gradcam", pixels)]))
+    black = (-torch.tensor(classifier.meta["mean"]) / torch.tensor(classifier.meta["std"]))[:, None, None]
+    ranked = area_under(deletion_curve(network, target, images, heat, black))
+    random = area_under(deletion_curve(network, target, images, torch.rand(heat.shape,
+                                                                           generator=torch.Generator().manual_seed(0)),
+                                       black))
+    print(f"deletion AUC of the top logit: Grad-CAM order {ranked:.2f}, random order {random:.2f}")
+    assert ranked < random - 0.5
+
+
+@pytest.mark.parametrize("method", [*[m for m in CAMS if m != "cam"], *ATTRIBUTIONS])
+def test_every_heat_map_is_the_inputs_size_in_unit_range_and_renders(digits, method):
+    classifier, pixels, _ = digits
+    found = classifier.explain(method, pixels[:3], target="3")
+    assert len(found) == 3 and all(e.target.startswith("3 ") for e in found)
+    for explanation in found:
+        assert explanation.heat.shape == (32, 32) and explanation.heat.min() >= 0
+        assert explanation.heat.max() == pytest.approx(1.0)
+        assert explanation.plot().shape[2] == 3
+        assert explanation.to_json()["image"].startswith("data:image/png;base64,")
+
+
+def test_feature_maps_show_a_grid_of_the_layers_channels(digits):
+    classifier, pixels, _ = digits
+    first, last = (classifier.explain("feature_maps", pixels[:1], layer=name)[0] for name in ("body.0", None))
+    assert first.panel.shape == (2 * 29 + 1, 3 * 29 + 1)  # 6 maps of 28 x 28 in 2 rows of 3
+    assert last.panel.shape == (4 * 11 + 1, 4 * 11 + 1)  # 16 maps of 10 x 10 in rows of 4
+
+
+def test_cam_is_gradcam_for_a_global_pooling_linear_head():
+    """Selvaraju et al.: with global average pooling then a linear layer, Grad-CAM's channel weights are the class's
+    weights divided by the pooled map's size, so the normalised maps are CAM's (untrained ResNet-18: any weights)."""
+    from ocularis.tasks.classify.model import build_network
+
+    torch.manual_seed(0)
+    network = build_network("resnet18", num_classes=4, in_channels=3).eval()
+    layer, images = network.body.layer4, torch.randn(2, 3, 64, 64)
+    logits = network(images).detach()
+    target = class_target(logits, ["a", "b", "c", "d"], None, lambda out: out, logits)
+    target.class_weights = network.head.weight.detach()[target.index]
+    black = torch.zeros(3, 1, 1)
+    cam, gradcam = (heat_maps(m, network, layer, target, images, black) for m in ("cam", "gradcam"))
+    torch.testing.assert_close(cam, gradcam, atol=1e-5, rtol=1e-4)
+
+
+def test_explanations_refuse_what_they_cannot_do(digits, tmp_path):
+    classifier, pixels, _ = digits
+    with pytest.raises(ConfigError, match="cam reads the target class's weights"):
+        classifier.explain("cam", pixels[:1])
+    with pytest.raises(ConfigError, match="per-image methods are"):
+        classifier.explain("magic", pixels[:1])
+    with pytest.raises(ConfigError, match="not one of this model's classes"):
+        classifier.explain("gradcam", pixels[:1], target="eleven")
+    with pytest.raises(ConfigError, match="top-level layers are body, head"):
+        classifier.explain("gradcam", pixels[:1], layer="conv9")
+    exported = classifier.export("onnx", tmp_path / "digits.onnx").paths["network"]
+    with pytest.raises(ConfigError, match="need the PyTorch weights"):
+        ocularis.load(exported).explain("gradcam", pixels[:1])
