@@ -19,13 +19,11 @@ EPSILONS = (0.0, 0.02, 0.05, 0.1, 0.2)
 
 
 @pytest.fixture(scope="module")
-def digits(tmp_path_factory):
-    """(network, mean, std, test images, test labels) of LeNet-5 fitted for 4 epochs on the 8x8 UCI digits at 32 px."""
+def digits(digits_model):
+    """(network, mean, std, test images, test labels) of tests/conftest.py's LeNet-5 on the 8x8 UCI digits at 32 px."""
     import ocularis
 
-    project = str(tmp_path_factory.mktemp("runs"))
-    classifier = ocularis.Classifier(model="lenet5", lr=0.003, progress=False, project=project)
-    classifier.fit("digits", epochs=4)
+    classifier = ocularis.load(digits_model)
     network = classifier.network.eval()
     test = classifier.dataset(split="test")
     images = torch.stack([test[i][0] for i in range(len(test))])

@@ -26,12 +26,10 @@ from ocularis.explain.space import (
 
 
 @pytest.fixture(scope="module")
-def digits(tmp_path_factory):
-    """The trained classifier, its test images (N, 1, 32, 32), their uint8 pictures, labels and penultimate features."""
-    classifier = ocularis.Classifier(model="lenet5", lr=0.003, progress=False,
-                                     project=str(tmp_path_factory.mktemp("runs")))
-    run = classifier.fit("digits", epochs=4)
-    assert run.metrics.values["accuracy"] > 0.85
+def digits(digits_model):
+    """The trained classifier (tests/conftest.py's), its test images (N, 1, 32, 32), their uint8 pictures, labels and
+    penultimate features."""
+    classifier = ocularis.load(digits_model)
     test = classifier.dataset(split="test")
     images = torch.stack([test[index][0] for index in range(len(test))])
     labels = np.array([int(test[index][1]) for index in range(len(test))])

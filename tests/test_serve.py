@@ -171,3 +171,25 @@ def test_model_names_and_serving_errors(digits_model):
     assert model_name(digits_model.with_name("best.int8.onnx")) == "lenet5-int8-onnx"
     with pytest.raises(ocularis.errors.ConfigError, match="the name 'lenet5' is taken"):
         load_models([str(digits_model), str(digits_model)])
+
+
+def test_the_explain_route_returns_the_overlay_and_refuses_what_a_model_cannot_do(client, models, digit_images):
+    import base64
+
+    listed = {m["name"]: m for m in client.get("/v1/models").json()}
+    assert "gradcam" in listed["lenet5"]["explanations"] and listed["digits-onnx"]["explanations"] == []
+    response = client.post("/v1/models/lenet5/explain?method=gradcam&target=3",
+                           files=[("image", ("a.png", digit_images[3], "image/png"))])
+    assert response.status_code == 200, response.text
+    result = response.json()["results"][0]
+    assert result["source"] == "a.png" and result["method"] == "gradcam" and result["target"].startswith("3 ")
+    overlay = Image.open(io.BytesIO(base64.b64decode(result["image"].split(",", 1)[1])))
+    assert overlay.mode == "RGB" and min(overlay.size) >= 32
+    expected = models["lenet5"].explain("gradcam", [Image.open(io.BytesIO(digit_images[3]))], target="3")[0]
+    assert result["numbers"] == pytest.approx(expected.numbers)
+    for route, status, message in (("digits-onnx/explain?method=gradcam", 422, "offers the explanations none"),
+                                   ("lenet5/explain?method=magic", 422, "not 'magic'"),
+                                   ("lenet5/explain?method=gradcam&target=eleven", 422, "not one of"),
+                                   ("nobody/explain", 404, "no model named")):
+        refused = client.post(f"/v1/models/{route}", files=[("image", ("a.png", digit_images[0], "image/png"))])
+        assert refused.status_code == status and message in refused.json()["error"]["message"], refused.text

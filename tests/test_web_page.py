@@ -27,3 +27,18 @@ def test_upload_in_the_browser_shows_the_predicted_label(digits_model, tmp_path)
                                               "buffer": b"not an image"}])
         page.wait_for_function("document.getElementById('error').textContent.length > 0")
         assert "not an image" in page.inner_text("#error")
+
+
+@needs_browser
+def test_the_explain_toggle_shows_a_heat_map_beside_the_prediction(digits_model, tmp_path):
+    digits = load_digits()
+    image_path = tmp_path / "digit.png"
+    Image.fromarray((digits.images[7] * 255 / 16).astype(np.uint8)).save(image_path)
+    with page_at(create_app(load_models([str(digits_model)]))) as page:
+        page.wait_for_selector("#explain option[value='gradcam']", state="attached")
+        page.select_option("#explain", "occlusion")
+        page.set_input_files("#file", str(image_path))
+        page.wait_for_selector("#explanation", timeout=60_000)
+        assert page.eval_on_selector("#explanation", "img => img.naturalWidth") >= 32
+        assert page.inner_text("#output").count("occlusion:") == 1 and page.inner_text("#error") == ""
+

@@ -16,7 +16,7 @@ from ocularis.engine.explaining import _pixels_of, explained_network, named_laye
 from ocularis.errors import ConfigError
 from ocularis.explain import DATA_METHODS
 from ocularis.explain.adversarial import plot_robustness, robustness
-from ocularis.explain.dream import maximise
+from ocularis.explain.dream import filter_score, maximise
 from ocularis.explain.inside import filter_grid, picture_grid
 from ocularis.explain.space import (
     embed_2d,
@@ -56,7 +56,7 @@ def explain_dataset(task: "Task", method: str, folder: Path, data: str | None, s
     if method == "filters":
         report = _filters(network, chosen, folder)
     elif method == "maximise":
-        report = _maximise(task, network, folder)
+        report = _maximise(task, network, chosen, folder)
     else:
         images, labels, names = _rows(task, network, data, split, limit)
         if method == "robustness":
@@ -137,17 +137,22 @@ def _filters(network: nn.Module, layer: nn.Module | None, folder: Path) -> Expla
                                      "size": int(convolution.kernel_size[0])}, [path])
 
 
-def _maximise(task, network, folder) -> ExplainReport:
-    """For each class, the image the network scores highest as that class, by regularised gradient ascent."""
-    classes = task.meta["classes"][:MAX_CLASSES]
+def _maximise(task, network, layer, folder) -> ExplainReport:
+    """For each class (or, given a layer, each of its first channels), the image the network scores highest as that
+    class (or that activates the channel most), by regularised gradient ascent."""
     side, channels = task.meta["imgsz"], task.meta["channels"]
     to_pixels = _pixels_of(task.meta["mean"], task.meta["std"])
     pictures, scores = [], {}
-    for name in classes:
-        def score(images, name=name):
-            outputs = network(images)
-            return task.explain_target(outputs, name).chosen(outputs).sum()
-
+    if layer is not None:
+        with torch.no_grad():
+            kept = []
+            handle = layer.register_forward_hook(lambda _m, _i, output: kept.append(output.shape[1]))
+            network(torch.zeros(1, channels, side, side))
+            handle.remove()
+        goals = {f"channel{c}": filter_score(network, layer, c) for c in range(min(kept[-1], MAX_CLASSES))}
+    else:
+        goals = {name: _class_score(task, network, name) for name in task.meta["classes"][:MAX_CLASSES]}
+    for name, score in goals.items():
         image = maximise(network, score, (channels, side, side), task.meta["mean"], task.meta["std"], steps=100)
         with torch.no_grad():
             scores[name] = float(score(image))
@@ -155,6 +160,15 @@ def _maximise(task, network, folder) -> ExplainReport:
     tiles = np.stack([p if p.ndim == 3 else np.repeat(p[..., None], 3, 2) for p in pictures]).transpose(0, 3, 1, 2)
     from PIL import Image
 
-    path = folder / "maximise.png"
+    path = folder / "maximise.png"  # classes (or channels) in order, in rows
     Image.fromarray(picture_grid(tiles / 255.0)).save(path)
     return ExplainReport("maximise", {f"score_{k}": v for k, v in scores.items()}, [path])
+
+
+def _class_score(task, network, name: str):
+    def score(images):
+        outputs = network(images)
+        return task.explain_target(outputs, name).chosen(outputs).sum()
+
+    return score
+

@@ -30,6 +30,8 @@ def explain_images(task: "Task", method: str, inputs: Any, target: str | None = 
     if method in ("fgsm", "pgd") and not task.explains_logits:
         raise ConfigError(f"{method} attacks a classifier's class logits; a {task.spec.name} model has none")
     network = explained_network(task)
+    if not task.explainable:
+        raise ConfigError(f"{task.spec.name} models declare nothing to explain")
     chosen_layer = named_layer(network, layer) if layer else task.explain_layer()
     mean, std = (torch.tensor(task.meta[k], dtype=torch.float32)[:, None, None] for k in ("mean", "std"))
     results: list[Explanation] = []

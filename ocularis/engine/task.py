@@ -43,6 +43,7 @@ from ocularis.engine.explaining import explain_images
 from ocularis.engine.module import TaskModule
 from ocularis.engine.run import prepare_run_dir, train_module
 from ocularis.errors import CheckpointError, ConfigError
+from ocularis.explain import CAMS, IMAGE_METHODS
 from ocularis.explain.result import Explanation
 from ocularis.explain.target import ExplainTarget
 
@@ -234,9 +235,20 @@ class Task(ABC):
         return tuple(o.float().cpu() for o in outputs) if isinstance(outputs, tuple) else outputs.float().cpu()
 
     # ---- explanation hooks (ocularis.engine.explaining reads these) --------------------------------------------
+    explainable: ClassVar[bool] = False  # the task fills in explain_target (and explain_layer where it has one)
     # the network's output is class logits and its datasets' items are (image, class index): what adversarial
     # attacks and class-coloured feature plots need
     explains_logits: ClassVar[bool] = False
+
+    def explanations(self) -> tuple[str, ...]:
+        """The per-image methods this model can run: none for an exported file (no layers or gradients to read)
+        or a task that declares nothing to explain; attacks only on class logits; class activation maps and layer
+        pictures only where a layer is declared."""
+        if not self.explainable or not isinstance(self.network, nn.Module):
+            return ()
+        layered = self.explain_layer() is not None
+        return tuple(m for m in IMAGE_METHODS if (self.explains_logits or m not in ("fgsm", "pgd"))
+                     and (layered or m not in (*CAMS, "feature_maps", "deepdream")))
 
     def explain(self, method: str, inputs: Any, target: str | None = None, layer: str | None = None,
                 batch: int = 16, progress: bool = False, epsilon: float = 0.05) -> list[Explanation]:

@@ -23,6 +23,7 @@ from captum.robust import FGSM, PGD
 from torch import Tensor, nn
 
 from ocularis.errors import ConfigError
+from ocularis.explain.common import device_of, evaluating, normalisation
 
 __all__ = ["fgsm", "pgd", "robustness", "plot_robustness", "perturbation_picture"]
 
@@ -44,14 +45,7 @@ def _stats(mean: Sequence[float], std: Sequence[float], images: Tensor) -> tuple
     """Mean and std as (1, C, 1, 1) tensors on the images' device, checked against their channel count."""
     if images.dim() != 4:
         raise ConfigError(f"images must be a (N, C, H, W) batch, got shape {tuple(images.shape)}")
-    channels = images.shape[1]
-    if len(mean) != channels or len(std) != channels:
-        raise ConfigError(f"mean and std need one value per channel ({channels}), got {len(mean)} and {len(std)}")
-    if any(s <= 0 for s in std):
-        raise ConfigError(f"std values must be positive, got {list(std)}")
-    shape = (1, channels, 1, 1)
-    as_tensor = {"dtype": images.dtype, "device": images.device}
-    return torch.tensor(list(mean), **as_tensor).view(shape), torch.tensor(list(std), **as_tensor).view(shape)
+    return normalisation(mean, std, images.shape[1], images.device, images.dtype)
 
 
 def _check_epsilon(epsilon: float) -> None:
@@ -62,17 +56,6 @@ def _check_epsilon(epsilon: float) -> None:
 def _per_image_loss(logits: Tensor, labels: Tensor) -> Tensor:
     """Cross-entropy per image (not averaged), so each image's gradient is its own and not shrunk by the batch size."""
     return nn.functional.cross_entropy(logits, labels, reduction="none")
-
-
-@contextlib.contextmanager
-def _evaluating(network: nn.Module) -> Iterator[None]:
-    """Attacks must see the deployed network (no dropout, frozen batch-norm statistics); the caller's mode returns."""
-    was_training = network.training
-    network.eval()
-    try:
-        yield
-    finally:
-        network.train(was_training)
 
 
 def _to_pixels(images: Tensor, mean: Tensor, std: Tensor) -> Tensor:
@@ -119,7 +102,7 @@ def fgsm(network: nn.Module, images: Tensor, labels: Tensor, epsilon: float, mea
     _check_epsilon(epsilon)
     mean_t, std_t = _stats(mean, std, images)
     pixels = _to_pixels(images, mean_t, std_t)
-    with _evaluating(network):
+    with evaluating(network):
         adversarial = _attack_fgsm(_PixelNetwork(network, mean_t, std_t), pixels, labels.to(images.device), epsilon)
     return ((adversarial - mean_t) / std_t).detach()
 
@@ -139,15 +122,10 @@ def pgd(network: nn.Module, images: Tensor, labels: Tensor, epsilon: float, mean
         raise ConfigError(f"step_size must not be negative, got {step_size}")
     mean_t, std_t = _stats(mean, std, images)
     pixels = _to_pixels(images, mean_t, std_t)
-    with _evaluating(network):
+    with evaluating(network):
         adversarial = _attack_pgd(_PixelNetwork(network, mean_t, std_t), pixels, labels.to(images.device), epsilon,
                                   steps, step, seed)
     return ((adversarial - mean_t) / std_t).detach()
-
-
-def _device_of(network: nn.Module) -> torch.device:
-    parameter = next(network.parameters(), None)
-    return parameter.device if parameter is not None else torch.device("cpu")
 
 
 def _correct(network: nn.Module, images: Tensor, labels: Tensor) -> int:
@@ -171,17 +149,16 @@ def robustness(network: nn.Module, batches: Iterable[tuple[Tensor, Tensor]], eps
         _check_epsilon(epsilon)
     if steps < 1:
         raise ConfigError(f"steps must be at least 1, got {steps}")
-    if not hasattr(batches, "__len__"):
-        batches = list(batches)
+    batches = list(batches)  # its length gives progress its total
     attacked = [e for e in epsilons if e > 0]
     total = len(batches) * len(attacked) * (1 + steps)
-    device = _device_of(network)
+    device = device_of(network)
     correct_clean = 0
     correct_fgsm = [0] * len(epsilons)
     correct_pgd = [0] * len(epsilons)
     count = 0
     done = 0
-    with _evaluating(network):
+    with evaluating(network):
         for images, labels in batches:
             images, labels = images.to(device), labels.to(device)
             mean_t, std_t = _stats(mean, std, images)

@@ -21,23 +21,13 @@ from torch import Tensor, nn
 from torchvision.transforms.functional import gaussian_blur
 
 from ocularis.errors import ConfigError
+from ocularis.explain.common import device_of, evaluating, normalisation
 
 __all__ = ["deepdream", "maximise", "filter_score"]
 
 _BLUR_KERNEL = 3
 _BLUR_SIGMA = 0.5
 _START_NOISE = 0.02  # pixel units: faint enough to carry no pattern of its own
-
-
-@contextlib.contextmanager
-def _evaluating(network: nn.Module) -> Iterator[None]:
-    """Ascend the deployed network (no dropout, frozen batch-norm statistics); the caller's mode comes back after."""
-    was_training = network.training
-    network.eval()
-    try:
-        yield
-    finally:
-        network.train(was_training)
 
 
 @contextlib.contextmanager
@@ -64,23 +54,6 @@ def _output_of(held: dict, layer: nn.Module) -> Tensor:
         raise ConfigError(f"the layer {type(layer).__name__} did not run in the network's forward pass; "
                           "pass a module that is part of this network")
     return held.pop("output")
-
-
-def _stats(mean: Sequence[float], std: Sequence[float], channels: int, device: torch.device,
-           dtype: torch.dtype) -> tuple[Tensor, Tensor]:
-    """Mean and std as (1, C, 1, 1) tensors, checked against the channel count."""
-    if len(mean) != channels or len(std) != channels:
-        raise ConfigError(f"mean and std need one value per channel ({channels}), got {len(mean)} and {len(std)}")
-    if any(s <= 0 for s in std):
-        raise ConfigError(f"std values must be positive, got {list(std)}")
-    shape = (1, channels, 1, 1)
-    return (torch.tensor(list(mean), device=device, dtype=dtype).view(shape),
-            torch.tensor(list(std), device=device, dtype=dtype).view(shape))
-
-
-def _device_of(network: nn.Module) -> torch.device:
-    parameter = next(network.parameters(), None)
-    return parameter.device if parameter is not None else torch.device("cpu")
 
 
 def _shifts(generator: torch.Generator, limit: int) -> tuple[int, int]:
@@ -125,9 +98,9 @@ def deepdream(network: nn.Module, layer: nn.Module, image: Tensor, mean: Sequenc
         raise ConfigError(f"octave_scale must be greater than 1, got {octave_scale}")
     if steps < 0:
         raise ConfigError(f"steps must not be negative, got {steps}")
-    device = _device_of(network)
+    device = device_of(network)
     image = image.detach().to(device)
-    mean_t, std_t = _stats(mean, std, image.shape[1], device, image.dtype)
+    mean_t, std_t = normalisation(mean, std, image.shape[1], device, image.dtype)
     height, width = image.shape[2:]
     pixels = (image * std_t + mean_t).clamp(0.0, 1.0)
     sizes = []
@@ -145,7 +118,7 @@ def deepdream(network: nn.Module, layer: nn.Module, image: Tensor, mean: Sequenc
 
     detail = torch.zeros(1, image.shape[1], *sizes[0], device=device, dtype=image.dtype)
     dreamed = pixels
-    with _evaluating(network):
+    with evaluating(network):
         for size in sizes:
             base = pixels if size == (height, width) else F.interpolate(
                 pixels, size=size, mode="bilinear", align_corners=False, antialias=True)
@@ -179,8 +152,8 @@ def maximise(network: nn.Module, score: Callable[[Tensor], Tensor], shape: tuple
     if blur_every < 0:
         raise ConfigError(f"blur_every must not be negative (0 turns the blur off), got {blur_every}")
     channels, height, width = (int(v) for v in shape)
-    device = _device_of(network)
-    mean_t, std_t = _stats(mean, std, channels, device, torch.float32)
+    device = device_of(network)
+    mean_t, std_t = normalisation(mean, std, channels, device, torch.float32)
     generator = torch.Generator().manual_seed(seed)
     noise = torch.randn(1, channels, height, width, generator=generator).to(device)
     pixels = (mean_t + _START_NOISE * noise).clamp(0.0, 1.0)
@@ -189,7 +162,7 @@ def maximise(network: nn.Module, score: Callable[[Tensor], Tensor], shape: tuple
     def objective(batch: Tensor) -> Tensor:
         return score((batch - mean_t) / std_t)
 
-    with _evaluating(network):
+    with evaluating(network):
         for step in range(steps):
             pixels = _ascent_step(pixels, objective, lr, _shifts(generator, limit))
             pixels = mean_t + (pixels - mean_t) * (1.0 - weight_decay)

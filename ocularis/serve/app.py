@@ -1,4 +1,5 @@
-"""The REST server: /health, /v1/models, /v1/models/{name}/predict and the web page at /, for every task.
+"""The REST server: /health, /v1/models, /v1/models/{name}/predict and /explain, and the web page at /, for every
+task.
 
 Each served model gets its own predict route, generated from its task's declared contract: the query parameters from
 its predict options (with their ranges), the response from its result type's schema. A request runs the task's own
@@ -6,9 +7,11 @@ its predict options (with their ranges), the response from its result type's sch
 """
 
 import asyncio
+import dataclasses
 import hmac
 import inspect
 import os
+import threading
 import time
 from collections.abc import Callable
 from contextlib import asynccontextmanager
@@ -27,6 +30,8 @@ from ocularis.api import load
 from ocularis.config import option_fields
 from ocularis.contract import Inputs
 from ocularis.errors import ConfigError
+from ocularis.explain import IMAGE_METHODS
+from ocularis.explain.result import ExplanationResult
 from ocularis.serve.batching import MicroBatcher
 from ocularis.serve.limits import ApiError, Limits, decode_upload
 from ocularis.serve.schemas import ErrorResponse, Health, ModelInfo, model_info, predict_route, response_schema
@@ -40,6 +45,7 @@ class ServedModel:
     name: str
     task: Any  # a task object: Classifier, ...
     batcher: MicroBatcher
+    explaining: threading.Lock = dataclasses.field(default_factory=threading.Lock)
 
 
 def model_name(path: Path) -> str:
@@ -112,6 +118,44 @@ def create_app(models: dict[str, Any], *, token: str | None = None, limits: Limi
     @app.post("/v1/models/{name}/predict", include_in_schema=False, dependencies=[Depends(require_token)])
     def unknown_model(name: str):
         raise ApiError(404, f"no model named {name!r}; served: {', '.join(served)}")
+
+    @app.post("/v1/models/{name}/explain", response_model=response_schema(ExplanationResult), responses=ERRORS,
+              dependencies=[Depends(require_token)], summary="Where the model looks: a heat map over each image",
+              tags=["explain"])
+    async def explain(name: str, image: list[UploadFile] = File(..., description="one or more image files"),
+                      method: str = Query("gradcam", description=f"one of {', '.join(IMAGE_METHODS)} (the model's "
+                                                                  "own list: /v1/models, `explanations`)"),
+                      target: str | None = Query(None, description="class to explain (default: the model's answer)"),
+                      layer: str | None = Query(None, description="layer by name (default: the model's own)")):
+        started = time.perf_counter()
+        if name not in served:
+            raise ApiError(404, f"no model named {name!r}; served: {', '.join(served)}")
+        task = served[name].task
+        if method not in task.explanations():
+            raise ApiError(422, f"{name} offers the explanations {', '.join(task.explanations()) or 'none'}, not "
+                                f"{method!r}")
+        if len(image) > limits.max_images:
+            raise ApiError(413, f"{len(image)} images in one request; the limit is {limits.max_images}")
+        names = [upload.filename or f"image{index}" for index, upload in enumerate(image)]
+        payloads = [await upload.read() for upload in image]
+
+        def run():
+            pictures = [decode_upload(data, n, limits) for data, n in zip(payloads, names, strict=True)]
+            with served[name].explaining:  # one at a time: their layer hooks and gradients share the network
+                found = task.explain(method, pictures, target=target, layer=layer)
+            for result, source in zip(found, names, strict=True):
+                result.source = source
+            return found
+
+        try:
+            results = await asyncio.wait_for(run_in_threadpool(run), limits.timeout_s)
+        except asyncio.TimeoutError:
+            raise ApiError(504, f"the explanation took longer than {limits.timeout_s:g} s; send fewer or smaller "
+                                "images, or a faster method (gradcam, saliency)") from None
+        except ConfigError as error:
+            raise ApiError(422, str(error)) from None
+        return {"model": name, "task": task.meta["task"], "results": [r.to_json() for r in results],
+                "milliseconds": round((time.perf_counter() - started) * 1000, 3)}
 
     return app
 

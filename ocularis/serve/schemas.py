@@ -40,6 +40,8 @@ class ModelInfo(BaseModel):
     inputs: str = Field(description="what the model predicts from: image, image_pair, video or none")
     renderer: str = Field(description="the web page's renderer for its results")
     route: str = Field(description="the model's predict route")
+    explain_route: str = Field(description="the model's explain route (POST images, ?method=...)")
+    explanations: list[str] = Field(description="the explanation methods the model offers (none: not explainable)")
     options: list[OptionInfo]
     classes: list[str] | None = None
     imgsz: int | None = None
@@ -67,6 +69,7 @@ def model_info(name: str, task) -> ModelInfo:
     return ModelInfo(name=name, task=meta["task"], model=meta["model"], format=meta.get("format", "checkpoint"),
                      precision=meta.get("precision", "float32"), inputs=task.spec.inputs.value,
                      renderer=task.result_type.renderer, route=predict_route(name), options=options,
+                     explain_route=f"/v1/models/{name}/explain", explanations=list(task.explanations()),
                      classes=meta.get("classes"), imgsz=meta.get("imgsz"), channels=meta.get("channels"))
 
 

@@ -35,7 +35,7 @@ class Classifier(Task):
     """Train, evaluate and predict with an image classifier. The constructor only stores options."""
 
     spec, result_type = SPEC, Labels
-    explains_logits = True
+    explainable = explains_logits = True
     required_meta = ("classes", "channels", "imgsz", "mean", "std")
 
     @staticmethod

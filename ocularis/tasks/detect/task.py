@@ -32,6 +32,7 @@ class Detector(Task):
     """Train, evaluate and predict with an object detector. The constructor only stores options."""
 
     spec, result_type = SPEC, Boxes
+    explainable = True
     required_meta = ("classes", "channels", "imgsz", "mean", "std")
 
     @staticmethod

@@ -44,6 +44,7 @@ class Segmenter(Task):
     """Train, evaluate and predict with a segmentation network. The constructor only stores options."""
 
     spec, result_type = SPEC, Masks
+    explainable = True
     required_meta = ("classes", "channels", "imgsz", "mean", "std", "instances", "stride")
 
     def __init__(self, model: str | None = None, weights: str | None = None, **options: Any):
