@@ -64,7 +64,7 @@ def gallery(model, images: list[str], path: Path) -> None:
     """One row per image: the image, then each method's picture, titled."""
     rows = []
     for method in METHODS:
-        rows.append([e.plot(enlarge=False) for e in model.explain(method, images)])
+        rows.append([e.plot() for e in model.explain(method, images)])
     columns = ["input", *METHODS]
     sheet = Image.new("RGB", (CELL * len(columns), (CELL + 16) * len(images) + 16), "white")
     draw = ImageDraw.Draw(sheet)

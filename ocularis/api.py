@@ -3,7 +3,9 @@
 from pathlib import Path
 
 from ocularis.deploy.runtime import open_model
+from ocularis.engine.explain_report import ExplainReport
 from ocularis.engine.task import Task, TrainingRun
+from ocularis.explain.result import Explanation
 from ocularis.registry import TASKS
 from ocularis.tasks.classify.metrics import ClassifyMetrics
 from ocularis.tasks.classify.predict import Labels
@@ -17,8 +19,8 @@ from ocularis.tasks.segment.task import Segmenter
 
 DetectRun = TrainingRun  # every task's fit() returns a TrainingRun; the old name stays for existing code
 
-__all__ = ["Boxes", "Classifier", "ClassifyMetrics", "DetectMetrics", "DetectRun", "Detector", "Labels", "Masks",
-           "SegmentMetrics", "Segmenter", "Task", "TrainingRun", "load", "task_class"]
+__all__ = ["Boxes", "Classifier", "ClassifyMetrics", "DetectMetrics", "DetectRun", "Detector", "ExplainReport",
+           "Explanation", "Labels", "Masks", "SegmentMetrics", "Segmenter", "Task", "TrainingRun", "load", "task_class"]
 
 
 def task_class(name: str) -> type[Task]:

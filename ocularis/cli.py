@@ -211,9 +211,11 @@ def explain(method: str = typer.Argument(..., help=f"per image: {', '.join(IMAGE
     task = load(model)
     if method in DATA_METHODS:
         console.print(str(task.explain_data(method, new_run_dir(project, "explain", method), data, split, layer,
-                                            sources or None, limit)))
+                                            sources or None, limit, progress=True)))
         return
-    results = task.explain(method, sources, target=target, layer=layer, progress=True, epsilon=epsilon)
+    results = task.explain(method, sources or [], target=target, layer=layer, progress=True, epsilon=epsilon)
+    if not results:
+        raise OcularisError(f"{method} explains images: give some (files or folders) after the method")
     table = Table(*results[0].row())
     for result in results:
         table.add_row(*result.row().values())

@@ -6,6 +6,7 @@ the identity that makes Grad-CAM its generalisation, and the refusals."""
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import ocularis
 from ocularis.errors import ConfigError
@@ -107,3 +108,47 @@ def test_explanations_refuse_what_they_cannot_do(digits, tmp_path):
     exported = classifier.export("onnx", tmp_path / "digits.onnx").paths["network"]
     with pytest.raises(ConfigError, match="need the PyTorch weights"):
         ocularis.load(exported).explain("gradcam", pixels[:1])
+
+
+def test_dataset_explanations_write_their_pictures_and_numbers(digits, tmp_path):
+    classifier, pixels, _ = digits
+    pca = classifier.explain_data("pca", tmp_path / "pca", limit=200)
+    assert pca.numbers["images"] == 200 and pca.numbers["knn_accuracy"] > 0.8  # the penultimate features
+    assert (tmp_path / "pca" / "pca.png").is_file() and (tmp_path / "pca" / "report.json").is_file()
+    queries = [tmp_path / f"q{i}.png" for i in range(2)]
+    for path, picture in zip(queries, pixels, strict=False):
+        Image.fromarray(picture).save(path)
+    neighbours = classifier.explain_data("neighbours", tmp_path / "nn", inputs=[str(q) for q in queries])
+    assert [p.name for p in neighbours.files] == ["q0_neighbours.png", "q1_neighbours.png"]
+    filters = classifier.explain_data("filters", tmp_path / "filters")
+    assert filters.numbers == {"filters": 6, "size": 5}
+    layer = classifier.explain_data("maximise", tmp_path / "max", layer="body.3")
+    assert len(layer.numbers) == 16 and all(v > 0 for v in layer.numbers.values())  # each channel made to fire
+    projector = classifier.explain_data("projector", tmp_path / "proj", limit=50)
+    assert (projector.files[0] / "projector_config.pbtxt").is_file()
+    with pytest.raises(ConfigError, match="dataset methods are"):
+        classifier.explain_data("gradcam", tmp_path / "x")
+
+
+def test_the_explain_command_saves_heat_maps_and_a_robustness_report(digits, digits_model, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    _, pixels, _ = digits
+    Image.fromarray(pixels[0]).save(tmp_path / "digit.png")
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "ocularis", "explain", *args, "--model", str(digits_model)],
+                              capture_output=True, text=True, timeout=600, cwd=tmp_path)
+
+    shown = cli("gradcam", str(tmp_path / "digit.png"), "--save")
+    assert shown.returncode == 0, shown.stderr
+    saved = json.loads((tmp_path / "runs" / "explain" / "gradcam" / "explanations.json").read_text())
+    assert saved[0]["method"] == "gradcam" and (tmp_path / "runs" / "explain" / "gradcam" / "0000_digit.png").is_file()
+    report = cli("robustness", "--limit", "40")
+    assert report.returncode == 0, report.stderr
+    numbers = json.loads((tmp_path / "runs" / "explain" / "robustness" / "report.json").read_text())
+    assert numbers["fgsm"][-1] < numbers["clean"] and "gradient steps" in report.stderr
+    refused = cli("magic")
+    assert refused.returncode == 2 and "per-image methods are" in refused.stderr

@@ -202,3 +202,23 @@ def test_an_instance_model_refuses_data_with_class_maps_only(tmp_path):
         Image.fromarray(pixels).save(tmp_path / "masks" / f"{index}.png")
     with pytest.raises(ConfigError, match="has class maps only"):
         ocularis.Segmenter(model="yolo_seg", progress=False).fit(str(tmp_path), epochs=1)
+
+
+def test_a_classs_gradcam_on_a_segmenter_lies_on_that_class(unet_run):
+    """Explaining a segmenter: the share of the pixels it gives each image's most present shape class, Grad-CAM at
+    the first expansive block; the map's mass on that class's true pixels, against their share of the image."""
+    segmenter, _ = unet_run
+    test = shapes_test()
+    pictures = test.sources[:20]
+    found = segmenter.explain("gradcam", pictures)
+    concentration = []
+    for picture, target, explanation in zip(pictures, test.targets[:20], found, strict=True):
+        truth = target.decode((picture.shape[1], picture.shape[0])).semantic
+        side = explanation.heat.shape
+        truth = np.asarray(Image.fromarray(truth).resize(side[::-1], Image.NEAREST))
+        wanted = segmenter.meta["classes"].index(explanation.target.split()[0])
+        region = truth == wanted
+        if region.any():
+            concentration.append(explanation.heat[region].sum() / explanation.heat.sum() / region.mean())
+    print(f"Grad-CAM mass on the explained class's pixels / their area share: {np.mean(concentration):.2f}")
+    assert len(concentration) >= 15 and np.mean(concentration) > 1.5

@@ -2,6 +2,7 @@
 projector, nearest neighbours), its robustness to FGSM and PGD, its filters and the images that maximise each class.
 Each writes PNGs and report.json into a folder; the numbers come back in an ExplainReport."""
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,7 +13,7 @@ from torch import nn
 
 from ocularis.core.runs import write_json
 from ocularis.data.inputs import batches, expand_inputs
-from ocularis.engine.explaining import _pixels_of, explained_network, named_layer
+from ocularis.engine.explaining import explained_network, named_layer, pixels_of
 from ocularis.errors import ConfigError
 from ocularis.explain import DATA_METHODS
 from ocularis.explain.adversarial import plot_robustness, robustness
@@ -47,7 +48,7 @@ class ExplainReport:
 
 
 def explain_dataset(task: "Task", method: str, folder: Path, data: str | None, split: str, layer: str | None,
-                    inputs: Any, limit: int) -> ExplainReport:
+                    inputs: Any, limit: int, progress: bool = False) -> ExplainReport:
     if method not in DATA_METHODS:
         raise ConfigError(f"unknown explanation {method!r}; dataset methods are {', '.join(DATA_METHODS)}")
     network = explained_network(task)
@@ -60,7 +61,7 @@ def explain_dataset(task: "Task", method: str, folder: Path, data: str | None, s
     else:
         images, labels, names = _rows(task, network, data, split, limit)
         if method == "robustness":
-            report = _robustness(task, network, images, labels, folder)
+            report = _robustness(task, network, images, labels, folder, progress)
         else:
             features = layer_features(network, chosen or task.explain_features(), images.split(64))
             report = _space(task, method, network, chosen, features, images, labels, names, inputs, folder)
@@ -88,7 +89,7 @@ def _rows(task: "Task", network: nn.Module, data, split, limit) -> tuple[torch.T
 
 
 def _space(task, method, network, layer, features, images, labels, names, inputs, folder) -> ExplainReport:
-    thumbnails = [_pixels_of(task.meta["mean"], task.meta["std"])(row) for row in images]
+    thumbnails = [pixels_of(task.meta["mean"], task.meta["std"])(row) for row in images]
     if method == "projector":
         write_projector(folder / "projector", features, [names[i] for i in labels], thumbnails)
         return ExplainReport(method, {"images": len(images), "dimensions": int(features.shape[1])},
@@ -103,7 +104,7 @@ def _space(task, method, network, layer, features, images, labels, names, inputs
                                                                  [queries]), k=5)
             for name, query, rows, sims in zip(query_names, queries, found, similarity, strict=True):
                 path = folder / f"{Path(name).stem}_neighbours.png"
-                plot_neighbours(_pixels_of(task.meta["mean"], task.meta["std"])(query), [thumbnails[r] for r in rows],
+                plot_neighbours(pixels_of(task.meta["mean"], task.meta["std"])(query), [thumbnails[r] for r in rows],
                                 list(sims), [names[labels[r]] for r in rows], path)
                 files.append(path)
         return ExplainReport(method, {"database": len(images)}, files)
@@ -114,11 +115,12 @@ def _space(task, method, network, layer, features, images, labels, names, inputs
     return ExplainReport(method, numbers, [path])
 
 
-def _robustness(task, network, images, labels, folder) -> ExplainReport:
+def _robustness(task, network, images, labels, folder, progress: bool) -> ExplainReport:
     if not task.explains_logits:
         raise ConfigError(f"robustness attacks a classifier's class logits; a {task.spec.name} model has none")
     pairs = list(zip(images.split(64), torch.from_numpy(labels).split(64), strict=True))
-    report = robustness(network, pairs, EPSILONS, task.meta["mean"], task.meta["std"])
+    shown = _counter("robustness") if progress else None
+    report = robustness(network, pairs, EPSILONS, task.meta["mean"], task.meta["std"], progress=shown)
     path = plot_robustness(report, folder / "robustness.png")
     return ExplainReport("robustness", report, [path])
 
@@ -141,7 +143,7 @@ def _maximise(task, network, layer, folder) -> ExplainReport:
     """For each class (or, given a layer, each of its first channels), the image the network scores highest as that
     class (or that activates the channel most), by regularised gradient ascent."""
     side, channels = task.meta["imgsz"], task.meta["channels"]
-    to_pixels = _pixels_of(task.meta["mean"], task.meta["std"])
+    to_pixels = pixels_of(task.meta["mean"], task.meta["std"])
     pictures, scores = [], {}
     if layer is not None:
         with torch.no_grad():
@@ -171,4 +173,13 @@ def _class_score(task, network, name: str):
         return task.explain_target(outputs, name).chosen(outputs).sum()
 
     return score
+
+
+def _counter(name: str):
+    """A progress callback writing `name: done/total` over itself on stderr."""
+    def show(done: int, total: int) -> None:
+        print(f"\r{name}: {done}/{total} gradient steps", end="\n" if done == total else "", file=sys.stderr,
+              flush=True)
+
+    return show
 

@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from ocularis.engine.task import Task
 
 
-
 def explain_images(task: "Task", method: str, inputs: Any, target: str | None = None, layer: str | None = None,
                    batch: int = 16, progress: bool = False, epsilon: float = 0.05) -> list[Explanation]:
     """One Explanation per input image."""
@@ -86,7 +85,7 @@ def _pictures(task, method, network, layer, images, explained, epsilon) -> tuple
         finally:
             handle.remove()
         return [feature_grid(a) for a in kept[-1]], [{"channels": float(len(a))} for a in kept[-1]]
-    to_pixels = _pixels_of(mean, std)
+    to_pixels = pixels_of(mean, std)
     if method == "deepdream":
         dreams = [deepdream(network, layer, image[None], mean, std)[0] for image in images]
         return [to_pixels(d) for d in dreams], [{} for _ in dreams]
@@ -100,7 +99,8 @@ def _pictures(task, method, network, layer, images, explained, epsilon) -> tuple
     return panels, numbers
 
 
-def _pixels_of(mean, std):
+def pixels_of(mean, std):
+    """A function turning a preprocessed row back into the uint8 image the network saw."""
     mean, std = (torch.tensor(v, dtype=torch.float32)[:, None, None] for v in (mean, std))
     return lambda row: _picture(row.detach(), mean, std)
 

@@ -260,12 +260,13 @@ class Task(ABC):
         return explain_images(self, method, inputs, target, layer, batch, progress, epsilon)
 
     def explain_data(self, method: str, folder: str | Path, data: str | None = None, split: str = "test",
-                     layer: str | None = None, inputs: Any = None, limit: int = 500) -> ExplainReport:
+                     layer: str | None = None, inputs: Any = None, limit: int = 500,
+                     progress: bool = False) -> ExplainReport:
         """Explanations of the model over a dataset's split (at most `limit` images), written into `folder`: tsne,
         pca or projector of a layer's features, the neighbours of `inputs` among them, robustness to FGSM and
         PGD, the filters of a convolution, the images that maximise each class."""
         self._require_network()
-        return explain_dataset(self, method, Path(folder), data, split, layer, inputs, limit)
+        return explain_dataset(self, method, Path(folder), data, split, layer, inputs, limit, progress)
 
     def explain_inputs(self, pictures: list[Image.Image]) -> torch.Tensor:
         """One network input per picture (what explanations attribute to); default: preprocess's."""

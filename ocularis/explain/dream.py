@@ -80,7 +80,7 @@ def _ascent_step(pixels: Tensor, objective: Callable[[Tensor], Tensor], lr: floa
 
 
 def deepdream(network: nn.Module, layer: nn.Module, image: Tensor, mean: Sequence[float], std: Sequence[float],
-              octaves: int = 3, octave_scale: float = 1.4, steps: int = 10, lr: float = 0.05,
+              octaves: int = 3, octave_scale: float = 1.4, steps: int = 10, lr: float = 0.01,
               seed: int = 0) -> Tensor:
     """Multi-scale DeepDream: amplify what `layer` sees in `image` by gradient ascent on its mean squared activation.
 

@@ -89,15 +89,21 @@ def separation(points: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     """How well a space separates classes: the silhouette (-1..1, tight and apart clusters score high) and the
     accuracy of a 5-nearest-neighbour vote by 5-fold stratified cross-validation (do neighbours share the class?)."""
     points, labels = np.asarray(points), np.asarray(labels)
-    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
-    knn = cross_val_score(KNeighborsClassifier(n_neighbors=5), points, labels, cv=folds)
-    return {"silhouette": float(silhouette_score(points, labels)), "knn_accuracy": float(knn.mean())}
+    measured = {"silhouette": float(silhouette_score(points, labels))}
+    splits = min(5, int(np.unique(labels, return_counts=True)[1].min()))
+    if splits >= 2:  # each class needs a member in every fold (few faces per person: fewer folds, or none)
+        folds = StratifiedKFold(n_splits=splits, shuffle=True, random_state=0)
+        knn = cross_val_score(KNeighborsClassifier(n_neighbors=min(5, len(points) - len(points) // splits - 1)),
+                              points, labels, cv=folds)
+        measured["knn_accuracy"] = float(knn.mean())
+    return measured
 
 
 def plot_embedding(points: np.ndarray, labels: np.ndarray, class_names: list[str], path: Path, title: str,
                    thumbnails: list[np.ndarray] | None = None, max_thumbnails: int = 150) -> Path:
     """A scatter of 2-D points coloured by class, so clusters and the classes they mix show at a glance; with
-    thumbnails, up to `max_thumbnails` images (chosen evenly) drawn at their points show what each region holds."""
+    thumbnails, up to `max_thumbnails` images (chosen evenly, framed in their class's colour) drawn at their points
+    show what each region holds."""
     points, labels = np.asarray(points), np.asarray(labels)
     figure, axis = plt.subplots(figsize=(9, 8))
     colours = plt.get_cmap("tab10" if len(class_names) <= 10 else "tab20")
@@ -109,7 +115,8 @@ def plot_embedding(points: np.ndarray, labels: np.ndarray, class_names: list[str
         for index in np.unique(np.linspace(0, len(thumbnails) - 1, min(max_thumbnails, len(thumbnails))).round()):
             image = np.asarray(thumbnails[int(index)])
             thumbnail = OffsetImage(image, zoom=18 / max(image.shape[:2]), cmap="gray" if image.ndim == 2 else None)
-            axis.add_artist(AnnotationBbox(thumbnail, tuple(points[int(index)]), frameon=False, zorder=3))
+            frame = {"edgecolor": colours(int(labels[int(index)]) % colours.N), "linewidth": 2}  # its class
+            axis.add_artist(AnnotationBbox(thumbnail, tuple(points[int(index)]), bboxprops=frame, pad=0.1, zorder=3))
     axis.set_title(title)
     axis.legend(loc="best", fontsize=8, markerscale=1.5, ncol=1 if len(class_names) <= 12 else 2)
     axis.set_xticks([])

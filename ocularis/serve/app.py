@@ -7,7 +7,9 @@ its predict options (with their ranges), the response from its result type's sch
 """
 
 import asyncio
+import copy
 import dataclasses
+import functools
 import hmac
 import inspect
 import os
@@ -46,6 +48,14 @@ class ServedModel:
     task: Any  # a task object: Classifier, ...
     batcher: MicroBatcher
     explaining: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+
+    @functools.cached_property
+    def explainer(self) -> Any:
+        """The task with its own copy of the network: explanations hook layers and take gradients, which
+        predictions running meanwhile through the shared network must not meet."""
+        twin = copy.copy(self.task)
+        twin.network = copy.deepcopy(self.task.network)
+        return twin
 
 
 def model_name(path: Path) -> str:
@@ -141,8 +151,8 @@ def create_app(models: dict[str, Any], *, token: str | None = None, limits: Limi
 
         def run():
             pictures = [decode_upload(data, n, limits) for data, n in zip(payloads, names, strict=True)]
-            with served[name].explaining:  # one at a time: their layer hooks and gradients share the network
-                found = task.explain(method, pictures, target=target, layer=layer)
+            with served[name].explaining:  # one at a time: their layer hooks and gradients share the copy
+                found = served[name].explainer.explain(method, pictures, target=target, layer=layer)
             for result, source in zip(found, names, strict=True):
                 result.source = source
             return found
