@@ -205,20 +205,18 @@ def test_an_instance_model_refuses_data_with_class_maps_only(tmp_path):
 
 
 def test_a_classs_gradcam_on_a_segmenter_lies_on_that_class(unet_run):
-    """Explaining a segmenter: the share of the pixels it gives each image's most present shape class, Grad-CAM at
-    the first expansive block; the map's mass on that class's true pixels, against their share of the image."""
+    """Explaining a segmenter: the share of the pixels it gives a shape class that is in the image; the maps' mass
+    on that class's true pixels, over their share of the image (1: blind to where the class is)."""
     segmenter, _ = unet_run
     test = shapes_test()
-    pictures = test.sources[:20]
-    found = segmenter.explain("gradcam", pictures)
-    concentration = []
-    for picture, target, explanation in zip(pictures, test.targets[:20], found, strict=True):
+    concentration = {"gradcam": [], "scorecam": []}
+    for picture, target in zip(test.sources[:20], test.targets[:20], strict=True):
         truth = target.decode((picture.shape[1], picture.shape[0])).semantic
-        side = explanation.heat.shape
-        truth = np.asarray(Image.fromarray(truth).resize(side[::-1], Image.NEAREST))
-        wanted = segmenter.meta["classes"].index(explanation.target.split()[0])
-        region = truth == wanted
-        if region.any():
-            concentration.append(explanation.heat[region].sum() / explanation.heat.sum() / region.mean())
-    print(f"Grad-CAM mass on the explained class's pixels / their area share: {np.mean(concentration):.2f}")
-    assert len(concentration) >= 15 and np.mean(concentration) > 1.5
+        wanted = int(np.unique(truth)[1])  # the first shape class present
+        for method, found in concentration.items():
+            explanation = segmenter.explain(method, [picture], target=segmenter.meta["classes"][wanted])[0]
+            region = np.asarray(Image.fromarray(truth).resize(explanation.heat.shape[::-1], Image.NEAREST)) == wanted
+            found.append(explanation.heat[region].sum() / explanation.heat.sum() / region.mean())
+    means = {method: float(np.mean(found)) for method, found in concentration.items()}
+    print("mass on the explained class's pixels / their area share:", {k: round(v, 2) for k, v in means.items()})
+    assert means["gradcam"] > 3 and means["scorecam"] > 1.5  # measured 6.2 and 3.7 on this fixture's recipe

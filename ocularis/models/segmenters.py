@@ -174,8 +174,9 @@ class UNet(SemanticNetwork):
         self.classifier = nn.Conv2d(width, num_classes, 1)
 
     def explained_layer(self) -> nn.Module:
-        """The first expansive block (stride 2**(depth-1)): the bottom's meaning, already joined with a skip."""
-        return self.expansive[0]
+        """The last expansive block but one (stride 2): the bottom's meaning joined with the skips, at nearly the
+        input's resolution. (On the shapes the first expansive block's Grad-CAM missed the explained class.)"""
+        return self.expansive[-2]
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         skips, x = [], images
