@@ -125,6 +125,17 @@ def test_dataset_explanations_write_their_pictures_and_numbers(digits, tmp_path)
     layer = classifier.explain_data("maximise", tmp_path / "max", layer="body.3")
     fired = sum(v > 0 for v in layer.numbers.values())  # the conv's mean output (before its ReLU) made positive
     assert len(layer.numbers) == 16 and fired >= 12, layer.numbers
+    patches = classifier.explain_data("top_patches", tmp_path / "patches", limit=100)
+    test = classifier.dataset(split="test")
+    layer = classifier.explain_layer()
+    with torch.no_grad():  # the strongest response of each channel over the same 100 images, found here
+        seen = []
+        handle = layer.register_forward_hook(lambda _m, _i, output: seen.append(output.clone()))
+        classifier.network(torch.stack([test[i][0] for i in range(100)]))
+        handle.remove()
+    strongest = seen[0][:, :8].amax(dim=(0, 2, 3))
+    assert list(patches.numbers.values()) == pytest.approx(strongest.tolist(), rel=1e-5)
+    assert (tmp_path / "patches" / "top_patches.png").is_file()
     projector = classifier.explain_data("projector", tmp_path / "proj", limit=50)
     assert (projector.files[0] / "projector_config.pbtxt").is_file()
     with pytest.raises(ConfigError, match="dataset methods are"):

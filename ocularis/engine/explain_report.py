@@ -62,6 +62,8 @@ def explain_dataset(task: "Task", method: str, folder: Path, data: str | None, s
         images, labels, names = _rows(task, network, data, split, limit)
         if method == "robustness":
             report = _robustness(task, network, images, labels, folder, progress)
+        elif method == "top_patches":
+            report = _top_patches(task, network, chosen or task.explain_layer(), images, folder)
         else:
             features = layer_features(network, chosen or task.explain_features(), images.split(64))
             report = _space(task, method, network, chosen, features, images, labels, names, inputs, folder)
@@ -182,4 +184,42 @@ def _counter(name: str):
               flush=True)
 
     return show
+
+
+def _top_patches(task, network, layer, images, folder, channels: int = 8, shown: int = 6) -> ExplainReport:
+    """For each of the layer's first `channels` channels, the `shown` patches of the dataset that excite it most
+    (Zeiler & Fergus): where its map peaks, cut from the image at twice the map's cell size."""
+    if layer is None:
+        raise ConfigError("top_patches needs a layer: pass --layer NAME (this model declares no default)")
+    kept: list[torch.Tensor] = []
+    handle = layer.register_forward_hook(lambda _m, _i, output: kept.append(output.detach().clone()))
+    try:
+        with torch.no_grad():
+            for chunk in images.split(64):
+                network(chunk)
+    finally:
+        handle.remove()
+    maps = torch.cat(kept)[:, :channels]  # (N, K, h, w)
+    n, k, h, w = maps.shape
+    side_y, side_x = images.shape[-2] / h, images.shape[-1] / w
+    to_pixels = pixels_of(task.meta["mean"], task.meta["std"])
+    size = max(8, round(2 * max(side_y, side_x)))
+    tiles, peaks = [], {}
+    for channel in range(k):
+        values, where = maps[:, channel].flatten().topk(min(shown, n * h * w))
+        peaks[f"channel{channel}"] = float(values[0])
+        for flat in where.tolist():
+            image, y, x = flat // (h * w), flat % (h * w) // w, flat % w
+            picture = to_pixels(images[image])
+            cy, cx = round((y + 0.5) * side_y), round((x + 0.5) * side_x)
+            padded = np.pad(picture, [(size, size), (size, size)] + [(0, 0)] * (picture.ndim - 2))
+            patch = padded[cy + size - size // 2:cy + size + size // 2, cx + size - size // 2:cx + size + size // 2]
+            tiles.append(patch if patch.ndim == 3 else np.repeat(patch[..., None], 3, 2))
+    from PIL import Image
+
+    path = folder / "top_patches.png"  # a row of patches per channel, strongest first
+    grid = picture_grid(np.stack(tiles).transpose(0, 3, 1, 2) / 255.0, columns=shown)
+    scale = max(1, 384 // max(grid.shape[:2]))
+    Image.fromarray(grid).resize((grid.shape[1] * scale, grid.shape[0] * scale), Image.NEAREST).save(path)
+    return ExplainReport("top_patches", peaks, [path])
 

@@ -264,7 +264,8 @@ class Task(ABC):
                      progress: bool = False) -> ExplainReport:
         """Explanations of the model over a dataset's split (at most `limit` images), written into `folder`: tsne,
         pca or projector of a layer's features, the neighbours of `inputs` among them, robustness to FGSM and
-        PGD, the filters of a convolution, the images that maximise each class."""
+        PGD, the filters of a convolution, the images that maximise each class, the patches that excite a layer's
+        channels most."""
         self._require_network()
         return explain_dataset(self, method, Path(folder), data, split, layer, inputs, limit, progress)
 

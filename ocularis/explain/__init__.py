@@ -7,4 +7,4 @@ CAMS = ("cam", "gradcam", "gradcam++", "scorecam")
 ATTRIBUTIONS = ("saliency", "guided_backprop", "integrated_gradients", "occlusion")
 PICTURES = ("feature_maps", "deepdream", "fgsm", "pgd")  # per-image methods whose answer is a picture of its own
 IMAGE_METHODS = (*CAMS, *ATTRIBUTIONS, *PICTURES)
-DATA_METHODS = ("tsne", "pca", "projector", "neighbours", "robustness", "filters", "maximise")
+DATA_METHODS = ("tsne", "pca", "projector", "neighbours", "robustness", "filters", "maximise", "top_patches")

@@ -23,12 +23,13 @@ def filter_grid(weight: torch.Tensor, max_filters: int = MAX_MAPS) -> np.ndarray
     return picture_grid(((shown - low) / (high - low).clamp(min=1e-8)).numpy())
 
 
-def picture_grid(tiles: np.ndarray) -> np.ndarray:
-    """(N, h, w) or (N, C, h, w) in [0, 1] -> one uint8 picture, tiles in rows of ceil(sqrt(N)), 1 px gaps."""
+def picture_grid(tiles: np.ndarray, columns: int | None = None) -> np.ndarray:
+    """(N, h, w) or (N, C, h, w) in [0, 1] -> one uint8 picture, tiles in rows of `columns` (default
+    ceil(sqrt(N))), 1 px gaps."""
     if tiles.ndim == 3:
         tiles = tiles[:, None]
     count, channels, h, w = tiles.shape
-    columns = int(np.ceil(np.sqrt(count)))
+    columns = columns or int(np.ceil(np.sqrt(count)))
     rows = int(np.ceil(count / columns))
     grid = np.ones((rows * (h + 1) + 1, columns * (w + 1) + 1, channels), np.float32)
     for i, tile in enumerate(tiles):
