@@ -206,3 +206,6 @@ def test_a_boxs_gradcam_puts_most_of_its_mass_inside_that_box_and_agrees_with_oc
           f"same top cell of 3 x 3 as occlusion: {same:.2f} (chance 0.11)")
     assert inside.mean() > 0.5 and same > 0.5  # measured 0.62 and 0.60
     assert all(e.box is not None and e.target.split()[0] in detector.meta["classes"] for e in looked)
+    assert "gradcam" in detector.explanations() and "fgsm" not in detector.explanations()
+    with pytest.raises(ocularis.errors.ConfigError, match="attacks a classifier's class logits"):
+        detector.explain("fgsm", pictures[:1])

@@ -79,6 +79,18 @@ def test_feature_maps_show_a_grid_of_the_layers_channels(digits):
     assert last.panel.shape == (4 * 11 + 1, 4 * 11 + 1)  # 16 maps of 10 x 10 in rows of 4
 
 
+def test_attacks_and_dreams_through_the_api_move_the_answer_and_stay_pictures(digits):
+    classifier, pixels, _ = digits
+    for method in ("fgsm", "pgd"):
+        found = classifier.explain(method, pixels[:20], epsilon=0.1)
+        before = np.mean([e.numbers["probability_before"] for e in found])
+        after = np.mean([e.numbers["probability_after"] for e in found])
+        assert after < before - 0.2, (method, before, after)  # the answer's probability falls under attack
+        assert found[0].panel.shape == (32, 96, 3)  # original | perturbation | adversarial
+    dream = classifier.explain("deepdream", pixels[:1])[0]
+    assert dream.panel.shape == (32, 32) and np.abs(dream.panel.astype(int) - pixels[0]).mean() > 1
+
+
 def test_cam_is_gradcam_for_a_global_pooling_linear_head():
     """Selvaraju et al.: with global average pooling then a linear layer, Grad-CAM's channel weights are the class's
     weights divided by the pooled map's size, so the normalised maps are CAM's (untrained ResNet-18: any weights)."""

@@ -85,7 +85,7 @@ def _rows(task: "Task", network: nn.Module, data, split, limit) -> tuple[torch.T
     if task.explains_logits:
         return images, np.array([int(label) for _, label in items]), list(task.meta["classes"])
     with torch.no_grad():
-        answers = [name.split()[0] for name in task.explain_target(network(images)).names]
+        answers = task.explain_target(network(images)).labels
     names = sorted(set(answers))
     return images, np.array([names.index(a) for a in answers]), names
 

@@ -10,7 +10,7 @@ from torch import nn
 
 from ocularis.data.inputs import batches, expand_inputs
 from ocularis.errors import ConfigError
-from ocularis.explain import IMAGE_METHODS, PICTURES
+from ocularis.explain import ATTACKS, IMAGE_METHODS, LAYER_PICTURES, PICTURES
 from ocularis.explain.adversarial import fgsm, perturbation_picture, pgd
 from ocularis.explain.dream import deepdream
 from ocularis.explain.inside import feature_grid
@@ -26,7 +26,7 @@ def explain_images(task: "Task", method: str, inputs: Any, target: str | None = 
     """One Explanation per input image."""
     if method not in IMAGE_METHODS:
         raise ConfigError(f"unknown explanation {method!r}; per-image methods are {', '.join(IMAGE_METHODS)}")
-    if method in ("fgsm", "pgd") and not task.explains_logits:
+    if method in ATTACKS and not task.explains_logits:
         raise ConfigError(f"{method} attacks a classifier's class logits; a {task.spec.name} model has none")
     network = explained_network(task)
     if not task.explainable:
@@ -73,7 +73,7 @@ def named_layer(network: nn.Module, name: str) -> nn.Module:
 def _pictures(task, method, network, layer, images, explained, epsilon) -> tuple[list[np.ndarray], list[dict]]:
     """The picture-valued methods: a layer's feature maps, a DeepDream of it, an attack's original | perturbation
     (magnified) | adversarial triple; with their numbers."""
-    if layer is None and method in ("feature_maps", "deepdream"):
+    if layer is None and method in LAYER_PICTURES:
         raise ConfigError(f"{method} needs a layer: pass --layer NAME (this model declares no default)")
     mean, std = task.meta["mean"], task.meta["std"]
     if method == "feature_maps":

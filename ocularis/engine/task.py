@@ -43,7 +43,7 @@ from ocularis.engine.explaining import explain_images
 from ocularis.engine.module import TaskModule
 from ocularis.engine.run import prepare_run_dir, train_module
 from ocularis.errors import CheckpointError, ConfigError
-from ocularis.explain import CAMS, IMAGE_METHODS
+from ocularis.explain import ATTACKS, CAMS, IMAGE_METHODS, LAYER_PICTURES
 from ocularis.explain.result import Explanation
 from ocularis.explain.target import ExplainTarget
 
@@ -247,8 +247,8 @@ class Task(ABC):
         if not self.explainable or not isinstance(self.network, nn.Module):
             return ()
         layered = self.explain_layer() is not None
-        return tuple(m for m in IMAGE_METHODS if (self.explains_logits or m not in ("fgsm", "pgd"))
-                     and (layered or m not in (*CAMS, "feature_maps", "deepdream")))
+        return tuple(m for m in IMAGE_METHODS if (self.explains_logits or m not in ATTACKS)
+                     and (layered or m not in (*CAMS, *LAYER_PICTURES)))
 
     def explain(self, method: str, inputs: Any, target: str | None = None, layer: str | None = None,
                 batch: int = 16, progress: bool = False, epsilon: float = 0.05) -> list[Explanation]:

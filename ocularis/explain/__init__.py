@@ -5,6 +5,8 @@ The method names are here, importing nothing, so the command line can list them 
 
 CAMS = ("cam", "gradcam", "gradcam++", "scorecam")
 ATTRIBUTIONS = ("saliency", "guided_backprop", "integrated_gradients", "occlusion")
-PICTURES = ("feature_maps", "deepdream", "fgsm", "pgd")  # per-image methods whose answer is a picture of its own
+ATTACKS = ("fgsm", "pgd")  # need class logits
+LAYER_PICTURES = ("feature_maps", "deepdream")  # need a layer, as the CAMS do
+PICTURES = (*LAYER_PICTURES, *ATTACKS)  # per-image methods whose answer is a picture of its own
 IMAGE_METHODS = (*CAMS, *ATTRIBUTIONS, *PICTURES)
 DATA_METHODS = ("tsne", "pca", "projector", "neighbours", "robustness", "filters", "maximise", "top_patches")

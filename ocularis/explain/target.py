@@ -17,6 +17,7 @@ class ExplainTarget:
     scores: Callable[..., torch.Tensor]
     index: torch.Tensor
     names: list[str]  # each input's target in words ("bee 0.93", "circle 0.88")
+    labels: list[str]  # each input's explained class
     boxes: list[list[float] | None]  # a detector's explained box per input (x1 y1 x2 y2, input pixels), else None
     class_weights: torch.Tensor | None = None  # (B, K) the head's weights of each target class, where the explained
     # layer is pooled straight into a linear head (what CAM needs); None otherwise
@@ -27,7 +28,7 @@ class ExplainTarget:
         """The targets of some of the inputs."""
         pick = torch.tensor(rows, dtype=torch.long)
         return ExplainTarget(self.scores, self.index[pick], [self.names[i] for i in rows],
-                             [self.boxes[i] for i in rows],
+                             [self.labels[i] for i in rows], [self.boxes[i] for i in rows],
                              None if self.class_weights is None else self.class_weights[pick],
                              None if self.layers is None else [self.layers[i] for i in rows])
 
@@ -49,8 +50,9 @@ def class_target(logits: torch.Tensor, classes: list[str], target: str | None, s
                  shown: torch.Tensor, unit: str = "") -> ExplainTarget:
     """Explain a class per input: `target`'s, else each input's best; `shown` (B, C) is what names print."""
     index = (torch.full((len(logits),), class_index(classes, target)) if target else logits.argmax(dim=1))
+    labels = [classes[i] for i in index.tolist()]
     names = [f"{classes[i]} {shown[b, i]:.2f}{unit}" for b, i in enumerate(index.tolist())]
-    return ExplainTarget(scores, index, names, [None] * len(index))
+    return ExplainTarget(scores, index, names, labels, [None] * len(index))
 
 
 def detection_scores(rows: torch.Tensor) -> torch.Tensor:
@@ -70,6 +72,7 @@ def box_target(rows: torch.Tensor, classes: list[str], target: str | None, score
     index = flat.argmax(dim=1)
     found = index // count
     boxes = [rows[b, r, :4].tolist() for b, r in enumerate(found.tolist())]
+    labels = [classes[i % count] for i in index.tolist()]
     names = [f"{classes[i % count]} {flat[b, i]:.2f}" for b, i in enumerate(index.tolist())]
     layers = [layer_of(row) for row in found.tolist()] if layer_of else None
-    return ExplainTarget(scores, index, names, boxes, layers=layers)
+    return ExplainTarget(scores, index, names, labels, boxes, layers=layers)
