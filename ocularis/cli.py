@@ -196,7 +196,8 @@ def explain(method: str = typer.Argument(..., help=f"per image: {', '.join(IMAGE
             sources: list[str] = typer.Argument(None, help="images or folders (per-image methods; neighbours' "
                                                            "queries)"),
             model: Path = typer.Option(..., help="checkpoint (best.ckpt) of any task"),
-            target: str = typer.Option(None, help="class to explain (default: each image's own answer)"),
+            target: str = typer.Option(None, help="class to explain (default: each image's own answer); a "
+                                                  "detector's 'all': every box it finds"),
             layer: str = typer.Option(None, help="layer by name, e.g. stage3 or body.4 (default: the model's own)"),
             data: str = typer.Option(None, help="dataset methods: the data (default: the training data)"),
             split: str = typer.Option("test", help="dataset methods: train, val or test"),

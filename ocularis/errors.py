@@ -47,3 +47,7 @@ class ExportError(OcularisError):
 
 class LabelError(DataError):
     """An annotation file (YOLO .txt, COCO .json, VOC .xml, box .csv) has a malformed line, class or box."""
+
+
+class DivergedError(OcularisError):
+    """Training's loss stopped being a finite number."""

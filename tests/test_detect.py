@@ -209,3 +209,37 @@ def test_a_boxs_gradcam_puts_most_of_its_mass_inside_that_box_and_agrees_with_oc
     assert "gradcam" in detector.explanations() and "fgsm" not in detector.explanations()
     with pytest.raises(ocularis.errors.ConfigError, match="attacks a classifier's class logits"):
         detector.explain("fgsm", pictures[:1])
+
+
+def test_target_all_explains_every_box_the_detector_finds(shapes_run):
+    """One explanation per detection, the same boxes `predict` returns, each map mostly inside its own box."""
+    detector, _ = shapes_run
+    pictures = read_detection("shapes").test.sources[:6]
+    found = detector.predict(pictures)
+    looked = detector.explain("gradcam", pictures, target="all")
+    assert len(looked) == sum(max(len(r), 1) for r in found) > len(pictures)
+    side = detector.meta["imgsz"]
+    for result in found:
+        mine = [e for e in looked if e.source == result.source]
+        scale = np.array([side / result.size[0], side / result.size[1]] * 2)
+        np.testing.assert_allclose([e.box for e in mine], result.boxes * scale, atol=1e-3)
+        assert [e.target.split()[0] for e in mine] == result.names
+    inside = np.mean([e.numbers["mass_in_box"] for e in looked])
+    print(f"{len(looked)} boxes in {len(pictures)} images; Grad-CAM mass inside each box {inside:.2f}")
+    assert inside > 0.4
+
+
+def test_the_yolo_box_loss_keeps_finite_gradients_when_a_predicted_size_saturates():
+    """A raw size of -100 underflows the size's square; CIoU's aspect term must not turn that into NaN gradients."""
+    from ocularis.models.yolo import YOLOLoss
+    from ocularis.tasks.detect.model import build_detector
+
+    network = build_detector("yolo", num_classes=2, in_channels=3, imgsz=64)
+    maps = [m.detach() for m in network.heads(torch.rand(1, 3, 64, 64))]
+    for raw in maps:
+        raw[..., 2:4] = -100.0
+        raw.requires_grad_(True)
+    targets = [{"boxes": torch.tensor([[10.0, 12.0, 40.0, 50.0]]), "labels": torch.tensor([1])}]
+    parts = YOLOLoss()(network, maps, targets)
+    sum(parts.values()).backward()
+    assert all(torch.isfinite(raw.grad).all() for raw in maps) and torch.isfinite(parts["box"])

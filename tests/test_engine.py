@@ -46,3 +46,10 @@ def test_ddp_on_two_cpu_processes(tmp_path):
     history = json.loads(Path("runs/classify/ddp/metrics.json").read_text())["history"]
     assert len(history) == 2 and history[-1]["val/acc"] > 0.5
     assert sorted(os.listdir("runs/classify")) == ["ddp"]  # the worker process used the same run folder
+
+
+def test_a_diverging_run_stops_at_the_first_non_finite_loss_with_one_line(tmp_path):
+    result = ocularis("classify", "train", "--data", "digits", "--model", "lenet5", "--lr", "1e6", "--epochs", "3",
+                      "--no-progress", "--project", str(tmp_path))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "the training loss became" in result.stderr and "epoch 0" in result.stderr and "lower --lr" in result.stderr

@@ -169,11 +169,15 @@ def split_named(stem: str) -> str | None:
     return None if match is None else {"valid": "val", "validation": "val"}.get(match[1], match[1])
 
 
+NOT_BOXES = ("captions_", "person_keypoints_")  # COCO's annotation files of other kinds
+
+
 def split_files(folder: Path, suffix: str) -> dict[str, Path]:
-    """The `suffix` files in `folder` whose names say which split they hold; raise on two for one split."""
+    """The `suffix` files in `folder` whose names say which split they hold; raise on two for one split. COCO's own
+    captions_* and person_keypoints_* files, which hold no boxes, are passed over beside its instances_* files."""
     found: dict[str, Path] = {}
     for path in sorted(folder.glob(f"*{suffix}")):
-        split = split_named(path.stem)
+        split = None if path.stem.startswith(NOT_BOXES) else split_named(path.stem)
         if split and split in found:
             raise DataError(f"{folder}: both {found[split].name} and {path.name} hold the {split} split; keep one")
         if split:

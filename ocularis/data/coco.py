@@ -144,7 +144,7 @@ def _images(images: list, file: Path) -> dict[int, tuple[Path, Size | None]]:
                 raise LabelError(f"{where}: {key} {image[key]!r} is also used by images[{first_index[key, image[key]]}]"
                                  f"; image {key}s must be unique — merge or renumber them")
             first_index[key, image[key]] = index
-        path = _resolve(file, str(image["file_name"]), where)
+        path = resolve_image(file, str(image["file_name"]), where)
         found[image["id"]] = (path, (image["width"], image["height"]) if "width" in image and "height" in image
                               else None)
     unsized = [image_id for image_id, (_, size) in found.items() if size is None]
@@ -153,12 +153,13 @@ def _images(images: list, file: Path) -> dict[int, tuple[Path, Size | None]]:
     return found
 
 
-def _resolve(file: Path, name: str, where: str) -> Path:
-    """The image a file_name means: beside the json, in images/ beside it, or (annotations/ layout) one folder up."""
-    candidates = [file.parent / name, file.parent / "images" / name, file.parent.parent / name,
-                  file.parent.parent / "images" / name]
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    raise DataError(f"{where}: image {name!r} not found in {file.parent} or {file.parent / 'images'}; "
-                    "put the images there or fix file_name")
+def resolve_image(file: Path, name: str, where: str) -> Path:
+    """The image a file_name means: beside the json, in images/, one folder up, or in the folder the json's name
+    gives (COCO's own layout: annotations/instances_val2017.json -> ../val2017/)."""
+    named = file.stem.rsplit("_", 1)[-1]
+    for folder in (file.parent, file.parent / "images", file.parent.parent, file.parent.parent / "images",
+                   file.parent.parent / named, file.parent.parent / "images" / named):
+        if (folder / name).is_file():
+            return folder / name
+    raise DataError(f"{where}: image {name!r} not found beside {file.name}, in images/, or in ../{named}/; put it "
+                    "there or fix file_name")

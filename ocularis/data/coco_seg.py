@@ -17,7 +17,7 @@ from pycocotools import mask as coco_mask
 
 from ocularis.core.checkpoint import atomic_write
 from ocularis.data.boxes import PIXEL_TOLERANCE, Size, image_size, save_image, split_named, unique_image_ids
-from ocularis.data.coco import category_classes, load_json
+from ocularis.data.coco import category_classes, load_json, resolve_image
 from ocularis.data.masks import BACKGROUND, IGNORE, MaskLabels, MaskTarget, SegmentationSplit, SourceMasks, counted
 from ocularis.errors import DataError, LabelError
 
@@ -206,20 +206,8 @@ def _images(images: list, file: Path) -> dict[int, Path]:
         if image["id"] in found or str(image["file_name"]) in names:
             raise LabelError(f"{where}: its id or file_name is used twice; image ids and files must be unique")
         names[str(image["file_name"])] = index
-        found[image["id"]] = _resolve(file, str(image["file_name"]), where)
+        found[image["id"]] = resolve_image(file, str(image["file_name"]), where)
     return found
-
-
-def _resolve(file: Path, name: str, where: str) -> Path:
-    """The image a file_name means: beside the json, in images/, one folder up, or in the folder the json's name
-    gives (annotations/instances_val2017.json -> ../val2017/)."""
-    named = file.stem.rsplit("_", 1)[-1]
-    for folder in (file.parent, file.parent / "images", file.parent.parent, file.parent.parent / "images",
-                   file.parent.parent / named, file.parent.parent / "images" / named):
-        if (folder / name).is_file():
-            return folder / name
-    raise DataError(f"{where}: image {name!r} not found beside {file.name}, in images/, or in ../{named}/; put it "
-                    "there or fix file_name")
 
 
 def write_coco_masks(source: SourceMasks, out_dir: Path) -> Path:

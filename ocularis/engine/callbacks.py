@@ -16,6 +16,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from ocularis.core.checkpoint import atomic_save
 from ocularis.core.runs import write_history_csv, write_json
+from ocularis.errors import DivergedError
 
 
 class EpochSeed(L.Callback):
@@ -33,6 +34,19 @@ class EpochSeed(L.Callback):
         random.seed(seed)
         np.random.seed(seed % 2**32)
         torch.manual_seed(seed)
+
+
+class FiniteLoss(L.Callback):
+    """Stop at the first step whose loss is NaN or infinite: every later step would train on NaN weights, and the
+    epochs' checkpoints before it are the ones worth keeping."""
+
+    def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, outputs: Any, batch: Any,
+                           index: int) -> None:
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        if isinstance(loss, torch.Tensor) and not torch.isfinite(loss).all():
+            kept = "last.ckpt holds the last finished epoch" if trainer.current_epoch else "no epoch had finished"
+            raise DivergedError(f"the training loss became {float(loss)} at epoch {trainer.current_epoch}, step "
+                                f"{index}: lower --lr or set --clip-grad ({kept})")
 
 
 class History(Checkpoint):

@@ -66,7 +66,8 @@ def explain_dataset(task: "Task", method: str, folder: Path, data: str | None, s
             report = _top_patches(task, network, chosen or task.explain_layer(), images, folder)
         else:
             features = layer_features(network, chosen or task.explain_features(), images.split(64))
-            report = _space(task, method, network, chosen, features, images, labels, names, inputs, folder)
+            report = _space(task, method, network, chosen, features, images, labels, names, inputs, folder,
+                            progress)
     write_json(folder / "report.json", {"method": method, **report.numbers, "files": [p.name for p in report.files]})
     return report
 
@@ -90,7 +91,8 @@ def _rows(task: "Task", network: nn.Module, data, split, limit) -> tuple[torch.T
     return images, np.array([names.index(a) for a in answers]), names
 
 
-def _space(task, method, network, layer, features, images, labels, names, inputs, folder) -> ExplainReport:
+def _space(task, method, network, layer, features, images, labels, names, inputs, folder,
+           progress: bool) -> ExplainReport:
     thumbnails = [pixels_of(task.meta["mean"], task.meta["std"])(row) for row in images]
     if method == "projector":
         write_projector(folder / "projector", features, [names[i] for i in labels], thumbnails)
@@ -110,7 +112,7 @@ def _space(task, method, network, layer, features, images, labels, names, inputs
                                 list(sims), [names[labels[r]] for r in rows], path)
                 files.append(path)
         return ExplainReport(method, {"database": len(images)}, files)
-    points = embed_2d(features, method)
+    points = embed_2d(features, method, progress=progress)
     numbers = {"images": len(images), **separation(points, labels)} if len(set(labels)) > 1 else {"images": len(images)}
     path = plot_embedding(points, labels, names, folder / f"{method}.png",
                           f"{method} of {task.meta['model']}'s features", thumbnails)

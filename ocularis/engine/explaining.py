@@ -38,6 +38,8 @@ def explain_images(task: "Task", method: str, inputs: Any, target: str | None = 
         images = task.explain_inputs(pictures)
         with torch.no_grad():
             explained = task.explain_target(network(images), target)
+        if explained.inputs is not None:  # several targets in an input (a detector's every box): one row each
+            images, names = images[explained.inputs], [names[i] for i in explained.inputs]
         if layer:  # the user's layer for every input, over where the target reads each score
             explained.layers = None
         seen = [_picture(row, mean, std) for row in images]

@@ -10,7 +10,7 @@ from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, Mode
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from ocularis.config import TrainConfig
-from ocularis.engine.callbacks import AtomicCheckpointIO, EpochSeed, History, check_mode
+from ocularis.engine.callbacks import AtomicCheckpointIO, EpochSeed, FiniteLoss, History, check_mode
 from ocularis.errors import ConfigError
 
 
@@ -56,8 +56,8 @@ def build_trainer(config: TrainConfig, run_dir: Path, *, monitor: str | None, mo
         logger=TensorBoardLogger(run_dir, name="tensorboard", version=""),
         # Lightning runs Checkpoint callbacks last, in this order: the history row and BestCheckpoint's score are
         # settled before last.ckpt is written, so a resumed run carries them
-        callbacks=[EpochSeed(config.seed), LearningRateMonitor(), *extra, History(run_dir / "metrics.csv"),
-                   *callbacks,
+        callbacks=[EpochSeed(config.seed), FiniteLoss(), LearningRateMonitor(), *extra,
+                   History(run_dir / "metrics.csv"), *callbacks,
                    ModelCheckpoint(dirpath=run_dir, filename="last", save_top_k=1, enable_version_counter=False)],
         plugins=[AtomicCheckpointIO()],
         enable_progress_bar=config.progress,

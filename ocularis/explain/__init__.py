@@ -10,3 +10,4 @@ LAYER_PICTURES = ("feature_maps", "deepdream")  # need a layer, as the CAMS do
 PICTURES = (*LAYER_PICTURES, *ATTACKS)  # per-image methods whose answer is a picture of its own
 IMAGE_METHODS = (*CAMS, *ATTRIBUTIONS, *PICTURES)
 DATA_METHODS = ("tsne", "pca", "projector", "neighbours", "robustness", "filters", "maximise", "top_patches")
+EVERY_BOX = "all"  # a detector's target that explains each of its detections, one explanation per box

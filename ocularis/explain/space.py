@@ -68,10 +68,10 @@ def layer_features(network: nn.Module | Callable[[torch.Tensor], torch.Tensor], 
     return np.concatenate(rows).astype(np.float32) if rows else np.zeros((0, 0), np.float32)
 
 
-def embed_2d(features: np.ndarray, method: str = "tsne", seed: int = 0) -> np.ndarray:
+def embed_2d(features: np.ndarray, method: str = "tsne", seed: int = 0, progress: bool = False) -> np.ndarray:
     """(N, 2) points to look at: PCA keeps the directions of most variance (linear, faithful to distances);
     t-SNE keeps who is near whom (neighbourhoods, not distances), after standardising and a PCA to 50 dims that drops
-    noise and time."""
+    noise and time. With `progress`, t-SNE reports its error every 50 of its iterations."""
     if method not in METHODS:
         raise ConfigError(f"unknown embedding method {method!r}; choose one of {', '.join(METHODS)}")
     features = np.asarray(features, dtype=np.float64).reshape(len(features), -1)
@@ -81,7 +81,7 @@ def embed_2d(features: np.ndarray, method: str = "tsne", seed: int = 0) -> np.nd
     if features.shape[1] > 50:
         features = PCA(n_components=min(50, len(features)), random_state=seed).fit_transform(features)
     perplexity = min(30.0, (len(features) - 1) / 3)
-    tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed)
+    tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed, verbose=2 if progress else 0)
     return tsne.fit_transform(features).astype(np.float32)
 
 

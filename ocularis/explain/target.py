@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from ocularis.errors import ConfigError
+from ocularis.explain import EVERY_BOX
 
 
 @dataclass
@@ -23,9 +24,11 @@ class ExplainTarget:
     # layer is pooled straight into a linear head (what CAM needs); None otherwise
     layers: list | None = None  # per input, the layer its target is read from (a detector's box: its level's map),
     # over the model's explain_layer
+    inputs: list[int] | None = None  # the input each target explains, where an input has several (a detector's
+    # every box); None: one target per input, in order
 
     def subset(self, rows: list[int]) -> "ExplainTarget":
-        """The targets of some of the inputs."""
+        """The targets of some of the inputs (after `inputs` has been applied)."""
         pick = torch.tensor(rows, dtype=torch.long)
         return ExplainTarget(self.scores, self.index[pick], [self.names[i] for i in rows],
                              [self.labels[i] for i in rows], [self.boxes[i] for i in rows],
@@ -61,18 +64,27 @@ def detection_scores(rows: torch.Tensor) -> torch.Tensor:
 
 
 def box_target(rows: torch.Tensor, classes: list[str], target: str | None, scores: Callable,
-               layer_of: Callable | None = None) -> ExplainTarget:
-    """Explain one box per input (the detector contract's rows): the best-scoring one, of class `target` if given;
-    `classes` names the rows' C classes; `layer_of(row)` is the layer a row's score is read from."""
+               layer_of: Callable | None = None, detected: Callable | None = None) -> ExplainTarget:
+    """Explain boxes (the detector contract's rows): each input's best-scoring one, of class `target` if given, or
+    with target "all" every one `detected(rows[b])` keeps (flat row x class indices; an input where it keeps none
+    explains its best). `classes` names the rows' C classes; `layer_of(row)` is the layer a row's score is read from."""
     count = len(classes)
     flat = detection_scores(rows)
-    if target:
-        wanted = class_index(classes, target)
-        flat = torch.where(torch.arange(flat.shape[1]) % count == wanted, flat, torch.full_like(flat, -1.0))
-    index = flat.argmax(dim=1)
-    found = index // count
-    boxes = [rows[b, r, :4].tolist() for b, r in enumerate(found.tolist())]
+    inputs = None
+    if target == EVERY_BOX and detected is not None:
+        picks = [detected(output) for output in rows]
+        picks = [found if len(found) else flat[b].argmax()[None] for b, found in enumerate(picks)]
+        inputs = [b for b, found in enumerate(picks) for _ in found]
+        index = torch.cat(picks)
+    else:
+        if target:
+            wanted = class_index(classes, target)
+            flat = torch.where(torch.arange(flat.shape[1]) % count == wanted, flat, torch.full_like(flat, -1.0))
+        index = flat.argmax(dim=1)
+    owners = inputs or list(range(len(index)))
+    found = (index // count).tolist()
+    boxes = [rows[b, r, :4].tolist() for b, r in zip(owners, found, strict=True)]
     labels = [classes[i % count] for i in index.tolist()]
-    names = [f"{classes[i % count]} {flat[b, i]:.2f}" for b, i in enumerate(index.tolist())]
-    layers = [layer_of(row) for row in found.tolist()] if layer_of else None
-    return ExplainTarget(scores, index, names, labels, boxes, layers=layers)
+    names = [f"{classes[i % count]} {flat[b, i]:.2f}" for b, i in zip(owners, index.tolist(), strict=True)]
+    layers = [layer_of(row) for row in found] if layer_of else None
+    return ExplainTarget(scores, index, names, labels, boxes, layers=layers, inputs=inputs)

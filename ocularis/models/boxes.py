@@ -19,11 +19,17 @@ def postprocess_detections(boxes: torch.Tensor, scores: torch.Tensor, labels: to
     boxes (N, 4) x1 y1 x2 y2, scores (N,), labels (N,) class indices. NMS runs per class unless `class_agnostic`,
     where a box also suppresses overlapping boxes of other classes. Results are sorted by descending score.
     """
-    confident = scores > conf
-    boxes, scores, labels = boxes[confident], scores[confident], labels[confident]
-    keep = nms(boxes, scores, iou) if class_agnostic else batched_nms(boxes, scores, labels, iou)
-    keep = keep[:max_det]  # both NMS functions return indices sorted by descending score
+    keep = kept_detections(boxes, scores, labels, conf=conf, iou=iou, class_agnostic=class_agnostic, max_det=max_det)
     return boxes[keep], scores[keep], labels[keep]
+
+
+def kept_detections(boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor, *, conf: float, iou: float,
+                    class_agnostic: bool, max_det: int) -> torch.Tensor:
+    """The indices `postprocess_detections` keeps, best first."""
+    confident = (scores > conf).nonzero().squeeze(1)
+    chosen = boxes[confident], scores[confident]
+    keep = nms(*chosen, iou) if class_agnostic else batched_nms(*chosen, labels[confident], iou)
+    return confident[keep[:max_det]]  # both NMS functions return indices sorted by descending score
 
 
 def xywh_to_xyxy(boxes: torch.Tensor) -> torch.Tensor:

@@ -171,7 +171,9 @@ class YOLOLoss:
                 p = chosen.sigmoid()
                 stride = STRIDES[level]
                 centre = (p[:, 0:2] * 2 - 0.5 + torch.stack([gx, gy], 1)) * stride
-                size = (p[:, 2:4] * 2) ** 2 * network.anchors[level][anchor]
+                # + a thousandth of a pixel: a saturated sigmoid gives a size whose square underflows, and CIoU's
+                # aspect term atan(w / h) then has a NaN gradient that clipping spreads to every weight
+                size = (p[:, 2:4] * 2) ** 2 * network.anchors[level][anchor] + 1e-3
                 predicted = torch.cat([centre - size / 2, centre + size / 2], 1)
                 box_loss = box_loss + complete_box_iou_loss(predicted, target_box, reduction="mean")
                 with torch.no_grad():

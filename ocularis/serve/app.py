@@ -135,7 +135,8 @@ def create_app(models: dict[str, Any], *, token: str | None = None, limits: Limi
     async def explain(name: str, image: list[UploadFile] = File(..., description="one or more image files"),
                       method: str = Query("gradcam", description=f"one of {', '.join(IMAGE_METHODS)} (the model's "
                                                                   "own list: /v1/models, `explanations`)"),
-                      target: str | None = Query(None, description="class to explain (default: the model's answer)"),
+                      target: str | None = Query(None, description="class to explain (default: the model's answer); "
+                                                                  "a detector's 'all': every box it finds"),
                       layer: str | None = Query(None, description="layer by name (default: the model's own)")):
         started = time.perf_counter()
         if name not in served:

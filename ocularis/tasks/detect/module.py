@@ -13,7 +13,7 @@ from torch import nn
 from ocularis.engine.callbacks import EpochMeans
 from ocularis.engine.module import TaskModule
 from ocularis.engine.optim import optimizers_for
-from ocularis.models.boxes import postprocess_detections
+from ocularis.models.boxes import kept_detections
 from ocularis.tasks.detect.config import DetectConfig
 from ocularis.tasks.detect.metrics import detection_metrics
 
@@ -62,8 +62,16 @@ class DetectModule(TaskModule):
 def dense_to_detections(output: torch.Tensor, conf: float, iou: float, max_det: int, class_agnostic: bool):
     """One image's dense predictions (N, 4 + 1 + C) -> NMS'd (boxes, scores, labels); a box may carry several
     classes (sigmoid scores, as YOLOv3), each scored objectness x class probability."""
+    rows, labels = detected_rows(output, conf, iou, max_det, class_agnostic)
+    output = output.float().cpu()
+    return output[rows, :4], output[rows, 4] * output[rows, 5 + labels], labels
+
+
+def detected_rows(output: torch.Tensor, conf: float, iou: float, max_det: int, class_agnostic: bool):
+    """The (rows, classes) of one image's dense predictions that survive the threshold and NMS, best first."""
     output = output.float().cpu()
     scores = output[:, 4:5] * output[:, 5:]
     candidate, label = (scores > conf).nonzero(as_tuple=True)
-    return postprocess_detections(output[candidate, :4], scores[candidate, label], label, conf=conf, iou=iou,
-                                  class_agnostic=class_agnostic, max_det=max_det)
+    keep = kept_detections(output[candidate, :4], scores[candidate, label], label, conf=conf, iou=iou,
+                           class_agnostic=class_agnostic, max_det=max_det)
+    return candidate[keep], label[keep]

@@ -22,7 +22,7 @@ from ocularis.tasks.detect.config import DetectConfig, DetectOptions
 from ocularis.tasks.detect.data import DetectData, read_boxes
 from ocularis.tasks.detect.metrics import DetectMetrics, detection_metrics
 from ocularis.tasks.detect.model import DEFAULT_LR, DEFAULT_SIZE, build_detector
-from ocularis.tasks.detect.module import VAL_CONF, DetectModule, dense_to_detections
+from ocularis.tasks.detect.module import VAL_CONF, DetectModule, dense_to_detections, detected_rows
 from ocularis.tasks.detect.predict import Boxes
 
 __all__ = ["Detector"]
@@ -133,10 +133,17 @@ class Detector(Task):
         return self.network.explained_layer() if isinstance(self.network, nn.Module) else None
 
     def explain_target(self, outputs: torch.Tensor, target: str | None = None) -> ExplainTarget:
-        """Each image's best box (of class `target` if given): its objectness x class probability."""
-        size = (self.meta["imgsz"],) * 2
+        """Each image's best box (of class `target` if given), or with "all" each detection at the run's thresholds:
+        its objectness x class probability."""
+        size, config, count = (self.meta["imgsz"],) * 2, self.meta["config"], len(self.meta["classes"])
+
+        def detected(output: torch.Tensor) -> torch.Tensor:
+            rows, labels = detected_rows(output, config["conf"], config["iou"], config["max_det"],
+                                         config["class_agnostic"])
+            return rows * count + labels
+
         return box_target(outputs, self.meta["classes"], target, detection_scores,
-                          lambda row: self.network.explained_layer(row, size))
+                          lambda row: self.network.explained_layer(row, size), detected)
 
     # ---- helpers ----------------------------------------------------------------------------------------------
     def _detections(self, output: torch.Tensor, size: tuple[int, int], conf: float | None = None,
