@@ -53,3 +53,10 @@ def test_a_diverging_run_stops_at_the_first_non_finite_loss_with_one_line(tmp_pa
                       "--no-progress", "--project", str(tmp_path))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "the training loss became" in result.stderr and "epoch 0" in result.stderr and "lower --lr" in result.stderr
+
+
+def test_a_run_without_a_test_split_is_scored_on_its_validation_images(tmp_path):
+    result = ocularis(*TRAIN, "--epochs", "1", "--test-fraction", "0", "--project", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics = json.loads(next(tmp_path.glob("classify/*/metrics.json")).read_text())
+    assert metrics["scored_on"] == "val" and metrics["test"]["values"]["accuracy"] > 0.3

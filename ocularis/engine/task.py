@@ -137,12 +137,13 @@ class Task(ABC):
                 return None
             self._restore(best)
             self.after_training(prepared, best)
-        test = prepared.datamodule.dataset("test")
+        split = "test" if len(prepared.datamodule.dataset("test")) else "val"  # --test-fraction 0: the val images
+        test = prepared.datamodule.dataset(split)
         metrics = self.score(test)
         fps = time_network(self.infer, self.sample_inputs(count=8, dataset=test), 1, min_seconds=1.0).images_per_s
         self.report(run_dir, test, history, metrics)
-        write_json(run_dir / "metrics.json", {"history": history, "test": metrics.to_json(), "fps_batch1": fps,
-                                              **prepared.notes})
+        write_json(run_dir / "metrics.json", {"history": history, "test": metrics.to_json(), "scored_on": split,
+                                              "fps_batch1": fps, **prepared.notes})
         return TrainingRun(run_dir, best, metrics, history, fps)
 
     def train(self, config: TrainConfig, prepared: Prepared, run_dir: Path, best: Path) -> list[dict] | None:
