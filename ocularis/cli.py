@@ -47,13 +47,15 @@ def build_app() -> typer.Typer:
 
 
 def task_app(spec: TaskSpec) -> typer.Typer:
-    """train, val, predict, export and benchmark for one task, with its own options."""
+    """train, val, predict, export and benchmark for one task, with its own options; and its own verbs."""
     group = typer.Typer(help=spec.summary, no_args_is_help=True)
     group.command("train", context_settings=EXTRA_ARGS, epilog=options_help(spec.config))(train_command(spec))
     group.command("val")(val_command(spec))
     group.command("predict")(predict_command(spec))
     group.command("export")(export_command(spec.name))
     group.command("benchmark")(benchmark_command(spec.name))
+    for verb, command in spec.own_commands().items():
+        group.command(verb)(command)
     return group
 
 

@@ -22,7 +22,9 @@ class Inputs(str, Enum):
 @dataclass(frozen=True)
 class TaskSpec:
     """A task's name and summary, its inputs, its training options (a TrainConfig subclass), its predict options (a
-    PredictOptions subclass) and where its class lives ("package.module:Class", imported on first use)."""
+    PredictOptions subclass) and where its class lives ("package.module:Class", imported on first use). `commands`
+    names a module whose COMMANDS dict ({verb: Typer command}) adds the task's own verbs beside train, val, predict,
+    export and benchmark (an index to build and search); that module imports no torch at its top."""
 
     name: str
     summary: str
@@ -30,6 +32,11 @@ class TaskSpec:
     options: type
     implementation: str
     inputs: Inputs = Inputs.IMAGE
+    commands: str = ""
+
+    def own_commands(self) -> dict:
+        """The task's own CLI verbs, {name: Typer command}."""
+        return dict(import_module(self.commands).COMMANDS) if self.commands else {}
 
     def task_class(self) -> type:
         """The task's class (importing it, and with it torch)."""

@@ -133,3 +133,19 @@ def test_bad_files_of_every_split_are_reported_together(shape_folder):
     assert sorted(p.rsplit("/", 1)[-1] for p, _ in raised.value.bad) == [f"broken_{i}.png" for i in range(8)]
     kept = read_labelled(str(shape_folder), config(skip_bad=True))
     assert len(kept.bad_files) == 8 and len(kept.train) + len(kept.val) + len(kept.test) == 60
+
+
+def test_class_groups_put_a_class_in_every_run_of_per_class_keys_and_replay_by_epoch():
+    from ocularis.data.sampling import ClassGroups
+
+    labels = [i % 7 for i in range(40)] + [7, 7]  # seven classes of 5-6 images and one of two
+    sampler = ClassGroups(labels, per_class=4, seed=3)
+    sampler.set_epoch(2)
+    keys = list(sampler)
+    assert len(keys) == len(sampler) and all(epoch == 2 for epoch, _ in keys)
+    groups = [[labels[i] for _, i in keys[s:s + 4]] for s in range(0, len(keys), 4)]
+    assert all(len(set(group)) == 1 for group in groups)
+    assert {i for _, i in keys} == set(range(len(labels)))  # every image seen in the epoch
+    assert list(sampler) == keys
+    sampler.set_epoch(3)
+    assert list(sampler) != keys

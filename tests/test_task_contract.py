@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+import typer
 from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw
 from pydantic import BaseModel
@@ -49,7 +50,17 @@ class BrightnessOptions(PredictOptions):
 
 
 BRIGHTNESS = TaskSpec("brightness", "The mean brightness of an image (a test's own task).", BrightnessConfig,
-                      BrightnessOptions, "tests.test_task_contract:Brightness")
+                      BrightnessOptions, "tests.test_task_contract:Brightness", commands="tests.test_task_contract")
+
+
+def brightest(sources: list[str] = typer.Argument(..., help="images"),
+              model: Path = typer.Option(..., help="checkpoint")) -> None:
+    """The task's own verb: which of the images the model finds brightest."""
+    found = ocularis.load(model).predict([str(s) for s in sources])
+    typer.echo(max(found, key=lambda r: r.brightness).source)
+
+
+COMMANDS = {"brightest": brightest}  # the verbs TaskSpec.commands adds to `ocularis brightness`
 
 
 class BrightnessResult(BaseModel):
@@ -247,6 +258,16 @@ def test_the_cli_offers_every_verb_and_the_tasks_own_options(brightness_task):
     assert "--threshold" in cli("brightness", "predict", "--help").output
     assert "--conf" not in cli("brightness", "predict", "--help").output
     assert "--epochs" in cli("brightness", "train", "--help").output
+
+
+def test_a_task_declares_its_own_verbs_beside_the_generated_ones(trained, tmp_path):
+    paths = []
+    for value in (40, 200, 90):
+        paths.append(tmp_path / f"grey{value}.png")
+        Image.fromarray(np.full((16, 16, 3), value, np.uint8)).save(paths[-1])
+    result = cli("brightness", "brightest", *map(str, paths), "--model", str(trained))
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == str(paths[1])
 
 
 def test_the_task_trains_and_learns_with_a_lower_is_better_monitor(trained):

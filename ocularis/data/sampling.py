@@ -27,3 +27,31 @@ class EpochShuffle(Sampler):
 
 def sample_seed(seed: int, epoch: int, index: int) -> int:
     return (seed * 1_000_003 + epoch) * 10_000_019 + index
+
+
+class ClassGroups(EpochShuffle):
+    """EpochShuffle's keys ordered so that every run of `per_class` keys shares a class (P classes x M images a
+    batch, as metric learning needs: a batch without two images of a class has no positive pair). Classes and their
+    images are drawn from (seed, epoch); the last group of a class is filled up with repeats; every image
+    appears at least once an epoch."""
+
+    def __init__(self, labels: list[int], per_class: int, seed: int):
+        super().__init__(len(labels), seed)
+        self.per_class = per_class
+        self.members: dict[int, list[int]] = {}
+        for index, label in enumerate(labels):
+            self.members.setdefault(label, []).append(index)
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        groups = []
+        for members in self.members.values():
+            order = [members[i] for i in torch.randperm(len(members), generator=generator)]
+            rounds = -(-len(order) // self.per_class)  # enough groups to hold every image
+            repeated = (order * (rounds * self.per_class // len(order) + 1))[:rounds * self.per_class]
+            groups += [repeated[i:i + self.per_class] for i in range(0, len(repeated), self.per_class)]
+        shuffled = [groups[i] for i in torch.randperm(len(groups), generator=generator)]
+        return iter([(self.epoch, index) for group in shuffled for index in group])
+
+    def __len__(self) -> int:
+        return sum(-(-len(m) // self.per_class) * self.per_class for m in self.members.values())
