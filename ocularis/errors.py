@@ -51,3 +51,7 @@ class LabelError(DataError):
 
 class DivergedError(OcularisError):
     """Training's loss stopped being a finite number."""
+
+
+class SearchIndexError(OcularisError):
+    """An index folder is missing, inconsistent, or made with another model."""
