@@ -21,7 +21,7 @@ from ocularis.contract import Inputs, TaskSpec
 from ocularis.core.runs import new_run_dir, run_config, write_json
 from ocularis.data.formats import BOX_FORMATS, MASK_FORMATS
 from ocularis.errors import OcularisError
-from ocularis.explain import DATA_METHODS, IMAGE_METHODS
+from ocularis.explain import DATA_METHODS, IMAGE_METHODS, TARGET_HELP
 from ocularis.registry import DATASETS, MODELS, TASKS
 from ocularis.tasks import BUILTIN  # noqa: F401  (importing the package registers the built-in tasks)
 
@@ -198,8 +198,7 @@ def explain(method: str = typer.Argument(..., help=f"per image: {', '.join(IMAGE
             sources: list[str] = typer.Argument(None, help="images or folders (per-image methods; neighbours' "
                                                            "queries)"),
             model: Path = typer.Option(..., help="checkpoint (best.ckpt) of any task"),
-            target: str = typer.Option(None, help="class to explain (default: each image's own answer); a "
-                                                  "detector's 'all': every box it finds"),
+            target: str = typer.Option(None, help=TARGET_HELP),
             layer: str = typer.Option(None, help="layer by name, e.g. stage3 or body.4 (default: the model's own)"),
             data: str = typer.Option(None, help="dataset methods: the data (default: the training data)"),
             split: str = typer.Option("test", help="dataset methods: train, val or test"),

@@ -1,15 +1,13 @@
 """Checkpoints: one file, written atomically, safe to load (weights_only), carrying everything needed to predict."""
 
-import os
 import platform
-import tempfile
-from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import torch
 
+from ocularis.core.files import atomic_write
 from ocularis.errors import CheckpointError
 
 FORMAT_KEY = "ocularis"
@@ -29,25 +27,6 @@ def versions() -> dict[str, str]:
 def atomic_save(obj: Any, path: str | Path) -> None:
     """torch.save to a temporary file beside `path`, then rename: a crash never leaves a half-written file."""
     atomic_write(path, lambda file: torch.save(obj, file))
-
-
-def atomic_write(path: str | Path, data: bytes | Callable[[BinaryIO], None]) -> None:
-    """Write `data` (bytes, or a function writing to a file) to a temporary file beside `path`, then rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            if callable(data):
-                data(file)
-            else:
-                file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def save_checkpoint(path: str | Path, state_dict: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:

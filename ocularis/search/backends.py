@@ -5,15 +5,13 @@ renumbering the table or vectors.f32. Scores are inner products of L2-normalised
 """
 
 import math
-import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import faiss
 import numpy as np
 
+from ocularis.core.files import atomic_write_named
 from ocularis.errors import ConfigError
 from ocularis.search import KINDS
 
@@ -135,9 +133,9 @@ def search(index: Any, kind: str, used: dict[str, int], queries: np.ndarray, cou
 def write_index(index: Any, path: Path) -> None:
     """Write the index file atomically (a crash leaves the previous file whole)."""
     if isinstance(index, AnnoyBackend):
-        atomic_write_file(path, index.save)
+        atomic_write_named(path, index.save)
     else:
-        atomic_write_file(path, lambda temporary: faiss.write_index(index, temporary))
+        atomic_write_named(path, lambda temporary: faiss.write_index(index, temporary))
 
 
 def read_index(path: Path, kind: str, dim: int, mmap: bool) -> Any:
@@ -145,37 +143,6 @@ def read_index(path: Path, kind: str, dim: int, mmap: bool) -> Any:
     if kind == "annoy":
         return AnnoyBackend.load(path, dim)
     return faiss.read_index(str(path), faiss.IO_FLAG_MMAP) if mmap else faiss.read_index(str(path))
-
-
-def atomic_write_file(path: Path, write_to: Callable[[str], None]) -> None:
-    """Let `write_to` write a temporary file beside `path`, fsync it, then rename it over `path`.
-
-    The same contract as ocularis.core.checkpoint.atomic_write, which cannot be reused here: that module imports torch,
-    and FAISS and annoy write to a file name rather than to an open file.
-    """
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        write_to(temporary)
-        with open(temporary, "rb+") as file:
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    fsync_folder(path.parent)
-
-
-def fsync_folder(folder: Path) -> None:
-    """Make a rename or a new file in `folder` survive a power cut (a no-op where folders cannot be opened)."""
-    try:
-        handle = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(handle)
-    finally:
-        os.close(handle)
 
 
 class AnnoyBackend:

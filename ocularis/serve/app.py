@@ -32,7 +32,7 @@ from ocularis.api import load
 from ocularis.config import option_fields
 from ocularis.contract import Inputs
 from ocularis.errors import ConfigError
-from ocularis.explain import IMAGE_METHODS
+from ocularis.explain import IMAGE_METHODS, TARGET_HELP
 from ocularis.explain.result import ExplanationResult
 from ocularis.serve.batching import MicroBatcher
 from ocularis.serve.limits import ApiError, Limits, decode_upload
@@ -135,8 +135,7 @@ def create_app(models: dict[str, Any], *, token: str | None = None, limits: Limi
     async def explain(name: str, image: list[UploadFile] = File(..., description="one or more image files"),
                       method: str = Query("gradcam", description=f"one of {', '.join(IMAGE_METHODS)} (the model's "
                                                                   "own list: /v1/models, `explanations`)"),
-                      target: str | None = Query(None, description="class to explain (default: the model's answer); "
-                                                                  "a detector's 'all': every box it finds"),
+                      target: str | None = Query(None, description=TARGET_HELP),
                       layer: str | None = Query(None, description="layer by name (default: the model's own)")):
         started = time.perf_counter()
         if name not in served:
