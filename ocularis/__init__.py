@@ -13,9 +13,10 @@ try:
 except metadata.PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0"
 
-__all__ = ["Boxes", "Classifier", "ClassifyMetrics", "DetectMetrics", "DetectRun", "Detector", "ExplainReport",
-           "Explanation", "Labels", "Masks", "SegmentMetrics", "Segmenter", "Task", "TrainingRun", "errors", "load",
-           "task_class", "__version__"]
+__all__ = ["Boxes", "Classifier", "ClassifyMetrics", "DetectMetrics", "DetectRun", "Detector", "EmbedMetrics",
+           "Embedder", "Embeddings", "ExplainReport", "Explanation", "ImageIndex", "Labels", "Masks", "Matches",
+           "SegmentMetrics", "Segmenter", "Task", "TrainingRun", "PairVerdict", "errors", "load", "task_class",
+           "__version__"]
 
 
 def __getattr__(name: str):

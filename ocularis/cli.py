@@ -1,5 +1,6 @@
-"""The command line, generated from the task registry: `ocularis TASK train|val|predict|export|benchmark` for every
-registered task, plus `export`, `benchmark`, `explain`, `serve`, `info` and `data convert`. No task is named here.
+"""The command line, generated from the task registry: `ocularis TASK train|val|predict|export|benchmark` (and the
+task's own verbs) for every registered task, `ocularis TOOL VERB` for every registered tool, plus `export`,
+`benchmark`, `explain`, `serve`, `info` and `data convert`. No task is named here.
 
 Building the app reads only the tasks' declarations (ocularis.contract.TaskSpec), so `--help` answers without torch;
 each command imports what it runs (the engine, a task's class) when it runs. User errors print one line, exit 2.
@@ -18,11 +19,12 @@ from rich.table import Table
 
 from ocularis.config import fields_help, option_fields, parse_cli_options
 from ocularis.contract import Inputs, TaskSpec
+from ocularis.core.results import results_table, save_results
 from ocularis.core.runs import new_run_dir, run_config, write_json
 from ocularis.data.formats import BOX_FORMATS, MASK_FORMATS
 from ocularis.errors import OcularisError
 from ocularis.explain import DATA_METHODS, IMAGE_METHODS, TARGET_HELP
-from ocularis.registry import DATASETS, MODELS, TASKS
+from ocularis.registry import DATASETS, MODELS, TASKS, TOOLS
 from ocularis.tasks import BUILTIN  # noqa: F401  (importing the package registers the built-in tasks)
 
 console = Console(soft_wrap=True)  # long lines stay whole for pipes and logs
@@ -35,6 +37,12 @@ def build_app() -> typer.Typer:
                       no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
     for name in TASKS.names():
         app.add_typer(task_app(TASKS.get(name)), name=name)
+    for name in TOOLS.names():
+        tool = TOOLS.get(name)
+        group = typer.Typer(help=tool.summary, no_args_is_help=True)
+        for verb, command in tool.own_commands().items():
+            group.command(verb)(command)
+        app.add_typer(group, name=name)
     app.command("export")(export_command(None))
     app.command("benchmark")(benchmark_command(None))
     app.command("explain")(explain)
@@ -108,14 +116,9 @@ def predict_command(spec: TaskSpec) -> Callable:
                                        **options)
             console.print(f"{video}: {len(found)} frames")
         if results:
-            table = Table(*results[0].row())
-            for result in results:
-                table.add_row(*result.row().values())
-            console.print(table)
+            console.print(results_table(results))
         if folder:
-            for index, result in enumerate(results):
-                result.save_to(folder, f"{index:04d}_{Path(result.source).stem}")
-            write_json(folder / "predictions.json", [r.to_json() for r in results])
+            save_results(results, folder, "predictions.json")
             console.print(f"saved to {folder}")
 
     needs_sources = spec.inputs != Inputs.NONE
@@ -218,10 +221,7 @@ def explain(method: str = typer.Argument(..., help=f"per image: {', '.join(IMAGE
     results = task.explain(method, sources or [], target=target, layer=layer, progress=True, epsilon=epsilon)
     if not results:
         raise OcularisError(f"{method} explains images: give some (files or folders) after the method")
-    table = Table(*results[0].row())
-    for result in results:
-        table.add_row(*result.row().values())
-    console.print(table)
+    console.print(results_table(results))
     if save:
         folder = new_run_dir(project, "explain", method)
         for index, result in enumerate(results):
@@ -231,7 +231,9 @@ def explain(method: str = typer.Argument(..., help=f"per image: {', '.join(IMAGE
         console.print(f"saved to {folder}")
 
 
-def serve(model: list[str] = typer.Option(..., help="checkpoint or exported file, or NAME=PATH; repeat for more"),
+def serve(model: list[str] = typer.Option(None, help="checkpoint or exported file, or NAME=PATH; repeat for more"),
+          index: list[str] = typer.Option(None, help="image index folder (ocularis embed index), or NAME=FOLDER; "
+                                                     "repeat for more"),
           host: str = typer.Option("127.0.0.1", help="address to bind (0.0.0.0 exposes the server to the network)"),
           port: int = typer.Option(8000, help="TCP port"),
           token: str = typer.Option(None, envvar="OCULARIS_TOKEN", help="require 'Authorization: Bearer TOKEN'"),
@@ -241,18 +243,21 @@ def serve(model: list[str] = typer.Option(..., help="checkpoint or exported file
           max_pixels: int = typer.Option(40_000_000, help="largest image (width x height) accepted"),
           max_images: int = typer.Option(16, help="most images in one request"),
           timeout: float = typer.Option(30.0, help="seconds a request may take")) -> None:
-    """Serve models over REST (/v1/models/NAME/predict, OpenAPI docs at /docs) with a web page at /."""
-    from ocularis.serve.app import load_models
+    """Serve models and image indexes over REST (/v1/models/NAME/predict, /v1/indexes/NAME/search; OpenAPI docs at
+    /docs) with a web page at /."""
+    from ocularis.serve.app import load_indexes, load_models
     from ocularis.serve.app import serve as run_server
     from ocularis.serve.limits import Limits
 
-    models = load_models(model)
+    if not model and not index:
+        raise OcularisError("nothing to serve; pass --model PATH and/or --index FOLDER (each may repeat)")
+    models, indexes = load_models(model or [], required=not index), load_indexes(index or [])
     if host not in ("127.0.0.1", "localhost", "::1") and not token:
         console.print(f"[yellow]warning:[/yellow] serving on {host} without a token: anyone who can reach it can "
                       "use it (pass --token or set OCULARIS_TOKEN)")
-    console.print(f"serving {', '.join(models)} at http://{host}:{port}/ (API docs: /docs)")
-    run_server(models, host=host, port=port, token=token, max_batch=max_batch, max_wait_ms=max_wait_ms,
-               limits=Limits(max_upload_mb, max_pixels, max_images, timeout))
+    console.print(f"serving {', '.join([*models, *indexes])} at http://{host}:{port}/ (API docs: /docs)")
+    run_server(models, host=host, port=port, indexes=indexes, token=token, max_batch=max_batch,
+               max_wait_ms=max_wait_ms, limits=Limits(max_upload_mb, max_pixels, max_images, timeout))
 
 
 def info() -> None:

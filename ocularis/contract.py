@@ -42,3 +42,17 @@ class TaskSpec:
         """The task's class (importing it, and with it torch)."""
         module, _, name = self.implementation.partition(":")
         return getattr(import_module(module), name)
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A group of CLI verbs that trains no model of its own but works with models of the tasks (the face pipeline:
+    detect with cascades or a detector, align, then verify and recognise with an embedding model). `commands` names
+    a module whose COMMANDS dict ({verb: Typer command}) holds its verbs; that module imports no torch at its top."""
+
+    name: str
+    summary: str
+    commands: str
+
+    def own_commands(self) -> dict:
+        return dict(import_module(self.commands).COMMANDS)

@@ -50,3 +50,4 @@ class Registry:
 MODELS = Registry("model")
 DATASETS = Registry("dataset")
 TASKS = Registry("task")  # name -> ocularis.contract.TaskSpec
+TOOLS = Registry("tool")  # name -> ocularis.contract.ToolSpec

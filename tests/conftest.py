@@ -52,6 +52,50 @@ def digits_model(tmp_path_factory) -> Path:
     return run.best
 
 
+@pytest.fixture(scope="session")
+def embed_model(tmp_path_factory) -> Path:
+    """best.ckpt of a metric-learning ResNet-18 (triplet loss, semi-hard mining) trained briefly from scratch on the
+    real handwritten digits at 32 px (shared by the embedding, search and serve tests)."""
+    import ocularis
+
+    project = tmp_path_factory.mktemp("embed_runs")
+    run = ocularis.Embedder(model="resnet18", loss="triplet", imgsz=32, progress=False,
+                            project=str(project)).fit("digits", epochs=3, batch=32, per_class=4)
+    assert run.metrics.values["rank1"] > 0.85  # chance: 0.1
+    return run.best
+
+
+def write_digit_images(folder: Path, per_class: int) -> list[Path]:
+    """The first `per_class` real handwritten digits (UCI, 8x8) of each class as PNGs in folder/<digit>/."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    written, counts = [], [0] * 10
+    for pixels, digit in zip(bunch.images, bunch.target, strict=True):
+        if counts[digit] < per_class:
+            path = folder / str(digit) / f"{digit}_{counts[digit]:03d}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray((pixels * (255 / 16)).round().astype(np.uint8)).save(path)
+            written.append(path)
+            counts[digit] += 1
+    return written
+
+
+def cli(*args, fails: bool = False) -> str:
+    """Run `ocularis ARGS` in this process: its output, or (fails=True) the message of the user error it raised."""
+    from typer.testing import CliRunner
+
+    from ocularis.cli import build_app
+    from ocularis.errors import OcularisError
+
+    result = CliRunner().invoke(build_app(), [str(a) for a in args])
+    if fails:
+        assert isinstance(result.exception, OcularisError), result.output
+        return str(result.exception)
+    assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
+    return result.output
+
+
 def save(path: Path, size=(40, 30)) -> Path:
     """A noise image of `size` (width, height) at `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -75,6 +75,20 @@ def plot_bars(values: dict[str, float], path: Path, title: str) -> Path:
     return _save(figure, path)
 
 
+def plot_roc(fpr: list[float], tpr: list[float], path: Path, *, auc: float, eer: float, far: float,
+             tar: float) -> Path:
+    """A verification ROC on a log false-accept axis, with its equal-error point and the true-accept rate at `far`."""
+    figure, axes = plt.subplots(figsize=(5, 5))
+    axes.plot(fpr, tpr, label=f"AUC {auc:.4f}")
+    axes.plot([eer], [1 - eer], "o", label=f"EER {eer:.2%}")
+    axes.axvline(far, color="grey", linestyle=":", label=f"FAR {far:g}: TAR {tar:.3f}")
+    axes.set(xscale="log", xlim=(1e-4, 1), ylim=(0, 1.01), xlabel="false accept rate", ylabel="true accept rate",
+             title="verification ROC")
+    axes.legend(loc="lower right")
+    figure.tight_layout()
+    return _save(figure, path)
+
+
 def _save(figure: plt.Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)

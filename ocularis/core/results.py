@@ -6,12 +6,16 @@ a model's raw tensors.
 """
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 from PIL import Image
 from pydantic import BaseModel
+from rich.table import Table
+
+from ocularis.core.runs import write_json
 
 
 class Result(ABC):
@@ -43,6 +47,21 @@ class Result(ABC):
     def save_to(self, folder: Path, stem: str) -> None:
         """What `predict --save` writes for this result into `folder` (the picture; tasks may add files)."""
         self.save(folder / f"{stem}.png")
+
+
+def results_table(results: Sequence[Result]) -> Table:
+    """The CLI's table of results: one row each (Result.row), columns from the first."""
+    table = Table(*results[0].row())
+    for result in results:
+        table.add_row(*result.row().values())
+    return table
+
+
+def save_results(results: Sequence[Result], folder: Path, json_name: str) -> None:
+    """What --save writes: each result's pictures (numbered, named after its input) and all of them as JSON."""
+    for number, result in enumerate(results):
+        result.save_to(folder, f"{number:04d}_{Path(result.source).stem}")
+    write_json(folder / json_name, [result.to_json() for result in results])
 
 
 class Metrics(ABC):

@@ -67,3 +67,21 @@ def split_three(data: Split, val_fraction: float, test_fraction: float, seed: in
     train, val = split_off(rest, val_fraction / max(1e-9, 1 - test_fraction), seed, "validation")
     return train, val, test
 
+
+
+def split_per_class(data: Split, count: int, seed: int, what: str) -> tuple[Split, Split]:
+    """Seeded split of `data` into (rest, `count` images of every class): the face-recognition protocol (ORL: five
+    photos of each person to learn from, five to test on)."""
+    if count <= 0:
+        return data, Split()
+    rng = np.random.default_rng(seed)
+    members: dict[int, list[int]] = {}
+    for index, targets in enumerate(data.targets):
+        members.setdefault(targets[0], []).append(index)
+    few = [label for label, indices in members.items() if len(indices) <= count]
+    if few:
+        raise DataError(f"cannot hold out {count} images of every class for {what}: class index {few[0]} has only "
+                        f"{len(members[few[0]])}; lower the count or add images")
+    held = sorted(i for indices in members.values() for i in rng.choice(indices, count, replace=False).tolist())
+    chosen = set(held)
+    return data.subset([i for i in range(len(data)) if i not in chosen]), data.subset(held)

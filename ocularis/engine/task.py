@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import lightning as L
+import numpy as np
 import torch
 from PIL import Image
 from torch import nn
@@ -38,6 +39,7 @@ from ocularis.deploy.export import Exported, Graph, export_task
 from ocularis.deploy.runtime import OpenedModel, open_model
 from ocularis.deploy.timing import time_network
 from ocularis.engine.datamodule import TaskData
+from ocularis.engine.embedding import embed_pictures
 from ocularis.engine.explain_report import ExplainReport, explain_dataset
 from ocularis.engine.explaining import explain_images
 from ocularis.engine.module import TaskModule
@@ -287,6 +289,23 @@ class Task(ABC):
         """What is explained for each input, read from the network's raw outputs: `target` (a class name) or,
         by default, the input's own answer."""
         raise ConfigError(f"{self.spec.name} models declare nothing to explain")
+
+    # ---- embeddings (ocularis.engine.embedding): any model's images as unit vectors ----------------------------
+    embeds_outputs: ClassVar[bool] = False  # the network's output is the embedding (metric learning); otherwise the
+    # pooled output of explain_features() is
+
+    def embed(self, inputs: Any, batch: int = 32, layer: str | None = None) -> np.ndarray:
+        """(N, D) float32 L2-normalised vectors of images (paths, folders, PIL images, arrays), from the model's
+        embedding or the pooled output of `layer` (default: the task's feature layer)."""
+        self._require_network()
+        found = [embed_pictures(self, pictures, layer)
+                 for _, pictures in batches(expand_inputs(inputs), self.meta["channels"], batch)]
+        return np.concatenate(found)
+
+    def verification_threshold(self) -> float | None:
+        """The cosine at or above which two images count as the same identity (None: the model was not calibrated
+        for verification; metric-learning models choose it at their run's false-accept rate)."""
+        return None
 
     # ---- export -----------------------------------------------------------------------------------------------
     def export_refusal(self) -> str | None:

@@ -1,4 +1,5 @@
-"""Network: a classifier as body (image -> feature vector) plus a linear head, with freezing by blocks."""
+"""Network: a classifier as body (image -> feature vector) plus a linear head, with freezing by blocks; and
+EmbeddingNetwork, the same with a normalised embedding for a head."""
 
 import torch
 import torch.nn.functional as F
@@ -13,7 +14,7 @@ class Network(nn.Module):
     Inputs smaller than `min_size` are upsampled first, so every architecture accepts any image size.
     """
 
-    def __init__(self, body: nn.Module, head: nn.Linear, *, min_size: int, default_size: int,
+    def __init__(self, body: nn.Module, head: nn.Module, *, min_size: int, default_size: int,
                  mean: tuple[float, ...], std: tuple[float, ...]):
         super().__init__()
         self.body = body
@@ -54,6 +55,23 @@ class Network(nn.Module):
                 if params and not any(p.requires_grad for p in params):
                     module.eval()
         return self
+
+
+class EmbeddingNetwork(Network):
+    """A Network whose head gives an L2-normalised embedding instead of logits: the cosine of two images is the dot
+    product of their outputs, in PyTorch and in an exported graph alike."""
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.head(self.features(images)), dim=1)
+
+    @classmethod
+    def around(cls, network: Network) -> "EmbeddingNetwork":
+        """The same body, its linear head (sized to the embedding) followed by batch norm: centred, the embeddings
+        spread over the whole sphere once normalised, instead of the narrow cone a ReLU body's features give, where
+        every pair looks alike to a pair or triplet loss."""
+        head = nn.Sequential(network.head, nn.BatchNorm1d(network.head.out_features))
+        return cls(network.body, head, min_size=network.min_size, default_size=network.default_size,
+                   mean=network.mean, std=network.std)
 
 
 def replace_input_channels(conv: nn.Conv2d, in_channels: int) -> nn.Conv2d:

@@ -21,7 +21,7 @@ DEFAULTS: dict[str, dict[str, int]] = {
     "flat": {},
     "ivf": {"nlist": 100, "nprobe": 16},
     "ivfpq": {"nlist": 100, "nprobe": 16, "m": 8, "nbits": 8, "refine": 10},
-    "hnsw": {"M": 32, "ef_search": 128},
+    "hnsw": {"M": 32, "ef_construction": 80, "ef_search": 128},
     "lsh": {"bits": 512, "refine": 10},
     "annoy": {"trees": 20, "search_k": -1, "refine": 10},
 }
@@ -94,7 +94,9 @@ def _empty(kind: str, dim: int, used: dict[str, int]) -> Any:
     if kind == "flat":
         return faiss.IndexIDMap(faiss.IndexFlatIP(dim))
     if kind == "hnsw":
-        return faiss.IndexIDMap(faiss.IndexHNSWFlat(dim, used["M"], ip))
+        graph = faiss.IndexHNSWFlat(dim, used["M"], ip)
+        graph.hnsw.efConstruction = used.get("ef_construction", 40)  # folders indexed before it was a parameter
+        return faiss.IndexIDMap(graph)
     if kind == "lsh":  # random rotation to `bits` signs; candidates are re-ranked exactly, Hamming order is coarse
         return faiss.IndexIDMap(faiss.IndexLSH(dim, used["bits"], True, False))
     quantiser = faiss.IndexFlatIP(dim)
@@ -128,6 +130,18 @@ def search(index: Any, kind: str, used: dict[str, int], queries: np.ndarray, cou
     if kind == "hnsw":  # HNSW returns at most ef_search neighbours: widen it for large requests
         faiss.downcast_index(index.index).hnsw.efSearch = max(used["ef_search"], count)
     return index.search(queries, count)
+
+
+def exact_scores(vectors: np.ndarray, queries: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Inner products of each query with the rows `ids` (-1: none) of `vectors`, computed where the rows lie (a
+    memory map) by FAISS's threads, with no gathered copy; -inf where there is no row."""
+    safe = np.ascontiguousarray(np.maximum(ids, 0), dtype=np.int64)
+    queries = np.ascontiguousarray(queries, dtype=np.float32)
+    scores = np.empty(ids.shape, dtype=np.float32)
+    if len(vectors) and ids.size:
+        faiss.fvec_inner_products_by_idx(faiss.swig_ptr(scores), faiss.swig_ptr(queries), faiss.swig_ptr(vectors),
+                                         faiss.swig_ptr(safe), vectors.shape[1], len(queries), ids.shape[1])
+    return np.where(ids >= 0, scores, -np.inf).astype(np.float32)
 
 
 def write_index(index: Any, path: Path) -> None:

@@ -22,7 +22,6 @@ from ocularis.search.table import ItemTable
 FAISS_FILE, VECTORS_FILE, TABLE_FILE = "vectors.faiss", "vectors.f32", "items.sqlite"
 FORMAT = 1
 NORM_TOLERANCE = 1e-3
-EXACT_BATCH = 1 << 24  # floats gathered at once when re-ranking candidates exactly (64 MiB)
 
 
 @dataclass(frozen=True)
@@ -41,12 +40,13 @@ class ImageIndex:
     def __init__(self, folder: Path, table: ItemTable, faiss_index: Any, mmapped: bool):
         self.folder, self.table, self._index, self.mmapped = folder, table, faiss_index, mmapped
         meta = table.meta()
-        self.dim, self.kind, self.model = meta["dim"], meta["kind"], meta["model"]
+        self.dim, self.kind, self.model, self.layer = meta["dim"], meta["kind"], meta["model"], meta.get("layer", "")
         self.fingerprint: str = meta["fingerprint"]
         self.requested: dict[str, int] = meta["params"]  # as asked for; `params` is what training could afford
         self.params: dict[str, int] = meta["trained"] or self.requested
         self._live = table.live_mask()
         self._vectors: np.ndarray | None = None
+        self._row_names: list[tuple[str, str | None]] | None = None
         if self._index is not None:
             backends.tune(self._index, self.kind, self.params)
 
@@ -54,10 +54,11 @@ class ImageIndex:
 
     @classmethod
     def create(cls, folder: str | Path, dim: int, kind: str = "flat", fingerprint: str = "", model: str = "",
-               **params: int) -> "ImageIndex":
+               layer: str = "", **params: int) -> "ImageIndex":
         """A new, empty index folder for `dim`-dimensional vectors (see backends.DEFAULTS for each kind's params).
 
-        fingerprint and model name the embedding model, so that queries from another model can be refused.
+        fingerprint and model name the embedding model (and layer the layer read, where it is not the model's
+        output), so that queries from another model can be refused and the same model can embed them.
         """
         folder = Path(folder)
         if (folder / TABLE_FILE).exists():
@@ -70,17 +71,18 @@ class ImageIndex:
         (folder / VECTORS_FILE).touch()
         table = ItemTable(folder / TABLE_FILE)
         table.set_meta({"format": FORMAT, "dim": dim, "kind": kind, "params": resolved, "trained": None,
-                        "fingerprint": fingerprint, "model": model, "stored": 0})
+                        "fingerprint": fingerprint, "model": model, "layer": layer, "stored": 0})
         return cls(folder, table, None, mmapped=False)
 
     @classmethod
     def open(cls, folder: str | Path, mmap: bool = False) -> "ImageIndex":
         """Open an index folder, checking its three files agree. mmap maps the FAISS file instead of reading it
-        (the index is then read-only)."""
+        (the index is then read-only, and changes no file: another process may be adding to it)."""
         folder = Path(folder)
         table = _open_table(folder)
         meta = table.meta()
-        _cut_vectors_to_table(folder, table.row_count(), meta["dim"])
+        if not mmap:  # a reader leaves alone the rows a writer elsewhere has appended and not yet committed
+            _cut_vectors_to_table(folder, table.row_count(), meta["dim"])
         faiss_path = folder / FAISS_FILE
         index = backends.read_index(faiss_path, meta["kind"], meta["dim"], mmap) if faiss_path.exists() else None
         held = 0 if index is None else index.ntotal
@@ -174,6 +176,12 @@ class ImageIndex:
         self.table.set_meta({"stored": 0 if self._index is None else self._index.ntotal, "trained": self.params})
         self._save_faiss()
 
+    def undertrained(self) -> bool:
+        """Whether the centroids were learnt from fewer vectors than the index now holds allow for (IVF kinds train
+        on their first add; an index filled a chunk at a time should be compacted once it is full)."""
+        return (self.kind in backends.TRAINED
+                and self.params != backends.fitted_params(self.kind, self.requested, len(self)))
+
     def _compact_if_sparse(self) -> None:
         """Searches fetch extra candidates to step over tombstones; once they are most of the file, drop them."""
         if self.kind in backends.REBUILT:  # rebuilt from live rows on every add already
@@ -196,13 +204,18 @@ class ImageIndex:
             vectors_file = self.vectors()
             neighbours = [vectors_file[row[:expand][row[:expand] >= 0]] for row in ids]
             scores, ids = self._nearest(rerank.average_query_expansion(queries, neighbours), k)
-        rows = self.table.rows(ids[ids >= 0])
+        rows = self._rows()
         results = []
-        for row_scores, row_ids in zip(scores[:, :k], ids[:, :k], strict=True):
-            live = row_ids >= 0
-            results.append([Hit(rows[i][0], float(score), rows[i][1], int(i))
-                            for score, i in zip(row_scores[live], row_ids[live], strict=True)])
+        for row_scores, row_ids in zip(scores[:, :k].tolist(), ids[:, :k].tolist(), strict=True):
+            results.append([Hit(rows[i][0], score, rows[i][1], i) for score, i in zip(row_scores, row_ids, strict=True)
+                            if i >= 0])
         return results
+
+    def _rows(self) -> list[tuple[str, str | None]]:
+        """(path, label) of every table row by id, read once: a search then names its hits without a query."""
+        if self._row_names is None or len(self._row_names) != len(self._live):
+            self._row_names = self.table.all_rows()
+        return self._row_names
 
     def _nearest(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top k live (scores, ids) per query, -1 padded. Queries whose candidates were mostly tombstones (or that an
@@ -234,15 +247,8 @@ class ImageIndex:
         return top_scores, np.where(np.isfinite(top_scores), np.take_along_axis(found_ids, order, axis=1), -1)
 
     def _exact_scores(self, queries: np.ndarray, ids: np.ndarray) -> np.ndarray:
-        """Inner products with the stored raw vectors, a few queries at a time to bound the gathered copy."""
-        scores = np.empty(ids.shape, dtype=np.float32)
-        step = max(1, EXACT_BATCH // max(ids.shape[1] * self.dim, 1))
-        vectors = self.vectors()
-        for start in range(0, len(queries), step):
-            chunk = ids[start:start + step]
-            candidates = vectors[np.maximum(chunk, 0)]
-            scores[start:start + step] = np.einsum("qd,qcd->qc", queries[start:start + step], candidates)
-        return np.where(ids >= 0, scores, -np.inf).astype(np.float32)
+        """Inner products with the stored raw vectors (read in place from the memory map, by FAISS's threads)."""
+        return backends.exact_scores(self.vectors(), queries, ids)
 
     # --- what is indexed ---
 

@@ -29,7 +29,8 @@ class ItemTable:
 
     def __init__(self, path: Path):
         self.path = path
-        self.connection = sqlite3.connect(str(path))
+        # A server searches from its worker threads; the index is used by one of them at a time (its owner's lock)
+        self.connection = sqlite3.connect(str(path), check_same_thread=False)
         self.connection.executescript(SCHEMA)
 
     def close(self) -> None:
@@ -94,6 +95,10 @@ class ItemTable:
                     f"SELECT id, path, label FROM items WHERE id IN ({marks})", chunk):
                 found[row_id] = (path, label)
         return found
+
+    def all_rows(self) -> list[tuple[str, str | None]]:
+        """(path, label) of every row, tombstoned ones included, in id order (ids are 0, 1, 2 ...)."""
+        return list(self.connection.execute("SELECT path, label FROM items ORDER BY id"))
 
     def live_items(self) -> list[tuple[int, str, str | None]]:
         """(id, path, label) of every live row, in the order they were added."""

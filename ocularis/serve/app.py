@@ -1,5 +1,5 @@
-"""The REST server: /health, /v1/models, /v1/models/{name}/predict and /explain, and the web page at /, for every
-task.
+"""The REST server: /health, /v1/models, /v1/models/{name}/predict, /explain and /verify, /v1/indexes and
+/v1/indexes/{name}/search, and the web page at /, for every task.
 
 Each served model gets its own predict route, generated from its task's declared contract: the query parameters from
 its predict options (with their ranges), the response from its result type's schema. A request runs the task's own
@@ -31,12 +31,25 @@ from starlette.exceptions import HTTPException
 from ocularis.api import load
 from ocularis.config import option_fields
 from ocularis.contract import Inputs
-from ocularis.errors import ConfigError
+from ocularis.engine.indexing import search_images
+from ocularis.engine.verifying import pair_verdict
+from ocularis.errors import ConfigError, OcularisError
 from ocularis.explain import IMAGE_METHODS, TARGET_HELP
 from ocularis.explain.result import ExplanationResult
+from ocularis.search.results import MatchesResult
 from ocularis.serve.batching import MicroBatcher
 from ocularis.serve.limits import ApiError, Limits, decode_upload
-from ocularis.serve.schemas import ErrorResponse, Health, ModelInfo, model_info, predict_route, response_schema
+from ocularis.serve.schemas import (
+    ErrorResponse,
+    Health,
+    IndexInfo,
+    ModelInfo,
+    VerifyResponse,
+    index_info,
+    model_info,
+    predict_route,
+    response_schema,
+)
 
 TOKEN_ENV = "OCULARIS_TOKEN"
 ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 404, 413, 415, 422, 504)}
@@ -65,7 +78,7 @@ def model_name(path: Path) -> str:
     return base if rest == "ckpt" else f"{base}-{rest.replace('.', '-')}"
 
 
-def load_models(specs: list[str]) -> dict[str, Any]:
+def load_models(specs: list[str], required: bool = True) -> dict[str, Any]:
     """`NAME=PATH` or `PATH` (named after its run folder) -> {name: task object}."""
     models: dict[str, Any] = {}
     for spec in specs:
@@ -74,15 +87,46 @@ def load_models(specs: list[str]) -> dict[str, Any]:
         if name in models:
             raise ConfigError(f"--model {spec}: the name {name!r} is taken; name it with --model NAME=PATH")
         models[name] = load(path)
-    if not models:
+    if not models and required:
         raise ConfigError("no models to serve; pass --model PATH (several times for several models)")
     return models
 
 
-def create_app(models: dict[str, Any], *, token: str | None = None, limits: Limits | None = None,
-               max_batch: int = 16, max_wait_ms: float = 5.0) -> FastAPI:
-    """The FastAPI application serving `models` ({name: task object})."""
+@dataclass
+class ServedIndex:
+    """An image index opened read-only (memory-mapped) with the model that embeds its queries; embedding may hook a
+    layer of that model, so searches take turns."""
+
+    name: str
+    index: Any  # ocularis.search.ImageIndex
+    task: Any
+    searching: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+
+
+def load_indexes(specs: list[str]) -> dict[str, ServedIndex]:
+    """`NAME=FOLDER` or `FOLDER` (named after the folder) -> {name: ServedIndex}; each with the model it was built
+    with."""
+    from ocularis.search import ImageIndex
+
+    indexes: dict[str, ServedIndex] = {}
+    for spec in specs:
+        name, _, folder = spec.rpartition("=") if "=" in spec else ("", "", spec)
+        name = name or Path(folder).name.split(".")[0]
+        if name in indexes:
+            raise ConfigError(f"--index {spec}: the name {name!r} is taken; name it with --index NAME=FOLDER")
+        index = ImageIndex.open(folder, mmap=True)
+        if not index.model or not Path(index.model).is_file():
+            raise ConfigError(f"--index {spec}: its model {index.model or '(none recorded)'} is not a file; rebuild "
+                              "the index with `ocularis embed index --model CHECKPOINT`")
+        indexes[name] = ServedIndex(name, index, load(index.model))
+    return indexes
+
+
+def create_app(models: dict[str, Any], *, indexes: dict[str, ServedIndex] | None = None, token: str | None = None,
+               limits: Limits | None = None, max_batch: int = 16, max_wait_ms: float = 5.0) -> FastAPI:
+    """The FastAPI application serving `models` ({name: task object}) and image `indexes` (load_indexes)."""
     limits = limits or Limits()
+    indexes = indexes or {}
     for name, task in models.items():
         if task.spec.inputs != Inputs.IMAGE:  # decoders of the other kinds come with the first task that has them
             raise ConfigError(f"model {name!r}: the server takes image uploads, not {task.spec.inputs.value} inputs")
@@ -124,6 +168,58 @@ def create_app(models: dict[str, Any], *, token: str | None = None, limits: Limi
 
     for model in served.values():
         _add_predict_route(app, model, limits, require_token)
+
+    @app.get("/v1/indexes", response_model=list[IndexInfo], responses=ERRORS, dependencies=[Depends(require_token)],
+             tags=["search"])
+    def list_indexes() -> list[IndexInfo]:
+        return [index_info(name, found.index) for name, found in indexes.items()]
+
+    @app.post("/v1/indexes/{name}/search", response_model=response_schema(MatchesResult), responses=ERRORS,
+              dependencies=[Depends(require_token)], summary="The indexed images nearest each uploaded image",
+              tags=["search"])
+    async def search(name: str, image: list[UploadFile] = File(..., description="one or more query images"),
+                     k: int = Query(10, ge=1, le=100, description="neighbours per query"),
+                     expand: int = Query(0, ge=0, le=20, description="average query expansion: search again with "
+                                                                     "the query averaged with its top hits")):
+        started = time.perf_counter()
+        if name not in indexes:
+            raise ApiError(404, f"no index named {name!r}; served: {', '.join(indexes) or 'none'}")
+        found = indexes[name]
+        pictures, names = await _decoded(image, limits)
+
+        def run():
+            with found.searching:
+                results = search_images(found.task, found.index, pictures, k=k, expand=expand, thumbnails=True)
+            for result, source in zip(results, names, strict=True):
+                result.source = source
+            return results
+
+        results = await _within(run, limits, "the search")
+        return {"model": name, "task": "search", "results": [r.to_json() for r in results],
+                "milliseconds": round((time.perf_counter() - started) * 1000, 3)}
+
+    @app.post("/v1/models/{name}/verify", response_model=VerifyResponse, responses=ERRORS,
+              dependencies=[Depends(require_token)], summary="Do two images show the same identity?",
+              tags=["verify"])
+    async def verify(name: str, image: list[UploadFile] = File(..., description="exactly two images"),
+                     threshold: float | None = Query(None, ge=-1, le=1, description="cosine similarity at or above "
+                                                     "which they match (default: the model's own)")):
+        started = time.perf_counter()
+        if name not in served:
+            raise ApiError(404, f"no model named {name!r}; served: {', '.join(served)}")
+        if len(image) != 2:
+            raise ApiError(422, f"verify compares two images; got {len(image)} (send two 'image' fields)")
+        model = served[name]
+        pictures, names = await _decoded(image, limits)
+
+        def run():
+            with model.explaining:  # embedding a non-embedding model hooks a layer of its private copy
+                vectors = model.explainer.embed(pictures)
+            return pair_verdict(model.task, vectors, tuple(names), threshold)
+
+        verdict = await _within(run, limits, "the verification")
+        return {"model": name, "result": verdict.to_json(),
+                "milliseconds": round((time.perf_counter() - started) * 1000, 3)}
 
     @app.post("/v1/models/{name}/predict", include_in_schema=False, dependencies=[Depends(require_token)])
     def unknown_model(name: str):
@@ -170,6 +266,28 @@ def create_app(models: dict[str, Any], *, token: str | None = None, limits: Limi
     return app
 
 
+async def _decoded(uploads: list[UploadFile], limits: Limits) -> tuple[list, list[str]]:
+    """The uploads decoded (in a worker thread), with their names; refused by the limits' rules."""
+    if len(uploads) > limits.max_images:
+        raise ApiError(413, f"{len(uploads)} images in one request; the limit is {limits.max_images}")
+    names = [upload.filename or f"image{index}" for index, upload in enumerate(uploads)]
+    payloads = [await upload.read() for upload in uploads]
+    pictures = await run_in_threadpool(lambda: [decode_upload(data, name, limits)
+                                                for data, name in zip(payloads, names, strict=True)])
+    return pictures, names
+
+
+async def _within(work: Callable, limits: Limits, what: str) -> Any:
+    """`work()` in a worker thread; past the request time limit a 504, a user error (an uncalibrated model, an image
+    without a face) a 422."""
+    try:
+        return await asyncio.wait_for(run_in_threadpool(work), limits.timeout_s)
+    except asyncio.TimeoutError:
+        raise ApiError(504, f"{what} took longer than {limits.timeout_s:g} s; send fewer or smaller images") from None
+    except OcularisError as error:
+        raise ApiError(422, str(error)) from None
+
+
 def _add_predict_route(app: FastAPI, model: ServedModel, limits: Limits, require_token: Callable) -> None:
     """POST /v1/models/NAME/predict with the task's options as query parameters and its result schema."""
     task = model.task
@@ -193,6 +311,8 @@ def _add_predict_route(app: FastAPI, model: ServedModel, limits: Limits, require
         except asyncio.TimeoutError:
             raise ApiError(504, f"the request took longer than {limits.timeout_s:g} s; send fewer or smaller "
                                 "images, or retry when the server is less busy") from None
+        except OcularisError as error:  # what the model refuses in an image (a face model given no face)
+            raise ApiError(422, str(error)) from None
         return {"model": model.name, "task": task.meta["task"], "results": [r.to_json() for r in results],
                 "milliseconds": round((time.perf_counter() - started) * 1000, 3)}
 
@@ -282,7 +402,7 @@ class BodyLimit:
 
 
 def serve(models: dict[str, Any], host: str = "127.0.0.1", port: int = 8000, **options: Any) -> None:
-    """Run the server until interrupted (uvicorn, one process)."""
+    """Run the server until interrupted (uvicorn, one process); `options` are create_app's."""
     import uvicorn
 
     uvicorn.run(create_app(models, **options), host=host, port=port, log_level="warning")

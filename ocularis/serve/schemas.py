@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field, create_model
 
 from ocularis.config import option_fields
+from ocularis.engine.verifying import PairVerdictResult
 
 
 class ErrorBody(BaseModel):
@@ -42,10 +43,33 @@ class ModelInfo(BaseModel):
     route: str = Field(description="the model's predict route")
     explain_route: str = Field(description="the model's explain route (POST images, ?method=...)")
     explanations: list[str] = Field(description="the explanation methods the model offers (none: not explainable)")
+    verify_route: str | None = Field(description="the model's verify route (POST two images), where it was "
+                                                 "calibrated for verification")
+    threshold: float | None = Field(description="its verification threshold (cosine similarity)")
     options: list[OptionInfo]
     classes: list[str] | None = None
     imgsz: int | None = None
     channels: int | None = None
+
+
+class IndexInfo(BaseModel):
+    name: str
+    images: int = Field(description="images indexed")
+    kind: str = Field(description="index structure: flat, ivf, ivfpq, hnsw, lsh or annoy")
+    dim: int
+    model: str = Field(description="the checkpoint that embeds its images and queries")
+    route: str = Field(description="its search route (POST images, ?k=...)")
+
+
+def index_info(name: str, index) -> IndexInfo:
+    return IndexInfo(name=name, images=len(index), kind=index.kind, dim=index.dim, model=index.model,
+                     route=f"/v1/indexes/{name}/search")
+
+
+class VerifyResponse(BaseModel):
+    model: str
+    result: PairVerdictResult
+    milliseconds: float
 
 
 class Health(BaseModel):
@@ -64,12 +88,14 @@ def response_schema(result_schema: type[BaseModel]) -> type[BaseModel]:
 def model_info(name: str, task) -> ModelInfo:
     """What /v1/models says of a served task object."""
     meta, defaults = task.meta, dataclasses.asdict(task.default_options())
+    threshold = task.verification_threshold()
     options = [OptionInfo(name=f.name, type=f.kind.__name__, default=defaults[f.name], help=f.help,
                           choices=list(f.choices), low=f.low, high=f.high) for f in option_fields(task.spec.options)]
     return ModelInfo(name=name, task=meta["task"], model=meta["model"], format=meta.get("format", "checkpoint"),
                      precision=meta.get("precision", "float32"), inputs=task.spec.inputs.value,
                      renderer=task.result_type.renderer, route=predict_route(name), options=options,
                      explain_route=f"/v1/models/{name}/explain", explanations=list(task.explanations()),
+                     verify_route=f"/v1/models/{name}/verify" if threshold is not None else None, threshold=threshold,
                      classes=meta.get("classes"), imgsz=meta.get("imgsz"), channels=meta.get("channels"))
 
 

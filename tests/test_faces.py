@@ -1,0 +1,87 @@
+"""The face pipeline on the real ORL photos: Haar detection and alignment through the CLI, a face embedding trained
+with --faces, and its verification through the CLI, the Python API and the server; a photo without a face is
+refused in one line."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sklearn.metrics import roc_auc_score
+
+import ocularis
+from ocularis.errors import DataError
+from ocularis.serve.app import create_app, load_models
+from tests.conftest import ASSETS, cli
+
+ORL = ASSETS / "att_faces"
+pytestmark = pytest.mark.skipif(not ORL.is_dir(), reason=f"the ORL faces are not at {ORL}")
+PEOPLE = [f"s{n}" for n in range(3, 15)]  # s1 and s2 of this copy are loosely framed webcam photos
+
+
+@pytest.fixture(scope="module")
+def face_model(tmp_path_factory) -> Path:
+    """An embed model trained --faces on 12 ORL people, 4 photos each (2 more choose the epoch and the verification
+    threshold, 4 are held out for testing)."""
+    root = tmp_path_factory.mktemp("orl")
+    for person in PEOPLE:
+        shutil.copytree(ORL / person, root / "people" / person)
+    run = ocularis.Embedder(model="resnet18", loss="arcface", faces=True, imgsz=64, progress=False,
+                            project=str(root / "runs")).fit(str(root / "people"), epochs=30, batch=24, per_class=4,
+                                                            test_per_class=4, val_per_class=2, far=0.05, lr=0.002)
+    assert run.metrics.values["rank1"] > 0.8  # chance: 1 / 12
+    return run.best
+
+
+def test_detect_and_align_find_the_orl_faces(tmp_path):
+    shown = cli("faces", "detect", ORL / "s5", "--save")
+    assert "10 of 10 photos have a face" in shown
+    found = json.loads(next((tmp_path / "runs/faces").glob("detect*/faces.json")).read_text())
+    assert all(len(photo["faces"]) == 1 for photo in found)
+    aligned = cli("faces", "align", ORL / "s5", ORL / "s6", "--out", tmp_path / "aligned", "--size", "64")
+    assert "20 aligned faces written" in aligned
+    assert len(list((tmp_path / "aligned").glob("s[56]/*.png"))) == 20  # each folder's faces under its name
+
+
+def test_verification_is_right_and_the_same_through_api_cli_and_server(face_model):
+    model = ocularis.load(face_model)
+    from ocularis.engine.verifying import verify_pair
+
+    same = [(ORL / p / "7.pgm", ORL / p / "9.pgm") for p in PEOPLE]
+    other = [(ORL / p / "7.pgm", ORL / q / "8.pgm") for p, q in zip(PEOPLE, PEOPLE[1:] + PEOPLE[:1], strict=True)]
+    verdicts = [verify_pair(model, a, b) for a, b in same + other]
+    truth = [True] * len(same) + [False] * len(other)
+    assert roc_auc_score(truth, [v.similarity for v in verdicts]) > 0.8  # chance: 0.5 (measured 0.94 on all pairs)
+    assert sum(v.same == t for v, t in zip(verdicts, truth, strict=True)) > len(verdicts) / 2
+    client = TestClient(create_app(load_models([f"faces={face_model}"])))
+    for (a, b), verdict in zip([same[0], other[0]], [verdicts[0], verdicts[len(same)]], strict=True):
+        said = cli("faces", "verify", a, b, "--model", face_model)
+        assert said.startswith("same identity" if verdict.same else "different identities")
+        files = [("image", (p.name, p.read_bytes(), "image/x-portable-graymap")) for p in (a, b)]
+        response = client.post("/v1/models/faces/verify", files=files)
+        assert response.status_code == 200, response.text
+        assert response.json()["result"]["same"] == verdict.same
+
+
+def test_a_photo_without_a_face_is_refused_in_one_line(face_model, tmp_path):
+    from PIL import Image
+
+    blank = tmp_path / "wall.png"
+    Image.new("L", (92, 112), 128).save(blank)
+    message = cli("faces", "verify", ORL / "s5" / "1.pgm", blank, "--model", face_model, fails=True)
+    assert "no face found in image 2 of 2" in message
+    with pytest.raises(DataError, match="no face found"):
+        ocularis.load(face_model).predict([blank])
+    client = TestClient(create_app(load_models([f"faces={face_model}"])))
+    response = client.post("/v1/models/faces/predict", files=[("image", ("wall.png", blank.read_bytes(), "image/png"))])
+    assert response.status_code == 422 and "no face found" in response.json()["error"]["message"]
+
+
+def test_recognize_names_the_people_and_whole_image_models_are_refused(face_model, embed_model, tmp_path):
+    cli("faces", "recognize", ORL / "s5", ORL / "s9", "--model", face_model, "--save")
+    named = json.loads(next((tmp_path / "runs/faces").glob("recognize*/recognized.json")).read_text())
+    right = sum(Path(r["source"]).parent.name == r["identity"] for r in named)
+    assert len(named) == 20 and right >= 16  # 12 of them were trained on, 8 held out
+    message = cli("faces", "verify", ORL / "s5" / "1.pgm", ORL / "s5" / "2.pgm", "--model", embed_model, fails=True)
+    assert "embeds whole images, not faces: train one with `ocularis embed train --faces`" in message
