@@ -243,3 +243,22 @@ def test_the_yolo_box_loss_keeps_finite_gradients_when_a_predicted_size_saturate
     parts = YOLOLoss()(network, maps, targets)
     sum(parts.values()).backward()
     assert all(torch.isfinite(raw.grad).all() for raw in maps) and torch.isfinite(parts["box"])
+
+
+def test_the_face_pipeline_finds_faces_with_a_trained_detector(shapes_run, tmp_path):
+    """A detect checkpoint stands in for the Haar cascades (here the shapes detector's circles are the "faces"):
+    the face pipeline's boxes are the detector's own boxes of that class."""
+    from tests.conftest import cli, write_shape_images
+
+    checkpoint = shapes_run[1].best
+    photos = write_shape_images(tmp_path / "photos", per_class=3, size=96)["circle"]
+    cli("faces", "detect", *photos, "--detector", checkpoint, "--face-class", "circle", "--save")
+    found = json.loads(next((tmp_path / "runs/faces").glob("detect*/faces.json")).read_text())
+    predicted = ocularis.load(checkpoint).predict([str(p) for p in photos])
+    for photo, boxes in zip(found, predicted, strict=True):
+        circles = [[round(v) for v in box] for box, name in zip(boxes.boxes.tolist(), boxes.names, strict=True)
+                   if name == "circle"]
+        assert [face["box"] for face in photo["faces"]] == circles and photo["faces"][0]["eyes"] is None
+    assert sum(bool(photo["faces"]) for photo in found) >= 2
+    message = cli("faces", "detect", *photos, "--detector", checkpoint, "--face-class", "dog", fails=True)
+    assert "--face-class 'dog' is not one of" in message

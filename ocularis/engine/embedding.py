@@ -49,8 +49,8 @@ def _layer_output(task, rows: torch.Tensor, layer: str | None) -> torch.Tensor:
 
 
 def model_fingerprint(task) -> str:
-    """What identifies the model's embedding: its architecture, the layer read and a hash of its weights."""
-    digest = hashlib.sha1(str(task.meta.get("model")).encode())
+    """What identifies the model's embedding: its architecture and a hash of its weights (exported: the file's)."""
+    digest = hashlib.sha1(str(task.meta["model"]).encode())
     network = task.network
     if isinstance(network, nn.Module):
         for name, tensor in sorted(network.state_dict().items()):

@@ -81,6 +81,7 @@ def index_images(task, sources: Sequence[str | Path], folder: str | Path, *, kin
     index = open_index(folder) if existing else None
     if index is not None:
         index.check_fingerprint(fingerprint, model_path or task.meta["model"])
+        layer = index.layer or None  # what it holds was read from this layer
     report = IndexReport(folder)
     try:
         pending = []
@@ -112,11 +113,13 @@ def index_images(task, sources: Sequence[str | Path], folder: str | Path, *, kin
 
 
 def search_images(task, index: ImageIndex, queries, *, k: int = 10, expand: int = 0, geometric: bool = False,
-                  thumbnails: bool = False) -> list[Matches]:
+                  thumbnails: bool = False, checked: bool = False) -> list[Matches]:
     """The k indexed images nearest each query (paths, folders, PIL images or arrays), embedded by `task` (which
-    must be the index's model); `expand` averages each query with its top hits and searches again; `geometric`
-    re-orders the hits by keypoint inliers under one homography (query files only)."""
-    index.check_fingerprint(model_fingerprint(task), str(task.source or task.meta["model"]))
+    must be the index's model: refused otherwise, unless `checked` already); `expand` averages each query with its
+    top hits and searches again; `geometric` re-orders the hits by keypoint inliers under one homography (query
+    files only)."""
+    if not checked:
+        index.check_fingerprint(model_fingerprint(task), str(task.source or task.meta["model"]))
     results: list[Matches] = []
     for names, pictures in batches(expand_inputs(queries), task.meta["channels"], 32):
         vectors = embed_pictures(task, pictures, index.layer or None)

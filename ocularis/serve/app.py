@@ -31,6 +31,7 @@ from starlette.exceptions import HTTPException
 from ocularis.api import load
 from ocularis.config import option_fields
 from ocularis.contract import Inputs
+from ocularis.engine.embedding import model_fingerprint
 from ocularis.engine.indexing import search_images
 from ocularis.engine.verifying import pair_verdict
 from ocularis.errors import ConfigError, OcularisError
@@ -118,7 +119,9 @@ def load_indexes(specs: list[str]) -> dict[str, ServedIndex]:
         if not index.model or not Path(index.model).is_file():
             raise ConfigError(f"--index {spec}: its model {index.model or '(none recorded)'} is not a file; rebuild "
                               "the index with `ocularis embed index --model CHECKPOINT`")
-        indexes[name] = ServedIndex(name, index, load(index.model))
+        task = load(index.model)
+        index.check_fingerprint(model_fingerprint(task), index.model)  # once, not per search
+        indexes[name] = ServedIndex(name, index, task)
     return indexes
 
 
@@ -189,7 +192,8 @@ def create_app(models: dict[str, Any], *, indexes: dict[str, ServedIndex] | None
 
         def run():
             with found.searching:
-                results = search_images(found.task, found.index, pictures, k=k, expand=expand, thumbnails=True)
+                results = search_images(found.task, found.index, pictures, k=k, expand=expand, thumbnails=True,
+                                        checked=True)
             for result, source in zip(results, names, strict=True):
                 result.source = source
             return results
