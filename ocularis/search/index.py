@@ -238,6 +238,8 @@ class ImageIndex:
         """The backend's `want` candidates, re-scored exactly where it only orders them coarsely (ivfpq, lsh, annoy),
         tombstones dropped, best k kept."""
         found_scores, found_ids = backends.search(self._index, self.kind, self.params, queries, want)
+        if "refine" not in self.params and self._live.all():  # FAISS's own order, nothing to drop: as it is
+            return found_scores[:, :k], found_ids[:, :k]
         if "refine" in self.params:
             found_scores = self._exact_scores(queries, found_ids)
         alive = (found_ids >= 0) & self._live[np.maximum(found_ids, 0)]
