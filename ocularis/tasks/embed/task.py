@@ -86,9 +86,6 @@ class Embedder(Task):
         gallery = self._vectors(dataset.gallery) if dataset.gallery is not None else (None, None)
         return embedding_metrics(vectors, labels, self.meta["config"]["far"], *gallery)
 
-    def default_options(self) -> EmbedOptions:
-        return EmbedOptions()
-
     def verification_threshold(self) -> float | None:
         return self.meta["threshold"]
 
