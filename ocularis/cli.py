@@ -245,9 +245,10 @@ def serve(model: list[str] = typer.Option(None, help="checkpoint or exported fil
           timeout: float = typer.Option(30.0, help="seconds a request may take")) -> None:
     """Serve models and image indexes over REST (/v1/models/NAME/predict, /v1/indexes/NAME/search; OpenAPI docs at
     /docs) with a web page at /."""
-    from ocularis.serve.app import load_indexes, load_models
+    from ocularis.serve.app import load_models
     from ocularis.serve.app import serve as run_server
     from ocularis.serve.limits import Limits
+    from ocularis.serve.search import load_indexes
 
     if not model and not index:
         raise OcularisError("nothing to serve; pass --model PATH and/or --index FOLDER (each may repeat)")

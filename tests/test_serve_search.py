@@ -7,7 +7,8 @@ from fastapi.testclient import TestClient
 import ocularis
 from ocularis.engine.indexing import index_images, search_images
 from ocularis.search import ImageIndex
-from ocularis.serve.app import create_app, load_indexes, load_models
+from ocularis.serve.app import create_app, load_models
+from ocularis.serve.search import load_indexes
 from tests.conftest import write_digit_images
 from tests.serving import needs_browser, page_at
 

@@ -20,6 +20,9 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
+ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 404, 413, 415, 422, 504)}  # routes' 4xx bodies
+
+
 class OptionInfo(BaseModel):
     """One predict option: a query parameter of the model's route and a control on the web page."""
 
