@@ -93,3 +93,14 @@ def test_the_exported_embedding_matches_pytorch(embed_model, tmp_path):
     paths = write_digit_images(tmp_path / "digits", per_class=1)
     onnx = ocularis.load(tmp_path / "embed.onnx")
     assert torch.allclose(torch.tensor(onnx.embed(paths)), torch.tensor(model.embed(paths)), atol=1e-4)
+
+
+def test_an_embedding_is_explained_by_its_nearest_class_mean(embed_model, tmp_path):
+    """Saliency of the cosine to the class mean predict names (Grad-CAM reads ResNet-18's last stage, 1 x 1 at 32 px:
+    a blank map for some digits, so the pixel gradients are what is checked here)."""
+    paths = write_digit_images(tmp_path / "digits", per_class=1)
+    model = ocularis.load(embed_model)
+    found = model.explain("saliency", paths)
+    named = [r.identity for r in model.predict(paths)]
+    assert [e.target.split()[0] for e in found] == named  # the class explained is the one predict names
+    assert all(e.heat.shape == (32, 32) and e.heat.max() > 0 for e in found)
