@@ -89,6 +89,18 @@ def plot_roc(fpr: list[float], tpr: list[float], path: Path, *, auc: float, eer:
     return _save(figure, path)
 
 
+def plot_cumulative(values: np.ndarray, path: Path, *, xlabel: str, title: str, limit: float | None = None) -> Path:
+    """The share of values at or below each x (a cumulative error distribution: higher and further left is better)."""
+    ordered = np.sort(np.asarray(values, dtype=float))
+    figure, axes = plt.subplots(figsize=(5, 4))
+    axes.plot(ordered, np.arange(1, len(ordered) + 1) / max(1, len(ordered)))
+    axes.set(xlim=(0, limit or (float(ordered[-1]) if len(ordered) else 1.0)), ylim=(0, 1.01), xlabel=xlabel,
+             ylabel="share of images", title=title)
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    return _save(figure, path)
+
+
 def _save(figure: plt.Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)
