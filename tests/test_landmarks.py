@@ -96,3 +96,16 @@ def test_a_point_outside_its_image_and_a_bad_mtfl_line_are_refused(tmp_path):
     with pytest.raises(LabelError, match="training.txt:1: an MTFL line has 15 fields"):
         read_point_labels(tmp_path)
     assert "--data is required" in cli("landmarks", "train", "--epochs", 1, fails=True)
+
+
+def test_other_data_with_a_value_the_model_does_not_know_is_refused(tmp_path):
+    csv = _write_csv(tmp_path, "path,eye_x,eye_y,smile\n" + "a.png,10,10,yes\na.png,20,12,no\n" * 4)
+    cli("landmarks", "train", "--data", csv, "--epochs", 1, "--batch", 4, "--progress", "false", "--project",
+        tmp_path / "runs", "--name", "tiny")
+    model = ocularis.load(tmp_path / "runs" / "landmarks" / "tiny" / "best.ckpt")
+    (tmp_path / "other.csv").write_text("path,eye_x,eye_y,smile\na.png,10,10,grin\n")
+    with pytest.raises(LabelError, match="smile value 'grin' is not one the model knows \\(no, yes\\)"):
+        model.evaluate(str(tmp_path / "other.csv"))
+    (tmp_path / "other.csv").write_text("path,nose_x,nose_y\na.png,10,10\n")
+    with pytest.raises(LabelError, match="point 'nose' is not one the model finds \\(eye\\)"):
+        model.evaluate(str(tmp_path / "other.csv"))

@@ -41,15 +41,15 @@ class PointSet:
 
 
 def read_points(data: str, config: LandmarksConfig, training: bool = True, channels: int | None = None,
-                known: PointSet | None = None) -> PointSet:
+                known: tuple[list[str], dict[str, list[str]]] | None = None) -> PointSet:
     """The labelled images of `data`, split by --val-fraction / --test-fraction (MTFL's testing.txt is the test
     split), every image checked once (`training`: the train and val splits must not be empty); `known` (a trained
-    model's points and attributes) maps other data onto them."""
+    model's point names and attribute values) maps other data onto them."""
     if not data:
         raise DataError("--data is required: a CSV of path,NAME_x,NAME_y,...,ATTRIBUTE columns or MTFL's folder")
     labels = read_point_labels(data)
     if known is not None:
-        _map_onto(labels, known, data)
+        _map_onto(labels, *known, data)
     rows, test, test_fraction = labels.rows, labels.test, config.test_fraction
     if test is None:
         rows, test = _split_off(rows, test_fraction, config.seed)
@@ -86,30 +86,29 @@ def _channels(sources: list[str]) -> int:
     return 1 if modes and modes <= GREY_MODES else 3
 
 
-def _map_onto(labels: PointLabels, known: PointSet, data: str) -> None:
+def _map_onto(labels: PointLabels, point_names: list[str], attributes: dict[str, list[str]], data: str) -> None:
     """Other data's points and attribute values re-indexed as the model's; what the model does not know is refused."""
-    missing = [name for name in labels.point_names if name not in known.point_names]
+    missing = [name for name in labels.point_names if name not in point_names]
     if missing:
-        raise LabelError(f"--data {data}: point {missing[0]!r} is not one the model finds "
-                         f"({', '.join(known.point_names)})")
+        raise LabelError(f"--data {data}: point {missing[0]!r} is not one the model finds ({', '.join(point_names)})")
     rows = [labels.rows] + ([labels.test] if labels.test is not None else [])
     for split in rows:
-        points = np.full((len(split), len(known.point_names), 2), np.nan, np.float32)
+        points = np.full((len(split), len(point_names), 2), np.nan, np.float32)
         for k, name in enumerate(labels.point_names):
-            points[:, known.point_names.index(name)] = split.points[:, k]
-        attributes = np.full((len(split), len(known.attributes)), -1, np.int64)
+            points[:, point_names.index(name)] = split.points[:, k]
+        codes = np.full((len(split), len(attributes)), -1, np.int64)
         for a, (name, values) in enumerate(labels.attributes.items()):
-            if name not in known.attributes:
+            if name not in attributes:
                 raise LabelError(f"--data {data}: attribute {name!r} is not one the model names "
-                                 f"({', '.join(known.attributes)})")
-            unknown = [v for v in values if v not in known.attributes[name]]
+                                 f"({', '.join(attributes)})")
+            unknown = [v for v in values if v not in attributes[name]]
             if unknown:
                 raise LabelError(f"--data {data}: {name} value {unknown[0]!r} is not one the model knows "
-                                 f"({', '.join(known.attributes[name])})")
-            index = np.array([known.attributes[name].index(v) for v in values] + [-1])
-            attributes[:, list(known.attributes).index(name)] = index[split.attributes[:, a]]
-        split.points, split.attributes = points, attributes
-    labels.point_names, labels.attributes = list(known.point_names), dict(known.attributes)
+                                 f"({', '.join(attributes[name])})")
+            index = np.array([attributes[name].index(v) for v in values] + [-1])
+            codes[:, list(attributes).index(name)] = index[split.attributes[:, a]]
+        split.points, split.attributes = points, codes
+    labels.point_names, labels.attributes = list(point_names), dict(attributes)
 
 
 def unpack(targets: torch.Tensor, points: int, attributes: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -16,7 +16,7 @@ from ocularis.engine.task import Prepared, Task
 from ocularis.models.network import Network
 from ocularis.tasks.landmarks import SPEC
 from ocularis.tasks.landmarks.config import LandmarksConfig, LandmarksOptions
-from ocularis.tasks.landmarks.data import LandmarkData, PointDataset, PointSet, read_points, unpack
+from ocularis.tasks.landmarks.data import LandmarkData, PointDataset, read_points, unpack
 from ocularis.tasks.landmarks.metrics import LandmarkMetrics, landmark_metrics
 from ocularis.tasks.landmarks.model import build_network, split_outputs
 from ocularis.tasks.landmarks.module import LandmarkModule
@@ -67,8 +67,8 @@ class LandmarkModel(Task):
     # ---- evaluation and prediction ----------------------------------------------------------------------------
     def dataset(self, data: str | None = None, split: str = "test") -> PointDataset:
         config, data = self._data_config(data)
-        known = PointSet(self.meta["point_names"], self.meta["attributes"], *([None] * 3))
-        points = read_points(data, config, training=False, channels=self.meta["channels"], known=known)
+        points = read_points(data, config, training=False, channels=self.meta["channels"],
+                             known=(self.meta["point_names"], self.meta["attributes"]))
         return PointDataset(getattr(points, pick_split(points, split)), points, imgsz=self.meta["imgsz"],
                             mean=self.meta["mean"], std=self.meta["std"])
 
