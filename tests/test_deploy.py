@@ -117,7 +117,9 @@ def test_cli_export_predict_with_onnx_and_benchmark(digits_model, tmp_path):
     rows = {row["format"]: row for row in report["rows"]}
     assert list(rows) == ["torch", "onnx", "onnx-int8"]
     assert rows["onnx"]["value"] == pytest.approx(rows["torch"]["value"])
-    assert abs(rows["onnx-int8"]["value"] - rows["torch"]["value"]) <= 0.01
+    # one point, or one image of the 90-digit test split (1.1 points), as in the int8 test above
+    assert abs(rows["onnx-int8"]["value"] - rows["torch"]["value"]) <= max(
+        0.01, 1 / len(ocularis.load(digits_model).dataset())) + 1e-6
     for row in rows.values():
         assert [t["batch"] for t in row["timings"]] == [1, 8] and row["size_mb"] > 0
         assert all(0 < t["p50_ms"] <= t["p95_ms"] for t in row["timings"])
