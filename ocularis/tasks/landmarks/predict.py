@@ -4,12 +4,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import ImageDraw
 from pydantic import BaseModel
 
+from ocularis.core.drawing import PALETTE, enlarged
 from ocularis.core.results import Result
-
-COLOURS = [(255, 65, 54), (46, 204, 64), (0, 116, 217), (255, 220, 0), (240, 18, 190), (57, 204, 204)]
 
 
 class AttributeJson(BaseModel):
@@ -45,14 +44,12 @@ class Landmarks(Result):
 
     def plot(self, enlarge: bool = True) -> np.ndarray:
         """The image with each point as a coloured ring and the attributes written above it (RGB uint8)."""
-        picture = Image.fromarray(self.image).convert("RGB")
-        scale = max(1, round(256 / max(picture.size))) if enlarge else 1
-        picture = picture.resize((picture.width * scale, picture.height * scale), Image.BILINEAR)
+        picture, scale = enlarged(self.image, enlarge)
         draw = ImageDraw.Draw(picture)
         radius = max(2, picture.width // 60)
         for number, (x, y) in enumerate(self.points.values()):
             x, y = x * scale, y * scale
-            draw.ellipse((x - radius, y - radius, x + radius, y + radius), outline=COLOURS[number % len(COLOURS)],
+            draw.ellipse((x - radius, y - radius, x + radius, y + radius), outline=PALETTE[number % len(PALETTE)],
                          width=2)
         for line, (name, (value, score)) in enumerate(self.attributes.items()):
             text = f"{name}: {value} {score:.2f}"
