@@ -14,9 +14,9 @@ except metadata.PackageNotFoundError:  # running from a source tree that was not
     __version__ = "0.0.0"
 
 __all__ = ["Boxes", "Classifier", "ClassifyMetrics", "DetectMetrics", "DetectRun", "Detector", "EmbedMetrics",
-           "Embedder", "Embeddings", "ExplainReport", "Explanation", "ImageIndex", "Labels", "Masks", "Matches",
-           "SegmentMetrics", "Segmenter", "Task", "TrainingRun", "PairVerdict", "errors", "load", "task_class",
-           "__version__"]
+           "Embedder", "Embeddings", "ExplainReport", "Explanation", "ImageIndex", "Images", "Labels", "Masks",
+           "Matches", "RestoreMetrics", "Restorer", "SegmentMetrics", "Segmenter", "Task", "TrainingRun",
+           "PairVerdict", "errors", "load", "task_class", "__version__"]
 
 
 def __getattr__(name: str):

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from ocularis.core.image_result import Images
 from ocularis.engine.explain_report import ExplainReport
 from ocularis.engine.loading import load_model
 from ocularis.engine.task import Task, TrainingRun
@@ -19,6 +20,8 @@ from ocularis.tasks.detect.task import Detector
 from ocularis.tasks.embed.metrics import EmbedMetrics
 from ocularis.tasks.embed.predict import Embeddings
 from ocularis.tasks.embed.task import Embedder
+from ocularis.tasks.restore.metrics import RestoreMetrics
+from ocularis.tasks.restore.task import Restorer
 from ocularis.tasks.segment.metrics import SegmentMetrics
 from ocularis.tasks.segment.predict import Masks
 from ocularis.tasks.segment.task import Segmenter
@@ -26,8 +29,9 @@ from ocularis.tasks.segment.task import Segmenter
 DetectRun = TrainingRun  # every task's fit() returns a TrainingRun; the old name stays for existing code
 
 __all__ = ["Boxes", "Classifier", "ClassifyMetrics", "DetectMetrics", "DetectRun", "Detector", "EmbedMetrics",
-           "Embedder", "Embeddings", "ExplainReport", "Explanation", "ImageIndex", "Labels", "Masks", "Matches",
-           "SegmentMetrics", "Segmenter", "Task", "TrainingRun", "PairVerdict", "load", "task_class"]
+           "Embedder", "Embeddings", "ExplainReport", "Explanation", "ImageIndex", "Images", "Labels", "Masks",
+           "Matches", "RestoreMetrics", "Restorer", "SegmentMetrics", "Segmenter", "Task", "TrainingRun",
+           "PairVerdict", "load", "task_class"]
 
 
 def task_class(name: str) -> type[Task]:

@@ -82,6 +82,7 @@ class Graph:
     inputs: tuple[torch.Tensor, ...]
     input_names: tuple[str, ...] = ("images",)
     output_names: tuple[str, ...] = ("outputs",)
+    any_size: bool = False  # height and width are free axes too (a fully convolutional network on whole photos)
 
 
 def exported_path(source: Path, format: str = "onnx", *, int8: str | None = None, half: bool = False) -> Path:
@@ -138,12 +139,12 @@ def _write(graph: Graph, network: nn.Module, path: Path, format: str, meta: dict
     if format == "torchscript":
         export_torchscript(exported, example, path, meta)
     elif int8:
-        export_onnx(network, example, float_onnx, meta, graph.input_names, graph.output_names)
+        export_onnx(network, example, float_onnx, meta, graph.input_names, graph.output_names, graph.any_size)
         calibration = task.sample_inputs(data, "train", calibration_images) if int8 == "static" else None
         quantize_int8(float_onnx, path, int8, calibration)
         write_onnx_meta(onnx_model(path), path, meta)
     else:
-        export_onnx(exported, example, path, meta, graph.input_names, graph.output_names)
+        export_onnx(exported, example, path, meta, graph.input_names, graph.output_names, graph.any_size)
 
 
 def _verify(task, network: nn.Module, path: Path, inputs: tuple[torch.Tensor, ...], precision: str,

@@ -49,13 +49,18 @@ class HalfPrecision(nn.Module):
 
 
 def export_onnx(network: nn.Module, example: tuple[torch.Tensor, ...], path: Path, meta: dict[str, Any],
-                input_names: tuple[str, ...] = ("images",), output_names: tuple[str, ...] = ("outputs",)) -> Path:
-    """Trace `network` on the `example` inputs into ONNX with a dynamic batch axis, metadata embedded; atomic."""
+                input_names: tuple[str, ...] = ("images",), output_names: tuple[str, ...] = ("outputs",),
+                any_size: bool = False) -> Path:
+    """Trace `network` on the `example` inputs into ONNX with a dynamic batch axis (and, with `any_size`, dynamic
+    height and width), metadata embedded; atomic."""
     batch = torch.export.Dim("batch", min=1, max=65536)
+    axes = {0: batch}
+    if any_size:  # an image side of any length; the example's own must lie inside the range
+        axes |= {2: torch.export.Dim("height", min=8, max=16384), 3: torch.export.Dim("width", min=8, max=16384)}
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         program = torch.onnx.export(network.eval(), tuple(example), input_names=list(input_names),
-                                    output_names=list(output_names), dynamic_shapes=tuple({0: batch} for _ in example),
+                                    output_names=list(output_names), dynamic_shapes=tuple(axes for _ in example),
                                     dynamo=True, verbose=False)
     write_onnx_meta(program.model_proto, path, meta)
     return path

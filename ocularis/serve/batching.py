@@ -53,8 +53,13 @@ class MicroBatcher:
                 items.append(self.queue.get_nowait())
                 size += len(items[-1][0])
             items = [(batch, future) for batch, future in items if not future.done()]  # timed-out requests left
-            if items:
-                await self._run(loop, items)
+            # Rows join only where their shapes match: a task that keeps each photo's own size (restoration)
+            # sends rows of many sizes, and each size is a forward pass of its own.
+            groups: dict[tuple[int, ...], list] = {}
+            for item in items:
+                groups.setdefault(tuple(item[0].shape[1:]), []).append(item)
+            for group in groups.values():
+                await self._run(loop, group)
 
     async def _run(self, loop: asyncio.AbstractEventLoop, items: list[tuple[torch.Tensor, asyncio.Future]]) -> None:
         try:

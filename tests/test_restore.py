@@ -1,0 +1,192 @@
+"""Restoration on real photos: the luma PSNR reproduces the published bicubic baselines of Set5 and Set14 exactly;
+ESPCN trained from scratch on BSDS500 photos beats bicubic on Set5; its ONNX file upscales photos of any size like
+PyTorch; the inpainting autoencoder learns to fill holes; the server answers with the picture; bad input is refused
+by name."""
+
+import base64
+import io
+import json
+
+import numpy as np
+import onnxruntime
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+import ocularis
+from ocularis.core.quality import luma, with_luma, y_psnr, y_ssim
+from ocularis.errors import ConfigError, DataError
+from ocularis.serve.app import create_app, load_models
+
+from .conftest import ASSETS, cli
+
+SR = ASSETS / "super_resolution"
+BSDS = ASSETS / "bsds500_train"
+needs_photos = pytest.mark.skipif(not (SR.is_dir() and BSDS.is_dir()), reason="Set5/Set14/BSDS500 not in assets")
+
+# Y-PSNR of bicubic upsampling of the given low-resolution images, as published (assets README; Set5 x2 33.64 ...)
+PUBLISHED_BICUBIC = {("Set5", 2): 33.64, ("Set5", 3): 30.39, ("Set5", 4): 28.42,
+                     ("Set14", 2): 30.22, ("Set14", 3): 27.53, ("Set14", 4): 25.99}
+
+
+def _pairs(name: str, scale: int) -> list[tuple[Image.Image, Image.Image]]:
+    folder = SR / name / f"image_SRF_{scale}"
+    found = []
+    for high in sorted(folder.glob("*_HR.png")):
+        found.append((Image.open(high), Image.open(str(high).replace("_HR", "_LR"))))
+    return found
+
+
+@needs_photos
+@pytest.mark.parametrize("name,scale", sorted(PUBLISHED_BICUBIC))
+def test_luma_psnr_reproduces_the_published_bicubic_baselines(name, scale):
+    values = [y_psnr(np.asarray(high), np.asarray(low.resize(high.size, Image.BICUBIC)), scale)
+              for high, low in _pairs(name, scale)]
+    assert round(float(np.mean(values)), 2) == PUBLISHED_BICUBIC[(name, scale)]
+
+
+@needs_photos
+def test_luma_helpers_agree_with_scikit_image_and_keep_colour():
+    from skimage.color import rgb2ycbcr
+    from skimage.metrics import structural_similarity
+
+    high, low = _pairs("Set5", 3)[0]
+    photo = np.asarray(high.convert("RGB"))
+    assert np.abs(luma(photo, rounded=False) - rgb2ycbcr(photo)[..., 0]).max() < 1e-6
+    assert np.array_equal(with_luma(photo, luma(photo, rounded=False)), photo)  # same luma: the very same photo
+    brighter = with_luma(photo, np.clip(luma(photo, rounded=False) + 10, 16, 235))
+    assert 8 < (luma(brighter) - luma(photo)).mean() <= 10.5
+    bicubic = np.asarray(low.resize(high.size, Image.BICUBIC).convert("RGB"))
+    reference = structural_similarity(luma(photo)[3:-3, 3:-3], luma(bicubic)[3:-3, 3:-3], data_range=255,
+                                      gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
+    assert y_ssim(photo, bicubic, 3) == pytest.approx(reference)
+
+
+@pytest.fixture(scope="module")
+def espcn(tmp_path_factory):
+    """ESPCN x3 trained from scratch for half a minute on 40 BSDS500 photos."""
+    folder = tmp_path_factory.mktemp("bsds")
+    for photo in sorted(BSDS.glob("*.jpg"))[:40]:
+        (folder / photo.name).symlink_to(photo)
+    project = tmp_path_factory.mktemp("runs")
+    cli("restore", "train", "--data", folder, "--model", "espcn", "--scale", 3, "--epochs", 5, "--patches", 32,
+        "--lr", 0.003, "--progress", "false", "--project", project, "--name", "espcn")
+    return project / "restore" / "espcn"
+
+
+@needs_photos
+def test_espcn_trained_on_photos_beats_bicubic_on_set5(espcn):
+    model = ocularis.load(espcn / "best.ckpt")
+    metrics = model.evaluate(str(SR / "Set5" / "image_SRF_3"))  # the given MATLAB low-resolution inputs
+    values = metrics.values
+    assert values["bicubic_psnr"] == pytest.approx(30.39, abs=0.005)
+    assert values["psnr"] > values["bicubic_psnr"] + 0.5, values
+    assert values["ssim"] > values["bicubic_ssim"], values
+    saved = json.loads((espcn / "metrics.json").read_text())["test"]
+    assert saved["baseline"] == "bicubic" and len(saved["per_image"]) == 6  # 40 photos, 15% held out
+    assert (espcn / "psnr.png").is_file() and (espcn / "predictions.png").is_file()
+
+    low = Image.open(SR / "Set5" / "image_SRF_3" / "img_002_SRF_3_LR.png")
+    found = model.predict([low])[0]
+    assert found.image.shape == (low.height * 3, low.width * 3, 3)
+    assert found.to_json()["width"] == low.width * 3
+
+
+@needs_photos
+def test_the_upscale_verb_the_onnx_file_and_the_server_agree_on_any_size(espcn, tmp_path):
+    low = SR / "Set14" / "image_SRF_3" / "img_005_SRF_3_LR.png"
+    out = cli("restore", "upscale", "--model", espcn / "best.ckpt", low, "--project", tmp_path / "out")
+    assert "saved to" in out
+    written = Image.open(next((tmp_path / "out" / "restore").glob("upscale*/0000_*[!e].png")))
+    width, height = Image.open(low).size
+    assert written.size == (width * 3, height * 3)
+
+    model = ocularis.load(espcn / "best.ckpt")
+    exported = model.export("onnx", verify=True, data=str(SR / "Set14" / "image_SRF_3"))
+    assert exported.verification.passed
+    session = onnxruntime.InferenceSession(str(exported.path))
+    for size in ((37, 23), (width, height)):  # sizes the export never saw
+        batch = model.preprocess([Image.open(low).convert("RGB").resize(size)])
+        theirs = session.run(None, {"images": batch.numpy()})[0]
+        assert theirs.shape == (1, 1, size[1] * 3, size[0] * 3)
+        assert np.abs(theirs - model.infer(batch).numpy()).max() < 1e-4
+    from_onnx = ocularis.load(exported.path).predict([low])[0].image
+    assert np.abs(from_onnx.astype(int) - written_array(written)).max() <= 1
+
+    with TestClient(create_app(load_models([f"sr={espcn / 'best.ckpt'}"]))) as client:
+        pictures = [("image", ("a.png", low.read_bytes())), ("image", ("b.png", _png((40, 30))))]
+        response = client.post("/v1/models/sr/predict", files=pictures)
+        assert response.status_code == 200, response.text
+        first, second = response.json()["results"]
+        decoded = Image.open(io.BytesIO(base64.b64decode(first["image_png"])))
+        assert decoded.size == (width * 3, height * 3) and (second["width"], second["height"]) == (120, 90)
+        assert np.abs(np.asarray(decoded).astype(int) - written_array(written)).max() <= 1
+        assert client.get("/v1/models").json()[0]["renderer"] == "images"
+
+
+def written_array(picture: Image.Image) -> np.ndarray:
+    return np.asarray(picture.convert("RGB")).astype(int)
+
+
+def _png(size: tuple[int, int]) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (size[1], size[0], 3), np.uint8)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@needs_photos
+def test_the_inpainting_autoencoder_learns_to_fill_holes(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for photo in sorted(BSDS.glob("*.jpg"))[:20]:
+        (folder / photo.name).symlink_to(photo)
+    cli("restore", "train", "--data", folder, "--model", "inpaint", "--epochs", 3, "--patches", 32, "--crop", 48,
+        "--hole", 16, "--progress", "false", "--project", tmp_path / "runs", "--name", "fill")
+    run = tmp_path / "runs" / "restore" / "fill"
+    model = ocularis.load(run / "best.ckpt")
+    metrics = model.evaluate()
+    untrained = ocularis.load(run / "best.ckpt")
+    untrained.network = type(untrained).build(untrained.meta)
+    assert metrics.values["psnr"] > untrained.evaluate().values["psnr"] + 3, metrics.values
+    assert metrics.baseline == "telea" and "telea_psnr" in metrics.values
+
+    photo = Image.open(next(folder.iterdir())).convert("RGB")
+    mask = np.zeros((photo.height, photo.width), np.uint8)
+    mask[100:132, 200:232] = 255
+    Image.fromarray(mask).save(tmp_path / "holes.png")
+    cli("restore", "inpaint", next(folder.iterdir()), "--mask", tmp_path / "holes.png", "--model", run / "best.ckpt",
+        "--project", tmp_path / "out")
+    filled = np.asarray(Image.open(next((tmp_path / "out" / "restore").glob("inpaint*/0000_*[!e].png"))))
+    outside = mask == 0
+    assert np.array_equal(filled[outside], np.asarray(photo)[outside])  # known pixels are kept as they were
+
+    Image.fromarray(mask[:50]).save(tmp_path / "small.png")
+    with pytest.raises(DataError, match="small.png is 481x50 but the photo is"):
+        model.predict([photo], mask=str(tmp_path / "small.png"))
+    with pytest.raises(ConfigError, match="inpainting needs the holes"):
+        model.predict([photo])
+    assert "does not upscale" in cli("restore", "upscale", "--model", run / "best.ckpt", next(folder.iterdir()),
+                                     fails=True)
+
+
+def test_bad_restoration_data_is_refused_by_name(tmp_path):
+    assert "a folder of photos" in cli("restore", "train", "--data", tmp_path / "missing", fails=True)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for number in range(6):
+        Image.fromarray(np.full((40, 50, 3), 40 * number, np.uint8)).save(photos / f"{number}.png")
+    assert "is 50x40, smaller than the 96-pixel training crop; lower --crop" in cli(
+        "restore", "train", "--data", photos, fails=True)
+    pairs = tmp_path / "pairs"
+    pairs.mkdir()
+    Image.fromarray(np.zeros((48, 48, 3), np.uint8)).save(pairs / "a_HR.png")
+    Image.fromarray(np.zeros((24, 24, 3), np.uint8)).save(pairs / "a_LR.png")  # an x2 pair
+    from ocularis.tasks.restore.config import RestoreConfig
+    from ocularis.tasks.restore.data import PhotoPairs, read_photos
+    from ocularis.tasks.restore.model import network_kind
+
+    found = read_photos(str(pairs), RestoreConfig(data=str(pairs), val_fraction=0, test_fraction=0), training=False)
+    assert found.train.sources == [str(pairs / "a_HR.png")] and found.train.inputs == [str(pairs / "a_LR.png")]
+    with pytest.raises(DataError, match=r"a_LR.png is 24x24: at --scale 3 its photo .* needs 16x16"):
+        PhotoPairs(found.train, network_kind("espcn"), 3)[0]
+    assert "--scale 5 is above its maximum" in cli("restore", "train", "--data", photos, "--scale", 5, fails=True)
