@@ -17,6 +17,7 @@ import ocularis
 from ocularis.core.quality import luma, with_luma, y_psnr, y_ssim
 from ocularis.errors import ConfigError, DataError
 from ocularis.serve.app import create_app, load_models
+from tests.serving import needs_browser, page_at
 
 from .conftest import ASSETS, cli
 
@@ -190,3 +191,21 @@ def test_bad_restoration_data_is_refused_by_name(tmp_path):
     with pytest.raises(DataError, match=r"a_LR.png is 24x24: at --scale 3 its photo .* needs 16x16"):
         PhotoPairs(found.train, network_kind("espcn"), 3)[0]
     assert "--scale 5 is above its maximum" in cli("restore", "train", "--data", photos, "--scale", 5, fails=True)
+
+
+@needs_photos
+@needs_browser
+def test_the_page_shows_the_upscaled_photo_with_a_before_after_slider(espcn):
+    low = SR / "Set5" / "image_SRF_3" / "img_004_SRF_3_LR.png"
+    width = Image.open(low).width
+    with page_at(create_app(load_models([f"sr={espcn / 'best.ckpt'}"]))) as page:
+        page.wait_for_selector("#model option[value='sr']", state="attached")
+        page.set_input_files("#file", str(low))
+        page.wait_for_selector("#compare img.before", timeout=60_000)
+        page.wait_for_function("document.querySelector('#compare img').naturalWidth > 0")
+        assert page.eval_on_selector("#compare img", "img => img.naturalWidth") == 3 * width
+        assert page.eval_on_selector("#compare img.before", "img => img.naturalWidth") == width
+        page.fill("#before-after", "20")
+        page.dispatch_event("#before-after", "input")
+        assert page.eval_on_selector("#compare img.before", "img => img.style.clipPath") == "inset(0px 80% 0px 0px)"
+        assert page.inner_text("#error") == ""
