@@ -16,8 +16,9 @@ Inpainting: the masked convolutional autoencoder trained on the same photos (--i
 three 32x32 holes per photo placed by its index: PSNR on the hole pixels and on the whole photo, beside
 cv2.inpaint (Telea) on the same holes.
 
-    python benchmarks/restore.py                                     # everything (about an hour on 2 cores)
-    python benchmarks/restore.py --models espcn --scales 3 --epochs 40 --inpaint-epochs 0
+    python benchmarks/restore.py                                     # everything (about 1.5 hours on 2 cores)
+    python benchmarks/restore.py --models espcn --inpaint-epochs 12  # ESPCN at x2, x3, x4 and inpainting
+    python benchmarks/restore.py --models srcnn --scales 3 --inpaint-epochs 0
 """
 
 import argparse
@@ -95,8 +96,8 @@ def speed(restorer: ocularis.Restorer, args) -> dict:
 
 
 def inpainting(args, project: Path) -> dict:
-    restorer, seconds = train("inpaint", args.data, project, epochs=args.inpaint_epochs, patches=args.patches,
-                              name="inpaint")
+    restorer, seconds = train("inpaint", args.data, project, epochs=args.inpaint_epochs,
+                              patches=args.inpaint_patches, name="inpaint")
     values = restorer.evaluate(str(args.sets / "Set14" / "image_SRF_2")).values
     print(f"inpainting Set14, three 32x32 holes each: holes {values['psnr']:.2f} dB (Telea {values['telea_psnr']:.2f}),"
           f" whole photo {values['whole_psnr']:.2f} (Telea {values['telea_whole_psnr']:.2f}); trained "
@@ -122,10 +123,11 @@ def main() -> None:
     parser.add_argument("--sets", type=Path, default=ASSETS / "super_resolution")
     parser.add_argument("--models", default="espcn,srcnn")
     parser.add_argument("--scales", default="2,3,4")
-    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--patches", type=int, default=32, help="random crops per photo per epoch")
-    parser.add_argument("--inpaint-epochs", type=int, default=20, help="0: skip inpainting")
+    parser.add_argument("--inpaint-epochs", type=int, default=12, help="0: skip inpainting")
+    parser.add_argument("--inpaint-patches", type=int, default=8, help="128-pixel crops per photo per epoch")
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--out", type=Path, default=Path("restore_benchmark.json"))
     args = parser.parse_args()

@@ -116,13 +116,14 @@ def test_the_upscale_verb_the_onnx_file_and_the_server_agree_on_any_size(espcn, 
 
     with TestClient(create_app(load_models([f"sr={espcn / 'best.ckpt'}"]))) as client:
         pictures = [("image", ("a.png", low.read_bytes())), ("image", ("b.png", _png((40, 30))))]
-        response = client.post("/v1/models/sr/predict", files=pictures)
+        response = client.post("/v1/models/sr/upscale", files=pictures)  # the same as /predict
         assert response.status_code == 200, response.text
         first, second = response.json()["results"]
         decoded = Image.open(io.BytesIO(base64.b64decode(first["image_png"])))
         assert decoded.size == (width * 3, height * 3) and (second["width"], second["height"]) == (120, 90)
         assert np.abs(np.asarray(decoded).astype(int) - written_array(written)).max() <= 1
         assert client.get("/v1/models").json()[0]["renderer"] == "images"
+        assert client.post("/v1/models/sr/predict", files=pictures[1:]).json()["results"][0]["width"] == 120
 
 
 def written_array(picture: Image.Image) -> np.ndarray:

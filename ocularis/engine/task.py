@@ -187,6 +187,11 @@ class Task(ABC):
         """This model's predict options when none are given (default: the options class's defaults)."""
         return self.spec.options()
 
+    def predict_verb(self) -> str:
+        """What this model's answer is called: the server adds /v1/models/NAME/<verb> beside /predict (a restoration
+        model: upscale or inpaint; the autoencoder's reconstruct)."""
+        return "predict"
+
     def resolve_options(self, **given: Any) -> PredictOptions:
         """`given` (None: the model's default) over default_options(), converted and range-checked."""
         defaults = dataclasses.asdict(self.default_options())

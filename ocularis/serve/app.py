@@ -209,9 +209,10 @@ def _add_predict_route(app: FastAPI, model: ServedModel, limits: Limits, require
         parameters.append(inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY, annotation=field.kind | None,
                                             default=query))
     predict.__signature__ = inspect.Signature(parameters)
-    app.post(predict_route(model.name), response_model=response_schema(task.result_type.schema), responses=ERRORS,
-             dependencies=[Depends(require_token)], summary=f"{model.name}: {task.spec.summary}",
-             operation_id=f"predict_{model.name}", tags=[task.spec.name])(predict)
+    for verb in dict.fromkeys(("predict", task.predict_verb())):  # the same route under the model's own verb
+        app.post(predict_route(model.name, verb), response_model=response_schema(task.result_type.schema),
+                 responses=ERRORS, dependencies=[Depends(require_token)], summary=f"{model.name}: {task.spec.summary}",
+                 operation_id=f"{verb}_{model.name}", tags=[task.spec.name])(predict)
 
 
 async def _predict(model: ServedModel, uploads: list[UploadFile], limits: Limits, options: Any) -> list:

@@ -102,5 +102,5 @@ def model_info(name: str, task) -> ModelInfo:
                      classes=meta.get("classes"), imgsz=meta.get("imgsz"), channels=meta.get("channels"))
 
 
-def predict_route(name: str) -> str:
-    return f"/v1/models/{name}/predict"
+def predict_route(name: str, verb: str = "predict") -> str:
+    return f"/v1/models/{name}/{verb}"

@@ -123,6 +123,9 @@ class Restorer(Task):
         """The photo with its holes (mask 1) filled by the network: known pixels kept as they are."""
         return self._inpainted([picture], self.infer(self._inpaint_batch([picture], mask)), mask)[0]
 
+    def predict_verb(self) -> str:
+        return self.meta["job"]
+
     # ---- the steps of predict() ---------------------------------------------------------------------------------
     def preprocess(self, pictures: list[Image.Image], options: RestoreOptions | None = None) -> torch.Tensor:
         """Upscaling: each picture's luma (SRCNN: of its bicubic upscale), padded at the bottom and right to the
