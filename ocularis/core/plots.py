@@ -106,3 +106,33 @@ def _save(figure: plt.Figure, path: Path) -> Path:
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return path
+
+
+def plot_histograms(groups: dict[str, np.ndarray], path: Path, *, xlabel: str, title: str,
+                    threshold: float | None = None) -> Path:
+    """Overlaid histograms of each group's values on shared bins (normal vs outlier scores), a threshold marked."""
+    values = [np.asarray(v, dtype=float) for v in groups.values() if len(v)]
+    everything = np.concatenate(values) if values else np.zeros(1)
+    bins = np.linspace(float(everything.min()), float(everything.max()) + 1e-12, 40)
+    figure, axes = plt.subplots(figsize=(6, 4))
+    for name, group in groups.items():
+        if len(group):
+            axes.hist(np.asarray(group, dtype=float), bins=bins, alpha=0.6, label=f"{name} ({len(group)})")
+    if threshold is not None:
+        axes.axvline(threshold, color="black", linestyle="--", label=f"threshold {threshold:.4g}")
+    axes.set(xlabel=xlabel, ylabel="images", title=title)
+    axes.legend()
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def plot_scatter(points: np.ndarray, labels: list[str], path: Path, *, title: str) -> Path:
+    """2-D points coloured by their label (a latent space by class), one legend entry per label."""
+    figure, axes = plt.subplots(figsize=(6, 5))
+    for number, name in enumerate(sorted(set(labels), key=str)):
+        chosen = np.array([label == name for label in labels])
+        axes.scatter(points[chosen, 0], points[chosen, 1], s=6, color=plt.cm.tab10(number % 10), label=name)
+    axes.set(title=title, xlabel="z[0]", ylabel="z[1]")
+    axes.legend(markerscale=2, fontsize=7, loc="best")
+    figure.tight_layout()
+    return _save(figure, path)

@@ -30,6 +30,20 @@ def read_folder(root: str | Path, *, val_fraction: float, test_fraction: float, 
     return LabelledImages(classes, train, val, val if test is None else test, test_is_val=test_is_val)
 
 
+def has_loose_images(folder: Path) -> bool:
+    """Images lie directly in `folder` and no sub-folder holds classes (what an unlabelled image folder looks like)."""
+    return not _subfolders(folder) and any(p.suffix.lower() in IMAGE_EXTENSIONS for p in folder.iterdir())
+
+
+def read_loose(root: str | Path, *, val_fraction: float, test_fraction: float, seed: int) -> LabelledImages:
+    """A folder of loose images as one class named after the folder, split with `seed` (for tasks without labels)."""
+    root = Path(root)
+    everything = Split([str(p) for p in list_images(root)])
+    everything.targets = [(0,)] * len(everything.sources)
+    train, val, test = split_three(everything, val_fraction, test_fraction, seed)
+    return LabelledImages([root.name or "images"], train, val, test)
+
+
 def _subfolders(folder: Path) -> list[Path]:
     return sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
 
