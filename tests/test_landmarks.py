@@ -52,6 +52,24 @@ def test_a_landmark_model_learns_eyes_glasses_and_gender_on_orl(tmp_path):
     assert found.to_json()["attributes"]["glasses"]["value"] in ("glasses", "no glasses")
     assert "left_eye" in cli("landmarks", "predict", "--model", run / "best.ckpt", photo)
 
+    # the face pipeline reads each detected face's eyes and attributes with the model, and aligns by those eyes
+    from ocularis.models.faces import HaarFaceDetector
+    from ocularis.tasks.faces.pipeline import face_finder
+
+    find, haar = face_finder(landmarks=run / "best.ckpt"), HaarFaceDetector()
+    errors = []
+    for path in sorted((ORL / "s6").glob("*.pgm")) + sorted((ORL / "s17").glob("*.pgm")):
+        picture = Image.open(path)
+        mine, cascade = find(picture), haar.detect(picture)
+        if mine and cascade and cascade[0].eyes:
+            gap = np.subtract(*cascade[0].eyes[::-1])[0]
+            errors.append(np.linalg.norm(np.subtract(mine[0].eyes, cascade[0].eyes), axis=1).mean() / gap)
+            assert set(mine[0].attributes) == {"glasses", "gender"}
+    assert len(errors) >= 10 and np.median(errors) < 0.2, errors  # within a fifth of the eye gap of the cascades'
+    assert "glasses" in cli("faces", "detect", photo, "--landmarks", run / "best.ckpt")
+    assert "10 aligned faces written" in cli("faces", "align", ORL / "s6", "--landmarks", run / "best.ckpt", "--out",
+                                             tmp_path / "aligned")
+
 
 def _write_csv(tmp_path, text, size=(40, 30)):
     Image.new("L", size).save(tmp_path / "a.png")

@@ -135,6 +135,13 @@ def _read_csv(file: Path) -> PointLabels:
     return PointLabels(point_names, values, rows)
 
 
+def eye_pair(point_names: list[str]) -> tuple[int, int] | None:
+    """Indices of the left and right eye among the points (names with 'eye' and 'left' / 'right'), or None."""
+    left = [i for i, n in enumerate(point_names) if "eye" in n and "left" in n]
+    right = [i for i, n in enumerate(point_names) if "eye" in n and "right" in n]
+    return (left[0], right[0]) if left and right else None
+
+
 def check_points_inside(rows: PointRows, sizes: list[tuple[int, int]], point_names: list[str]) -> None:
     """Every point lies inside its image (width, height); else the file and point are named."""
     for source, points, (width, height) in zip(rows.sources, rows.points, sizes, strict=True):

@@ -27,11 +27,13 @@ class Face:
     box: tuple[int, int, int, int]
     score: float  # the last stage's sum of weak classifiers: higher is surer, comparable within one cascade only
     eyes: tuple[tuple[float, float], tuple[float, float]] | None = None  # left in the image first
+    attributes: dict[str, str] | None = None  # what a landmark model says of the face (gender, glasses ...)
 
     def to_json(self) -> dict:
         """Plain ints and floats, ready for json.dumps."""
         eyes = None if self.eyes is None else [[float(x), float(y)] for x, y in self.eyes]
-        return {"box": [int(v) for v in self.box], "score": float(self.score), "eyes": eyes}
+        return {"box": [int(v) for v in self.box], "score": float(self.score), "eyes": eyes,
+                "attributes": self.attributes}
 
 
 def _cascade(name: str) -> "cv2.CascadeClassifier":

@@ -18,12 +18,16 @@ def detect(sources: list[str] = typer.Argument(..., help="photos or folders"),
            detector: Path = typer.Option(None, help="a detect checkpoint to find faces with (default: Haar "
                                                     "cascades)"),
            face_class: str = typer.Option(None, help="with --detector: the class that is a face (default: all)"),
+           landmarks: Path = typer.Option(None, help="a landmarks checkpoint: each face's eyes and attributes "
+                                                     "from it (instead of the eye cascades)"),
+           margin: float = typer.Option(None, help="with --landmarks: share of the face box added on each side "
+                                                   "of the crop the landmark model sees (default 0.1)"),
            save: bool = typer.Option(False, help="write each photo with its faces drawn, and faces.json"),
            project: str = typer.Option("runs", help="folder that holds run folders")) -> None:
     """Find the faces (and their eyes) in photos."""
     from ocularis.tasks.faces.pipeline import detect_faces, face_finder
 
-    found = detect_faces(sources, face_finder(detector, face_class))
+    found = detect_faces(sources, face_finder(detector, face_class, landmarks, margin))
     console.print(results_table(found))
     console.print(f"{sum(bool(f.faces) for f in found)} of {len(found)} photos have a face")
     if save:
@@ -37,11 +41,16 @@ def align(sources: list[str] = typer.Argument(..., help="photos or folders (clas
           size: int = typer.Option(112, help="side of the square aligned crop, in pixels"),
           every: bool = typer.Option(False, help="every face of each photo, not only the surest"),
           detector: Path = typer.Option(None, help="a detect checkpoint (default: Haar cascades)"),
-          face_class: str = typer.Option(None, help="with --detector: the class that is a face")) -> None:
+          face_class: str = typer.Option(None, help="with --detector: the class that is a face"),
+          landmarks: Path = typer.Option(None, help="a landmarks checkpoint: align by the eyes it finds (instead "
+                                                    "of the eye cascades)"),
+          margin: float = typer.Option(None, help="with --landmarks: share of the face box added on each side of "
+                                                  "the crop the landmark model sees (default 0.1)")) -> None:
     """Write each photo's face upright, eyes level at a fixed place: data to train an embed model on."""
     from ocularis.tasks.faces.pipeline import align_faces, face_finder
 
-    console.print(str(align_faces(sources, out, face_finder(detector, face_class), (size, size), every)))
+    find = face_finder(detector, face_class, landmarks, margin)
+    console.print(str(align_faces(sources, out, find, (size, size), every)))
 
 
 def verify(first: Path = typer.Argument(..., help="a photo of a face"),

@@ -1,8 +1,9 @@
 """The face pipeline's steps that need no embedding model: find the faces in photos (OpenCV's Haar cascades, or a
-detector the detect task trained) and write each one aligned by its eyes (ready for `ocularis embed train`)."""
+detector the detect task trained), optionally read each face's eyes and attributes with a landmark model, and write
+each face aligned by its eyes (ready for `ocularis embed train`)."""
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -12,16 +13,22 @@ from pydantic import BaseModel
 
 from ocularis.core.images import list_images, read_image
 from ocularis.core.results import Result
+from ocularis.data.points import eye_pair
 from ocularis.engine.indexing import labelled_files
 from ocularis.engine.loading import load_model
 from ocularis.errors import ConfigError, CorruptImageError
 from ocularis.models.faces import Face, HaarFaceDetector, align_face
+
+# a Haar face box on a frontal photo is about the face's own width: a little room around it frames it like the
+# photos landmark models are usually trained on (ORL's head-and-shoulders photos: their box fills most of them)
+LANDMARK_MARGIN = 0.1
 
 
 class FaceJson(BaseModel):
     box: list[int]
     score: float
     eyes: list[list[float]] | None
+    attributes: dict[str, str] | None
 
 
 class FacesResult(BaseModel):
@@ -44,8 +51,9 @@ class Faces(Result):
 
     def row(self) -> dict[str, str]:
         best = self.faces[0] if self.faces else None
+        attributes = ", ".join(f"{k}: {v}" for k, v in (best.attributes or {}).items()) if best else ""
         return {"image": self.source, "faces": str(len(self.faces)), "best box": str(list(best.box)) if best else "-",
-                "eyes": "yes" if best and best.eyes else "no"}
+                "eyes": "yes" if best and best.eyes else "no", "attributes": attributes or "-"}
 
     def plot(self, enlarge: bool = True) -> np.ndarray:
         picture = Image.fromarray(self.image).convert("RGB")
@@ -57,12 +65,38 @@ class Faces(Result):
         return np.asarray(picture)
 
 
-def face_finder(detector: str | Path | None = None, face_class: str | None = None) -> Callable[[Image.Image],
-                                                                                                   list[Face]]:
+def face_finder(detector: str | Path | None = None, face_class: str | None = None, landmarks: str | Path | None = None,
+                margin: float | None = None) -> Callable[[Image.Image], list[Face]]:
     """A function from a photo to its faces: Haar cascades, or a checkpoint of the detect task (its boxes of
-    `face_class`, or of every class; no eyes, so alignment crops the box)."""
+    `face_class`, or of every class; no eyes, so alignment crops the box). With `landmarks` (a checkpoint of the
+    landmarks task whose points name a left and a right eye), each face box widened by `margin` (default
+    LANDMARK_MARGIN) on every side is given to that model, and its eyes and attributes become the face's."""
+    find = _box_finder(detector, face_class, haar_eyes=landmarks is None)
+    if landmarks is None:
+        return find
+    model = load_model(landmarks, "landmarks")
+    names = model.meta["point_names"]
+    eyes = eye_pair(names)
+    if eyes is None:
+        raise ConfigError(f"--landmarks {landmarks} finds {', '.join(names) or 'no points'}: aligning needs points "
+                          "named left_eye and right_eye (any names with 'eye' and 'left' / 'right')")
+
+    def find_with_landmarks(picture: Image.Image) -> list[Face]:
+        faces = find(picture)
+        windows = [_widened(face.box, LANDMARK_MARGIN if margin is None else margin, picture.size) for face in faces]
+        found = model.predict([picture.crop(window) for window in windows]) if faces else []
+        return [replace(face, eyes=tuple((x0 + result.points[names[i]][0], y0 + result.points[names[i]][1])
+                                          for i in eyes),
+                        attributes={k: v for k, (v, _) in result.attributes.items()} or None)
+                for face, (x0, y0, _, _), result in zip(faces, windows, found, strict=True)]
+
+    return find_with_landmarks
+
+
+def _box_finder(detector: str | Path | None, face_class: str | None,
+                haar_eyes: bool) -> Callable[[Image.Image], list[Face]]:
     if detector is None:
-        return HaarFaceDetector().detect
+        return HaarFaceDetector(find_eyes=haar_eyes).detect
     model = load_model(detector, "detect")
     if face_class is not None and face_class not in model.meta["classes"]:
         raise ConfigError(f"--face-class {face_class!r} is not one of {detector}'s classes: "
@@ -75,6 +109,13 @@ def face_finder(detector: str | Path | None = None, face_class: str | None = Non
                 if face_class is None or name == face_class]
 
     return find
+
+
+def _widened(box: tuple[int, int, int, int], margin: float, size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The box grown by `margin` of its width and height on each side, kept inside the image."""
+    x1, y1, x2, y2 = box
+    dx, dy = round(margin * (x2 - x1)), round(margin * (y2 - y1))
+    return max(0, x1 - dx), max(0, y1 - dy), min(size[0], x2 + dx), min(size[1], y2 + dy)
 
 
 def detect_faces(sources: Sequence[str | Path], find: Callable[[Image.Image], list[Face]]) -> list[Faces]:

@@ -11,15 +11,9 @@ import numpy as np
 
 from ocularis.core.plots import plot_cumulative
 from ocularis.core.results import Metrics
+from ocularis.data.points import eye_pair
 
 FAILURE = 0.1  # the landmark literature's threshold on an image's NME
-
-
-def eye_pair(point_names: list[str]) -> tuple[int, int] | None:
-    """Indices of the left and right eye among the points (names with 'eye' and 'left' / 'right'), or None."""
-    left = [i for i, n in enumerate(point_names) if "eye" in n and "left" in n]
-    right = [i for i, n in enumerate(point_names) if "eye" in n and "right" in n]
-    return (left[0], right[0]) if left and right else None
 
 
 def image_errors(predicted: np.ndarray, truth: np.ndarray, sizes: np.ndarray, eyes: tuple[int, int] | None

@@ -5,13 +5,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ocularis.data.points import eye_pair
 from ocularis.engine.callbacks import EpochMeans
 from ocularis.engine.module import TaskModule
 from ocularis.engine.optim import optimizers_for
 from ocularis.models.network import Network
 from ocularis.tasks.landmarks.config import LandmarksConfig
 from ocularis.tasks.landmarks.data import unpack
-from ocularis.tasks.landmarks.metrics import eye_pair, image_errors
+from ocularis.tasks.landmarks.metrics import image_errors
 from ocularis.tasks.landmarks.model import split_outputs
 
 POINT_BETA = 0.02  # smooth L1: squared below 2% of the side, absolute above (robust to a wrong label)
