@@ -5,7 +5,7 @@ Gaussian noise of sigma 25/255, then cleans the Set14 photos patch by patch (ove
 method sees the same noisy photos: clean + N(0, 25/255), clipped and rounded to 8 bits as a noisy file would be.
 PSNR is over every RGB value (0..255), beside the Y-channel PSNR restoration papers quote.
 
-    flock /tmp/ocularis-cpu.lock python benchmarks/denoise.py [--epochs 12] [--h 12]
+    flock /tmp/ocularis-cpu.lock python benchmarks/denoise.py [--epochs 8] [--h 12]
 """
 
 import argparse
@@ -44,10 +44,10 @@ def train(args: argparse.Namespace, project: Path):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--patch", type=int, default=32)
-    parser.add_argument("--patches", type=int, default=16, help="patches drawn from each photo per epoch")
-    parser.add_argument("--width", type=int, default=48, help="channels of the first convolution")
+    parser.add_argument("--patches", type=int, default=12, help="patches drawn from each photo per epoch")
+    parser.add_argument("--width", type=int, default=32, help="channels of the first convolution")
     parser.add_argument("--h", type=float, default=12.0, help="non-local means filter strength (luma and colour)")
     args = parser.parse_args()
     if not TRAIN.is_dir() or not SET14.is_dir():

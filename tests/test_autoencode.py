@@ -195,3 +195,19 @@ def test_the_cli_refuses_bad_input_in_one_line(tmp_path, conv_model):
                                           "speckle", fails=True)
     assert "needs a variational" in cli("autoencode", "manifold", "--model", conv_model, fails=True)
     assert "pass images or folders" in cli("autoencode", "outliers", "--model", conv_model, fails=True)
+
+
+def test_the_server_reconstructs_with_the_error_in_its_scores(tmp_path, conv_model):
+    from fastapi.testclient import TestClient
+
+    from ocularis.serve.app import create_app, load_models
+
+    digit = write_digit_images(tmp_path / "digits", per_class=1)[2]
+    local = ocularis.load(conv_model).predict([digit])[0]
+    with TestClient(create_app(load_models([f"ae={conv_model}"]))) as client:
+        response = client.post("/v1/models/ae/reconstruct", files=[("image", ("2.png", digit.read_bytes()))])
+        assert response.status_code == 200, response.text
+        found = response.json()["results"][0]
+        assert found["input_png"] and (found["width"], found["height"]) == (8, 8)
+        assert found["scores"]["error"] == pytest.approx(local.scores["error"], rel=1e-4)
+        assert client.get("/v1/models").json()[0]["renderer"] == "images"

@@ -15,6 +15,7 @@ class AutoencodeConfig(TrainConfig):
                        "path,label CSV; labels are not needed")
     model: str = option("conv", "dense | sparse | deep | conv | denoising | lstm | vae (see `ocularis info`)")
     epochs: int = option(20, "training epochs")
+    lr: float = option(3e-3, "peak learning rate (these small networks learn fastest near 3e-3)")
     augment: str = option("none", "augmentation preset (an autoencoder reproduces what it sees: none by default)",
                           ("none", "light", "heavy"))
     code_size: int | None = option(None, "length of the code (default: the model's own; conv 0: the feature map)",

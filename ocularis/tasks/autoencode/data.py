@@ -54,11 +54,14 @@ def keep_classes(labelled: LabelledImages, names: list[str], data: str) -> None:
     labelled.classes = list(names)
 
 
+LARGEST_NATURAL = 64  # photos are not resized to their own size by default: a whole-photo code would be huge
+
+
 def natural_size(labelled: LabelledImages, multiple: int, images: int = 64) -> int:
     """The side a run resizes to when --imgsz is not given: the median longer side of (up to `images`) training
-    images, rounded to the network's multiple (digits: 8)."""
+    images, at most 64 (larger photos want --patch), rounded to the network's multiple (digits: 8)."""
     sides = [max(labelled.images.size(s)) for s in labelled.train.sources[:images]]
-    side = int(np.median(sides)) if sides else 32
+    side = min(int(np.median(sides)) if sides else 32, LARGEST_NATURAL)
     return max(multiple, int(round(side / multiple)) * multiple)
 
 
