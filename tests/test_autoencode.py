@@ -107,7 +107,7 @@ def test_conv_codes_index_the_digits_so_the_top_5_share_the_query_class(tmp_path
     cli("embed", "index", tmp_path / "digits", "--model", conv_model, "--out", tmp_path / "digits.index")
     out = cli("embed", "evaluate", "--index", tmp_path / "digits.index", "-k", 5)
     precision = float(out.split("precision@5=")[1].split()[0])
-    assert precision >= 0.80, out  # chance: 0.1
+    assert precision >= 0.90, out  # 0.959 measured (chance: 0.1)
     model = ocularis.load(conv_model)
     vectors = model.embed([tmp_path / "digits" / "3"])
     assert vectors.shape == (40, 32) and np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
