@@ -13,9 +13,9 @@ try:
 except metadata.PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0"
 
-__all__ = ["Boxes", "Classifier", "ClassifyMetrics", "DetectMetrics", "DetectRun", "Detector", "EmbedMetrics",
-           "Embedder", "Embeddings", "ExplainReport", "Explanation", "ImageIndex", "Images", "Labels", "Masks",
-           "Matches", "RestoreMetrics", "Restorer", "SegmentMetrics", "Segmenter", "Task", "TrainingRun",
+__all__ = ["AutoEncoder", "Boxes", "Classifier", "ClassifyMetrics", "DetectMetrics", "DetectRun", "Detector",
+           "EmbedMetrics", "Embedder", "Embeddings", "ExplainReport", "Explanation", "ImageIndex", "Images", "Labels",
+           "Masks", "Matches", "RestoreMetrics", "Restorer", "SegmentMetrics", "Segmenter", "Task", "TrainingRun",
            "PairVerdict", "errors", "load", "task_class", "__version__"]
 
 

@@ -11,6 +11,7 @@ from ocularis.explain.result import Explanation
 from ocularis.registry import TASKS
 from ocularis.search.index import ImageIndex
 from ocularis.search.results import Matches
+from ocularis.tasks.autoencode.task import AutoEncoder
 from ocularis.tasks.classify.metrics import ClassifyMetrics
 from ocularis.tasks.classify.predict import Labels
 from ocularis.tasks.classify.task import Classifier
@@ -28,9 +29,9 @@ from ocularis.tasks.segment.task import Segmenter
 
 DetectRun = TrainingRun  # every task's fit() returns a TrainingRun; the old name stays for existing code
 
-__all__ = ["Boxes", "Classifier", "ClassifyMetrics", "DetectMetrics", "DetectRun", "Detector", "EmbedMetrics",
-           "Embedder", "Embeddings", "ExplainReport", "Explanation", "ImageIndex", "Images", "Labels", "Masks",
-           "Matches", "RestoreMetrics", "Restorer", "SegmentMetrics", "Segmenter", "Task", "TrainingRun",
+__all__ = ["AutoEncoder", "Boxes", "Classifier", "ClassifyMetrics", "DetectMetrics", "DetectRun", "Detector",
+           "EmbedMetrics", "Embedder", "Embeddings", "ExplainReport", "Explanation", "ImageIndex", "Images", "Labels",
+           "Masks", "Matches", "RestoreMetrics", "Restorer", "SegmentMetrics", "Segmenter", "Task", "TrainingRun",
            "PairVerdict", "load", "task_class"]
 
 

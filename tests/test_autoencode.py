@@ -128,6 +128,15 @@ def test_export_writes_the_encoder_and_decoder_and_verifies_them(tmp_path, conv_
     assert np.abs(exported.image.astype(int) - original.image.astype(int)).max() <= 1
 
 
+def test_benchmark_times_both_graphs_and_skips_the_one_graph_formats(tmp_path, conv_model):
+    cli("benchmark", "--model", conv_model, "--formats", "torch,onnx,onnx-int8", "--batch", "1", "--seconds", "0.2")
+    report = json.loads(next((tmp_path / "runs").rglob("benchmark.json")).read_text())
+    rows = {row["format"]: row for row in report["rows"]}
+    assert list(rows) == ["torch", "onnx"]  # int8 quantises one graph: an encoder and a decoder skip it
+    assert rows["onnx"]["file"].endswith("best.encoder.onnx") and rows["onnx"]["size_mb"] > 0
+    assert rows["onnx"]["value"] == pytest.approx(rows["torch"]["value"], rel=1e-3)
+
+
 def test_predict_gives_the_reconstruction_with_its_input_and_error(tmp_path, conv_model):
     digit = write_digit_images(tmp_path / "digits", per_class=1)[7]
     found = ocularis.load(conv_model).predict([digit])[0]

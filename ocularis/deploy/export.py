@@ -129,7 +129,7 @@ def export_task(task, format: str = "onnx", path: str | Path | None = None, *, i
             written.unlink(missing_ok=True)
         raise ExportError(f"the exported {format} model does not reproduce the PyTorch model: {verification}; "
                           "the file was removed")
-    return Exported(path, format, precision, verification, paths)
+    return Exported(next(iter(paths.values())), format, precision, verification, paths)
 
 
 def _write(graph: Graph, network: nn.Module, path: Path, format: str, meta: dict[str, Any], half: bool,

@@ -349,12 +349,13 @@ class Task(ABC):
         if missing:
             raise CheckpointError(f"{path} lacks the metadata {missing[0]!r}; pass a best.ckpt written by ocularis")
         loaded = cls(model=meta["model"])
+        loaded.meta, loaded.source = meta, Path(path)  # runtime_network may read the metadata
         if opened.state_dict is not None:
             network = cls.build(meta)
             network.load_state_dict(opened.state_dict)
         else:
             network = loaded.runtime_network(opened.graphs)
-        loaded.meta, loaded.network, loaded.source = meta, network.eval(), Path(path)
+        loaded.network = network.eval()
         return loaded
 
     def runtime_network(self, graphs: dict[str, Any]) -> Any:
