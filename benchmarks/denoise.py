@@ -5,7 +5,7 @@ Gaussian noise of sigma 25/255, then cleans the Set14 photos patch by patch (ove
 method sees the same noisy photos: clean + N(0, 25/255), clipped and rounded to 8 bits as a noisy file would be.
 PSNR is over every RGB value (0..255), beside the Y-channel PSNR restoration papers quote.
 
-    flock /tmp/ocularis-cpu.lock python benchmarks/denoise.py [--epochs 8] [--h 12]
+    python benchmarks/denoise.py [--epochs 8] [--h 12]
 """
 
 import argparse
