@@ -18,7 +18,7 @@ three 32x32 holes per photo placed by its index: PSNR on the hole pixels and on 
 cv2.inpaint (Telea) on the same holes.
 
     python benchmarks/restore.py                                     # everything (about 1.5 hours on 2 cores)
-    python benchmarks/restore.py --models espcn --inpaint-epochs 12  # ESPCN at x2, x3, x4 and inpainting
+    python benchmarks/restore.py --models espcn                      # ESPCN at x2, x3, x4 and inpainting
     python benchmarks/restore.py --models srcnn --scales 3 --inpaint-epochs 0
 """
 
@@ -131,7 +131,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--patches", type=int, default=32, help="random crops per photo per epoch")
-    parser.add_argument("--inpaint-epochs", type=int, default=12, help="0: skip inpainting")
+    parser.add_argument("--inpaint-epochs", type=int, default=30, help="0: skip inpainting")
     parser.add_argument("--inpaint-patches", type=int, default=8, help="128-pixel crops per photo per epoch")
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--out", type=Path, default=Path("restore_benchmark.json"))
