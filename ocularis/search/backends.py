@@ -4,7 +4,12 @@ Every kind maps external ids (the rows of items.sqlite) itself, so compacting ca
 renumbering the table or vectors.f32. Scores are inner products of L2-normalised vectors, that is cosines.
 """
 
+import ctypes
 import math
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +21,12 @@ from ocularis.errors import ConfigError
 from ocularis.search import KINDS
 
 # Defaults reach recall@10 >= 0.9 against exact search on 5,000 clustered 64-d vectors (tests/test_search.py);
-# refine: candidates per hit fetched by the coarse kinds and re-ranked exactly against vectors.f32.
+# refine: candidates per hit fetched by the coarse kinds and re-ranked exactly against vectors.f32;
+# on_disk=1: the IVF kinds keep their inverted lists in a file of their own, mapped, so the index may outgrow RAM.
 DEFAULTS: dict[str, dict[str, int]] = {
     "flat": {},
-    "ivf": {"nlist": 100, "nprobe": 16},
-    "ivfpq": {"nlist": 100, "nprobe": 16, "m": 8, "nbits": 8, "refine": 10},
+    "ivf": {"nlist": 100, "nprobe": 16, "on_disk": 0},
+    "ivfpq": {"nlist": 100, "nprobe": 16, "m": 8, "nbits": 8, "refine": 10, "on_disk": 0},
     "hnsw": {"M": 32, "ef_construction": 80, "ef_search": 128},
     "lsh": {"bits": 512, "refine": 10},
     "annoy": {"trees": 20, "search_k": -1, "refine": 10},
@@ -28,6 +34,8 @@ DEFAULTS: dict[str, dict[str, int]] = {
 TRAINED = ("ivf", "ivfpq")  # kinds that learn centroids from the first vectors added
 REBUILT = ("annoy",)  # kinds that cannot grow once built: every add rebuilds them from vectors.f32
 MIN_POINTS_PER_CENTROID = 39  # what FAISS's k-means asks for each centroid (it warns below)
+MAX_POINTS_PER_CENTROID = 256  # what FAISS's k-means samples down to: training on more vectors reads them for nothing
+BUILD_CHUNK = 65536  # rows read out of vectors.f32 at a time while building: memory holds one chunk, not the folder
 
 
 def resolve_params(kind: str, dim: int, params: dict[str, Any]) -> dict[str, int]:
@@ -43,7 +51,10 @@ def resolve_params(kind: str, dim: int, params: dict[str, Any]) -> dict[str, int
         raise ConfigError(f"index kind {kind!r} takes {takes}; got {', '.join(unknown)}")
     resolved = {**allowed, **params}
     for name, value in resolved.items():
-        if not isinstance(value, int) or isinstance(value, bool) or (value < 1 and name != "search_k"):
+        if name == "on_disk":
+            if value not in (0, 1) or isinstance(value, bool):
+                raise ConfigError(f"index parameter on_disk={value!r} must be 0 (lists in memory) or 1 (in a file)")
+        elif not isinstance(value, int) or isinstance(value, bool) or (value < 1 and name != "search_k"):
             raise ConfigError(f"index parameter {name}={value!r} must be a positive whole number")
     if kind == "ivfpq":
         if dim % resolved["m"]:
@@ -59,8 +70,8 @@ def annoy_module():
     try:
         import annoy
     except ImportError:
-        raise ConfigError("index kind 'annoy' needs the annoy package: pip install annoy "
-                          "(it builds from source and needs a C++ compiler)") from None
+        raise ConfigError("index kind 'annoy' needs Spotify's annoy: pip install annoy-mm (its wheels; "
+                          "or pip install annoy, which builds from source with a C++ compiler)") from None
     return annoy
 
 
@@ -76,17 +87,48 @@ def fitted_params(kind: str, params: dict[str, int], count: int) -> dict[str, in
     return fitted
 
 
-def build(kind: str, dim: int, params: dict[str, int], vectors: np.ndarray, ids: np.ndarray) -> tuple[Any, dict]:
-    """A new index of `vectors` under `ids` (trained on them when the kind needs it) and the parameters it used."""
-    used = fitted_params(kind, params, len(vectors))
+def build(kind: str, dim: int, params: dict[str, int], source: np.ndarray, ids: np.ndarray,
+          lists_path: Path | None = None) -> tuple[Any, dict]:
+    """A new index of the rows `ids` of `source` (vectors.f32, mapped) under those ids, trained on them where the kind
+    needs it (on a sample when there are more than k-means uses), and the parameters it used. Rows are read a chunk
+    at a time. An on-disk IVF kind writes its inverted lists to `lists_path`, which must not exist yet."""
+    used = fitted_params(kind, params, len(ids))
     if kind == "annoy":
-        return AnnoyBackend.built(dim, used, vectors, ids), used
+        return AnnoyBackend.built(dim, used, source, ids), used
     index = _empty(kind, dim, used)
     if kind in TRAINED:
-        _train(index, kind, used, vectors)
+        _train(index, kind, used, source[_training_rows(kind, used, ids)])
+        if used.get("on_disk"):
+            lists = faiss.OnDiskInvertedLists(used["nlist"], index.code_size, str(lists_path))
+            index.replace_invlists(lists, True)
+            lists.this.disown()  # the index owns and frees it now
     tune(index, kind, used)
-    index.add_with_ids(vectors, ids.astype(np.int64))
+    for start in range(0, len(ids), BUILD_CHUNK):
+        chunk = ids[start:start + BUILD_CHUNK]
+        add(index, used, source[chunk], chunk)
     return index, used
+
+
+def add(index: Any, used: dict[str, int], vectors: np.ndarray, ids: np.ndarray) -> None:
+    """Add `vectors` under `ids` to a FAISS index (one that can grow)."""
+    with quiet_stdout() if used.get("on_disk") else nullcontext():
+        index.add_with_ids(vectors, ids.astype(np.int64))
+
+
+def lists_file(index: Any) -> str | None:
+    """The file an on-disk IVF index keeps its inverted lists in (None for every other index)."""
+    if not isinstance(index, faiss.IndexIVF):
+        return None
+    lists = faiss.downcast_InvertedLists(index.invlists)
+    return lists.filename if isinstance(lists, faiss.OnDiskInvertedLists) else None
+
+
+def _training_rows(kind: str, used: dict[str, int], ids: np.ndarray) -> np.ndarray:
+    """The rows to train on: all of them, or an evenly drawn sample of the most that k-means would look at."""
+    most = MAX_POINTS_PER_CENTROID * max(used["nlist"], 2 ** used["nbits"] if kind == "ivfpq" else 1)
+    if len(ids) <= most:
+        return ids
+    return np.sort(np.random.default_rng(0).choice(ids, most, replace=False))
 
 
 def _empty(kind: str, dim: int, used: dict[str, int]) -> Any:
@@ -152,11 +194,31 @@ def write_index(index: Any, path: Path) -> None:
         atomic_write_named(path, lambda temporary: faiss.write_index(index, temporary))
 
 
-def read_index(path: Path, kind: str, dim: int, mmap: bool) -> Any:
-    """Read an index file; `mmap` maps a FAISS file instead of loading it (annoy files are always mapped)."""
+def read_index(path: Path, kind: str, dim: int, mmap: bool, on_disk: bool = False) -> Any:
+    """Read an index file; `mmap` maps a FAISS file instead of loading it. Annoy files and on-disk inverted lists are
+    mapped in any case (FAISS's mmap flag would skip opening such lists: searching them then crashes), and on-disk
+    lists are looked for beside the file, wherever the folder has moved."""
     if kind == "annoy":
         return AnnoyBackend.load(path, dim)
-    return faiss.read_index(str(path), faiss.IO_FLAG_MMAP) if mmap else faiss.read_index(str(path))
+    flags = faiss.IO_FLAG_ONDISK_SAME_DIR | (faiss.IO_FLAG_MMAP if mmap and not on_disk else 0)
+    with quiet_stdout():
+        return faiss.read_index(str(path), flags)
+
+
+@contextmanager
+def quiet_stdout() -> Iterator[None]:
+    """Silence the C library's stdout: FAISS prints every resize of an on-disk lists file, and where it found one,
+    which would break a table or JSON the command is writing. Python's own output is flushed first and kept."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 1)
+        yield
+    finally:
+        ctypes.CDLL(None).fflush(None)  # what FAISS printed is still in C's buffer: drop it into /dev/null
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 class AnnoyBackend:
@@ -170,11 +232,11 @@ class AnnoyBackend:
         self.search_k = -1  # annoy's default: trees x count nodes inspected
 
     @classmethod
-    def built(cls, dim: int, used: dict[str, int], vectors: np.ndarray, ids: np.ndarray) -> "AnnoyBackend":
+    def built(cls, dim: int, used: dict[str, int], source: np.ndarray, ids: np.ndarray) -> "AnnoyBackend":
         trees = annoy_module().AnnoyIndex(dim, "dot")
         trees.set_seed(0)
-        for item, vector in zip(ids.tolist(), vectors, strict=True):
-            trees.add_item(item, vector.tolist())
+        for item in ids.tolist():
+            trees.add_item(item, source[item].tolist())
         trees.build(used["trees"])
         return cls(trees, dim)
 

@@ -5,6 +5,11 @@ vectors.f32 (raw float32 rows, appended and fsynced first; row i belongs to tabl
 labels, tombstones and the metadata, committed second) and vectors.faiss (the search structure, replaced atomically
 last). The table is the record: a longer vectors.f32 is cut back to it, a FAISS file that disagrees with it is
 reported, and repair() rebuilds that file from vectors.f32.
+
+An on-disk IVF index (on_disk=1) keeps its inverted lists in a fourth file, lists-N.ivfdata, that FAISS grows in
+place; vectors.faiss then holds the centroids and where each list lies. Adding marks the table "lists_dirty" before
+touching the lists and clears it once vectors.faiss describes them again, so a crash in between is found on opening.
+A rebuild writes a new lists-N+1 file and deletes the old one only after vectors.faiss points at the new one.
 """
 
 import os
@@ -20,6 +25,7 @@ from ocularis.search import backends, rerank
 from ocularis.search.table import ItemTable
 
 FAISS_FILE, VECTORS_FILE, TABLE_FILE = "vectors.faiss", "vectors.f32", "items.sqlite"
+LISTS_PATTERN = "lists-*.ivfdata"
 FORMAT = 1
 NORM_TOLERANCE = 1e-3
 
@@ -84,7 +90,9 @@ class ImageIndex:
         if not mmap:  # a reader leaves alone the rows a writer elsewhere has appended and not yet committed
             _cut_vectors_to_table(folder, table.row_count(), meta["dim"])
         faiss_path = folder / FAISS_FILE
-        index = backends.read_index(faiss_path, meta["kind"], meta["dim"], mmap) if faiss_path.exists() else None
+        on_disk = bool(meta["params"].get("on_disk"))
+        index = (backends.read_index(faiss_path, meta["kind"], meta["dim"], mmap, on_disk) if faiss_path.exists()
+                 else None)
         held = 0 if index is None else index.ntotal
         if index is not None and index.d != meta["dim"]:
             table.close()
@@ -94,6 +102,10 @@ class ImageIndex:
             table.close()
             raise SearchIndexError(f"{faiss_path} holds {held} vectors but {TABLE_FILE} records {meta['stored']}: "
                                    f"a write was interrupted; run ImageIndex.repair({str(folder)!r})")
+        if meta.get("lists_dirty"):
+            table.close()
+            raise SearchIndexError(f"{folder}'s inverted lists are being added to, or were when a writer stopped: "
+                                   f"open it once the writer is done, or run ImageIndex.repair({str(folder)!r})")
         return cls(folder, table, index, mmapped=mmap and index is not None)
 
     @classmethod
@@ -142,10 +154,11 @@ class ImageIndex:
             self._live[replaced] = False
             trained = None
             if self._index is None or self.kind in backends.REBUILT:
-                live = np.flatnonzero(self._live)
-                self._index, trained = backends.build(self.kind, self.dim, self.requested, self.vectors()[live], live)
+                self._index, trained = self._built(np.flatnonzero(self._live))
             else:
-                self._index.add_with_ids(vectors, new_ids)
+                if self.params.get("on_disk"):
+                    self.table.set_meta({"lists_dirty": True})
+                backends.add(self._index, self.params, vectors, new_ids)
             meta = {"stored": self._index.ntotal, **({"trained": trained} if trained else {})}
             self.table.add(first, paths, sha1s, labels, replaced, meta)
         except BaseException:
@@ -170,7 +183,7 @@ class ImageIndex:
         self._writable()
         live = np.flatnonzero(self._live)
         if len(live):
-            self._index, self.params = backends.build(self.kind, self.dim, self.requested, self.vectors()[live], live)
+            self._index, self.params = self._built(live)
         else:
             self._index, self.params = None, self.requested
         self.table.set_meta({"stored": 0 if self._index is None else self._index.ntotal, "trained": self.params})
@@ -336,17 +349,32 @@ class ImageIndex:
         _cut_vectors_to_table(self.folder, first, self.dim)
         self._live, self._vectors = self.table.live_mask(), None
         path = self.folder / FAISS_FILE
-        self._index = backends.read_index(path, self.kind, self.dim, False) if path.exists() else None
+        self._index = (backends.read_index(path, self.kind, self.dim, False, bool(self.requested.get("on_disk")))
+                       if path.exists() else None)
         self.params = self.table.meta()["trained"] or self.requested
         if self._index is not None:
             backends.tune(self._index, self.kind, self.params)
 
+    def _built(self, ids: np.ndarray) -> tuple[Any, dict[str, int]]:
+        """A new backend index of the rows `ids` (on-disk lists go to a new file: the old one stays whole until
+        vectors.faiss no longer points at it)."""
+        numbers = [int(path.stem.split("-")[1]) for path in self.folder.glob(LISTS_PATTERN)]
+        lists_path = self.folder / f"lists-{max(numbers, default=0) + 1}.ivfdata"
+        return backends.build(self.kind, self.dim, self.requested, self.vectors(), ids, lists_path)
+
     def _save_faiss(self) -> None:
+        """Replace vectors.faiss; then on-disk lists no longer described by it are deleted and the lists are clean."""
         path = self.folder / FAISS_FILE
         if self._index is None:
             path.unlink(missing_ok=True)
         else:
             backends.write_index(self._index, path)
+        current = backends.lists_file(self._index)
+        for lists in self.folder.glob(LISTS_PATTERN):
+            if current is None or lists.name != Path(current).name:
+                lists.unlink()
+        if self.table.meta().get("lists_dirty"):
+            self.table.set_meta({"lists_dirty": False})
 
 
 def _open_table(folder: Path) -> ItemTable:
