@@ -5,6 +5,7 @@ files are refused with the file, line and fix."""
 import json
 
 import numpy as np
+import torch
 import pytest
 from PIL import Image
 
@@ -51,6 +52,16 @@ def test_a_landmark_model_learns_eyes_glasses_and_gender_on_orl(tmp_path):
     assert set(found.attributes) == {"glasses", "gender"}
     assert found.to_json()["attributes"]["glasses"]["value"] in ("glasses", "no glasses")
     assert "left_eye" in cli("landmarks", "predict", "--model", run / "best.ckpt", photo)
+
+    # explanations of one attribute's answer and of one coordinate, named with the values predict gives
+    value, probability = found.attributes["glasses"]
+    why_glasses = model.explain("saliency", [photo], target="glasses")[0]
+    why_height = model.explain("saliency", [photo], target="left_eye.y")[0]
+    assert why_glasses.target == f"glasses={value} {probability:.2f}"
+    assert why_height.target == f"left_eye.y {ly / Image.open(photo).height:.2f}"
+    assert np.corrcoef(why_glasses.heat.ravel(), why_height.heat.ravel())[0, 1] < 0.99  # two targets, two maps
+    assert "'nose' is not an output of this model" in cli("explain", "saliency", photo, "--model",
+                                                          run / "best.ckpt", "--target", "nose", fails=True)
 
     # the face pipeline reads each detected face's eyes and attributes with the model, and aligns by those eyes
     from ocularis.models.faces import HaarFaceDetector
@@ -127,3 +138,25 @@ def test_other_data_with_a_value_the_model_does_not_know_is_refused(tmp_path):
     (tmp_path / "other.csv").write_text("path,nose_x,nose_y\na.png,10,10\n")
     with pytest.raises(LabelError, match="point 'nose' is not one the model finds \\(eye\\)"):
         model.evaluate(str(tmp_path / "other.csv"))
+
+
+def test_explain_targets_name_an_attribute_its_value_or_a_coordinate():
+    from ocularis.errors import ConfigError
+    from ocularis.tasks.landmarks.task import output_target
+
+    attributes = {"glasses": ["no", "yes"], "smile": ["no", "yes"]}
+    # two points (x, y each), then glasses' and smile's logits
+    outputs = torch.tensor([[0.3, 0.4, 0.7, 0.4, 2.0, 0.0, 0.0, 1.0],
+                            [0.2, 0.5, 0.6, 0.5, -1.0, 1.0, 3.0, 0.0]])
+    own = output_target(outputs, ["left_eye", "right_eye"], attributes, None)  # the first attribute's own value
+    assert own.index.tolist() == [4, 5] and own.labels == ["glasses=no", "glasses=yes"]
+    assert own.names[0] == f"glasses=no {torch.tensor([2.0, 0.0]).softmax(0)[0]:.2f}"
+    assert output_target(outputs, ["left_eye", "right_eye"], attributes, "smile").labels == ["smile=yes", "smile=no"]
+    fixed = output_target(outputs, ["left_eye", "right_eye"], attributes, "smile=yes")
+    assert fixed.index.tolist() == [7, 7] and fixed.chosen(outputs).tolist() == [1.0, 0.0]
+    height = output_target(outputs, ["left_eye", "right_eye"], attributes, "right_eye.y")
+    assert height.index.tolist() == [3, 3] and height.names == ["right_eye.y 0.40", "right_eye.y 0.50"]
+    assert output_target(outputs[:, :4], ["left_eye", "right_eye"], {}, None).labels == ["left_eye.x"] * 2
+    with pytest.raises(ConfigError, match="'nose' is not an output of this model; explain one of glasses, smile, "
+                                          "left_eye.x"):
+        output_target(outputs, ["left_eye", "right_eye"], attributes, "nose")

@@ -149,6 +149,14 @@ def test_reopening_gives_the_same_results(tmp_path, data, kind, mmap):
             reopened.add(queries[:1], ["new.jpg"])
 
 
+def test_a_table_too_large_to_hold_names_its_hits_from_sqlite_alike(tmp_path, data, monkeypatch):
+    database, _, queries, _ = data
+    index = built(tmp_path / "flat", "flat", database[:1000], labels=[f"c{i % 3}" for i in range(1000)])
+    held = index.search(queries[:20], k=10)
+    monkeypatch.setattr(index_module, "ROW_CACHE", 999)
+    assert ImageIndex.open(tmp_path / "flat").search(queries[:20], k=10) == held
+
+
 def test_a_crash_between_commit_and_faiss_write_is_detected_and_repaired(tmp_path, monkeypatch):
     vectors, _ = clustered(300)
     folder = tmp_path / "index"

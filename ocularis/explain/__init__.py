@@ -11,4 +11,5 @@ PICTURES = (*LAYER_PICTURES, *ATTACKS)  # per-image methods whose answer is a pi
 IMAGE_METHODS = (*CAMS, *ATTRIBUTIONS, *PICTURES)
 DATA_METHODS = ("tsne", "pca", "projector", "neighbours", "robustness", "filters", "maximise", "top_patches")
 EVERY_BOX = "all"  # a detector's target that explains each of its detections, one explanation per box
-TARGET_HELP = f"class to explain (default: each input's own answer); {EVERY_BOX!r}: every answer (a detector's boxes)"
+TARGET_HELP = (f"class to explain (default: each input's own answer); {EVERY_BOX!r}: every answer (a detector's "
+               "boxes); a landmark model's attribute (glasses, or glasses=yes) or coordinate (left_eye.x)")

@@ -39,6 +39,18 @@ class Network(nn.Module):
             stages += [part for part in parts if any(True for _ in part.parameters())]
         return stages
 
+    def last_conv_stage(self) -> nn.Module:
+        """The body's last stage with a convolution (Grad-CAM's layer): its maps still say where, and every output
+        is read from them."""
+        return [b for b in self.blocks() if any(isinstance(m, nn.Conv2d) for m in b.modules())][-1]
+
+    def cam_weights(self, outputs: torch.Tensor) -> torch.Tensor | None:
+        """The head's weights of output columns `outputs` (B,) where the last convolutional stage is pooled straight
+        into a linear head (CAM's case: nothing with weights between); None otherwise."""
+        if self.blocks()[-1] is self.last_conv_stage() and isinstance(self.head, nn.Linear):
+            return self.head.weight.detach()[outputs]
+        return None
+
     def freeze(self, trainable_blocks: int) -> None:
         """Freeze the body except its last `trainable_blocks` stages; the head always trains."""
         self.body.requires_grad_(False)

@@ -135,9 +135,7 @@ class Classifier(Task):
     def explain_layer(self) -> nn.Module | None:
         """The body's last convolutional stage (Grad-CAM's choice): its maps still say where, and the class is read
         from them."""
-        if not isinstance(self.network, Network):
-            return None
-        return [b for b in self.network.blocks() if any(isinstance(m, nn.Conv2d) for m in b.modules())][-1]
+        return self.network.last_conv_stage() if isinstance(self.network, Network) else None
 
     def explain_features(self) -> nn.Module | None:
         """The body: its output is the penultimate features the head classifies."""
@@ -147,9 +145,8 @@ class Classifier(Task):
         """The logit of `target` or of each image's top class; with the head's weights of that class where the
         last convolutional stage is pooled straight into a linear head (CAM's case: nothing with weights between)."""
         found = class_target(outputs, self.meta["classes"], target, _logits, self._activate(outputs))
-        layer = self.explain_layer()
-        if layer is not None and self.network.blocks()[-1] is layer and isinstance(self.network.head, nn.Linear):
-            found.class_weights = self.network.head.weight.detach()[found.index]
+        if isinstance(self.network, Network):
+            found.class_weights = self.network.cam_weights(found.index)
         return found
 
     # ---- helpers ----------------------------------------------------------------------------------------------

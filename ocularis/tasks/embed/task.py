@@ -122,9 +122,7 @@ class Embedder(Task):
     # ---- explanation hooks ------------------------------------------------------------------------------------
     def explain_layer(self) -> nn.Module | None:
         """The body's last convolutional stage, as for classifiers."""
-        if not isinstance(self.network, EmbeddingNetwork):
-            return None
-        return [b for b in self.network.blocks() if any(isinstance(m, nn.Conv2d) for m in b.modules())][-1]
+        return self.network.last_conv_stage() if isinstance(self.network, EmbeddingNetwork) else None
 
     def explain_target(self, outputs: torch.Tensor, target: str | None = None) -> ExplainTarget:
         """The cosine to `target`'s mean embedding, or to the nearest class's: what makes the image that class."""

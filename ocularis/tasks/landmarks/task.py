@@ -13,6 +13,8 @@ from torch.utils.data import DataLoader
 from ocularis.core.plots import plot_image_grid
 from ocularis.data.splits import pick_split
 from ocularis.engine.task import Prepared, Task
+from ocularis.errors import ConfigError
+from ocularis.explain.target import ExplainTarget
 from ocularis.models.network import Network
 from ocularis.tasks.landmarks import SPEC
 from ocularis.tasks.landmarks.config import LandmarksConfig, LandmarksOptions
@@ -31,6 +33,7 @@ class LandmarkModel(Task):
     """Train, evaluate and predict points and attributes. The constructor only stores options."""
 
     spec, result_type = SPEC, Landmarks
+    explainable = True
     required_meta = ("point_names", "attributes", "channels", "imgsz", "mean", "std")
 
     @staticmethod
@@ -112,9 +115,50 @@ class LandmarkModel(Task):
             same &= a.argmax(dim=1) == b.argmax(dim=1)
         return same.float().mean().item()
 
+    def explain_layer(self) -> nn.Module | None:
+        """The body's last convolutional stage, as for classifiers: every point and attribute is read from it."""
+        return self.network.last_conv_stage() if isinstance(self.network, Network) else None
+
     def explain_features(self) -> nn.Module | None:
         """The body: its pooled output is what every point and attribute is read from."""
         return self.network.body if isinstance(self.network, Network) else None
+
+    def explain_target(self, outputs: torch.Tensor, target: str | None = None) -> ExplainTarget:
+        """One output per image: an attribute's logit ("glasses": each image's own value, "glasses=yes": that one)
+        or a point's coordinate ("left_eye.x", "left_eye.y"); default: the first attribute's own value (the first
+        point's x in a model with no attributes)."""
+        found = output_target(outputs, self.meta["point_names"], self.meta["attributes"], target)
+        if isinstance(self.network, Network):
+            found.class_weights = self.network.cam_weights(found.index)
+        return found
+
+
+def output_target(outputs: torch.Tensor, point_names: list[str], attributes: dict[str, list[str]],
+                  target: str | None) -> ExplainTarget:
+    """The head's column explained per image (see LandmarkModel.explain_target), named with its value: a
+    coordinate in units of the image's side, an attribute value's probability."""
+    columns = [f"{name}.{axis}" for name in point_names for axis in "xy"]
+    shown, groups = outputs.detach().clone(), {}
+    for attribute, values in attributes.items():
+        group = torch.arange(len(columns), len(columns) + len(values))
+        shown[:, group] = outputs[:, group].softmax(dim=1)
+        groups[attribute] = group
+        columns += [f"{attribute}={value}" for value in values]
+    target = target or next(iter(attributes), columns[0])
+    if target in groups:
+        index = groups[target][outputs[:, groups[target]].argmax(dim=1)]
+    elif target in columns:
+        index = torch.full((len(outputs),), columns.index(target))
+    else:
+        raise ConfigError(f"target {target!r} is not an output of this model; explain one of "
+                          f"{', '.join([*groups, *columns])}")
+    names = [f"{columns[i]} {shown[b, i]:.2f}" for b, i in enumerate(index.tolist())]
+    return ExplainTarget(_outputs, index, names, [columns[i] for i in index.tolist()], [None] * len(index))
+
+
+def _outputs(outputs: torch.Tensor) -> torch.Tensor:
+    """What a landmark model explains: its head's columns themselves (coordinates and attribute logits)."""
+    return outputs
 
 
 def start_at_mean_points(network: Network, points: np.ndarray, sizes: list[tuple[int, int]]) -> None:
