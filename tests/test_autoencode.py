@@ -46,6 +46,7 @@ def test_a_denoising_autoencoder_gains_6_db_over_gaussian_noise_of_half_the_rang
     assert test["values"]["psnr_gain"] >= 6.0, test["values"]
     for name in ("reconstructions.png", "curves.png", "reconstruction_errors.png"):
         assert (run / name).is_file()
+    assert sorted(p.name for p in (run / "samples").iterdir()) == [f"epoch_{e:03d}.png" for e in range(1, 46)]
 
     digits = write_digit_images(tmp_path / "digits", per_class=3)
     model = ocularis.load(run / "best.ckpt")

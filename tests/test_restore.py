@@ -86,6 +86,7 @@ def test_espcn_trained_on_photos_beats_bicubic_on_set5(espcn):
     saved = json.loads((espcn / "metrics.json").read_text())["test"]
     assert saved["baseline"] == "bicubic" and len(saved["per_image"]) == 6  # 40 photos, 15% held out
     assert (espcn / "psnr.png").is_file() and (espcn / "predictions.png").is_file()
+    assert sorted(p.name for p in (espcn / "samples").iterdir()) == [f"epoch_{e:03d}.png" for e in range(1, 6)]
 
     low = Image.open(SR / "Set5" / "image_SRF_3" / "img_002_SRF_3_LR.png")
     found = model.predict([low])[0]

@@ -69,7 +69,8 @@ def ids(hits: list[list[Hit]]) -> list[list[int]]:
 def test_flat_search_is_exactly_the_brute_force_top_k(tmp_path, data):
     database, _, queries, exact = data
     hits = built(tmp_path / "flat", "flat", database).search(queries, k=10)
-    assert ids(hits) == exact.tolist()
+    assert ids(hits) == exact.tolist() == hits.ids.tolist()  # the Hit objects and the arrays alike
+    assert hits.scores.shape == (200, 10) and ids(hits[:2]) == exact[:2].tolist()
     expected = np.take_along_axis(queries @ database.T, exact, axis=1)
     np.testing.assert_allclose([[hit.score for hit in row] for row in hits], expected, rtol=1e-5)
     assert hits[0][0].path == paths_of(5000)[exact[0, 0]]

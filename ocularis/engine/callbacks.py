@@ -114,6 +114,18 @@ class BestCheckpoint(Checkpoint):
         self.best = state_dict["best"]
 
 
+class EpochPictures(L.Callback):
+    """`draw(epoch)` after every validation epoch, on the main process: a run folder's per-epoch sample grids. The
+    network is back in training mode afterwards (Lightning sets it after this hook)."""
+
+    def __init__(self, draw: Callable[[int], Any]):
+        self.draw = draw
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if trainer.is_global_zero and not trainer.sanity_checking:
+            self.draw(trainer.current_epoch)
+
+
 class EpochMeans:
     """Batch-size-weighted means over an epoch of per-step values (losses), summed in float32 on their device.
     One `LightningModule.log` call per step costs about a millisecond of Python on any hardware (Lightning moves

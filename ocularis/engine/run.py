@@ -9,7 +9,7 @@ import lightning as L
 
 from ocularis.config import TrainConfig
 from ocularis.core.runs import new_run_dir, resumed_checkpoint
-from ocularis.engine.callbacks import BestCheckpoint
+from ocularis.engine.callbacks import BestCheckpoint, EpochPictures
 from ocularis.engine.module import TaskModule
 from ocularis.engine.trainer import build_trainer, history_of
 
@@ -28,12 +28,15 @@ def prepare_run_dir(config: TrainConfig, task: str) -> Path:
 
 
 def train_module(module: TaskModule, datamodule: L.LightningDataModule, config: TrainConfig, run_dir: Path,
-                 best: Path, save: Callable[[Path], Any]) -> list[dict] | None:
-    """Fit `module`, saving `best` (via `save`) whenever its monitor improves (every epoch when it has none); the
-    epoch history, or None on DDP worker ranks."""
+                 best: Path, save: Callable[[Path], Any],
+                 draw: Callable[[int], Any] | None = None) -> list[dict] | None:
+    """Fit `module`, saving `best` (via `save`) whenever its monitor improves (every epoch when it has none) and
+    calling `draw(epoch)` after each validation; the epoch history, or None on DDP worker ranks."""
+    callbacks: list[L.Callback] = [BestCheckpoint(best, module.monitor, module.monitor_mode, save)]
+    if draw is not None:
+        callbacks.append(EpochPictures(draw))
     trainer = build_trainer(config, run_dir, monitor=module.monitor, mode=module.monitor_mode,
-                            manual_optimization=not module.automatic_optimization,
-                            callbacks=[BestCheckpoint(best, module.monitor, module.monitor_mode, save)])
+                            manual_optimization=not module.automatic_optimization, callbacks=callbacks)
     trainer.fit(module, datamodule=datamodule,
                 ckpt_path=resumed_checkpoint(config.resume) if config.resume else None, weights_only=True)
     return history_of(trainer) if trainer.is_global_zero else None

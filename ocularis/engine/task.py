@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -149,8 +150,15 @@ class Task(ABC):
         return TrainingRun(run_dir, best, metrics, history, fps)
 
     def train(self, config: TrainConfig, prepared: Prepared, run_dir: Path, best: Path) -> list[dict] | None:
-        """Fit the network, writing `best` whenever the module's monitor improves; the epoch history."""
-        return train_module(self.training_module(config), prepared.datamodule, config, run_dir, best, self.save)
+        """Fit the network, writing `best` whenever the module's monitor improves (and, for a task that draws
+        samples every epoch, samples/epoch_NNN.png from the val images); the epoch history."""
+        draw = partial(self._epoch_samples, prepared.datamodule.dataset("val"), run_dir) \
+            if self.samples_every_epoch else None
+        return train_module(self.training_module(config), prepared.datamodule, config, run_dir, best, self.save,
+                            draw)
+
+    def _epoch_samples(self, val: Dataset, run_dir: Path, epoch: int) -> None:
+        self.plot_examples(val, run_dir / "samples" / f"epoch_{epoch + 1:03d}.png")
 
     def fitting(self) -> AbstractContextManager:
         """A context the whole fit runs within (default: none)."""
@@ -165,10 +173,15 @@ class Task(ABC):
         if history and any("/" in key for key in history[-1] if key != "epoch"):
             plot_curves(history, run_dir / "curves.png")
         metrics.plot(run_dir)
-        self.plot_examples(test, run_dir / "predictions.png")
+        self.plot_examples(test, run_dir / self.examples_name)
+
+    examples_name: ClassVar[str] = "predictions.png"  # the run folder's plot_examples picture of the test split
+    # a task whose answer is a picture (a reconstruction, an upscale) shows training's progress: plot_examples of
+    # the val split after every epoch, into samples/epoch_NNN.png
+    samples_every_epoch: ClassVar[bool] = False
 
     def plot_examples(self, dataset: Dataset, path: Path) -> Path | None:
-        """A grid of predictions on `dataset` (default: none)."""
+        """A grid of predictions on `dataset` written to `path` (default: none)."""
         return None
 
     # ---- evaluation and prediction ----------------------------------------------------------------------------

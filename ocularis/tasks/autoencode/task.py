@@ -36,6 +36,7 @@ class AutoEncoder(Task):
     """Train, evaluate and use an autoencoder. The constructor only stores options."""
 
     spec, result_type = SPEC, Images
+    examples_name, samples_every_epoch = "reconstructions.png", True
     required_meta = ("classes", "channels", "imgsz", "mean", "std", "objective", "threshold", "patch")
 
     @staticmethod
@@ -95,7 +96,7 @@ class AutoEncoder(Task):
         for name, batch in rows:
             pictures += [to_uint8(p) for p in batch]
             titles += [name] * len(batch)
-        return plot_image_grid(pictures, titles, path.with_name("reconstructions.png"), columns=len(clean))
+        return plot_image_grid(pictures, titles, path, columns=len(clean))
 
     # ---- evaluation -------------------------------------------------------------------------------------------
     def dataset(self, data: str | None = None, split: str = "test") -> ImageSet:

@@ -30,6 +30,7 @@ class Restorer(Task):
     """Train, score and run a restoration network. The constructor only stores options."""
 
     spec, result_type = SPEC, Images
+    samples_every_epoch = True
     required_meta = ("job", "scale", "channels", "crop")
 
     @staticmethod
