@@ -5,8 +5,8 @@ files are refused with the file, line and fix."""
 import json
 
 import numpy as np
-import torch
 import pytest
+import torch
 from PIL import Image
 
 import ocularis
