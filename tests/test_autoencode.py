@@ -47,6 +47,8 @@ def test_a_denoising_autoencoder_gains_6_db_over_gaussian_noise_of_half_the_rang
     for name in ("reconstructions.png", "curves.png", "reconstruction_errors.png"):
         assert (run / name).is_file()
     assert sorted(p.name for p in (run / "samples").iterdir()) == [f"epoch_{e:03d}.png" for e in range(1, 46)]
+    # rows clean / noisy / denoised of 16 digits, each 8x8 digit enlarged to 64 pixels, 2-pixel gaps
+    assert Image.open(run / "samples" / "epoch_045.png").size == (16 * 64 + 15 * 2, 3 * 64 + 2 * 2)
 
     digits = write_digit_images(tmp_path / "digits", per_class=3)
     model = ocularis.load(run / "best.ckpt")

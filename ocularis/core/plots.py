@@ -65,6 +65,27 @@ def plot_image_grid(images: list[np.ndarray], titles: list[str], path: Path, wro
     return _save(figure, path)
 
 
+def save_mosaic(rows: list[list[np.ndarray]], path: Path, gap: int = 2) -> Path:
+    """Rows of same-sized HxW or HxWxC uint8 images side by side on white, `gap` pixels apart, no titles: a grid
+    that takes milliseconds (a matplotlib one of 48 panels takes a second), for pictures drawn every epoch. Images
+    under 64 pixels are enlarged (nearest neighbour) so that an 8x8 digit can be seen."""
+    from PIL import Image
+
+    side = max(rows[0][0].shape[:2])
+    scale = max(1, 64 // side)
+    tiles = [[np.kron(np.atleast_3d(t), np.ones((scale, scale, 1), np.uint8)) for t in row] for row in rows]
+    tiles = [[np.repeat(t, 3, axis=2) if t.shape[2] == 1 else t for t in row] for row in tiles]
+    height, width = tiles[0][0].shape[:2]
+    columns = max(len(row) for row in tiles)
+    canvas = np.full((len(tiles) * (height + gap) - gap, columns * (width + gap) - gap, 3), 255, np.uint8)
+    for r, row in enumerate(tiles):
+        for c, tile in enumerate(row):
+            canvas[r * (height + gap):r * (height + gap) + height, c * (width + gap):c * (width + gap) + width] = tile
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(canvas).save(path)
+    return path
+
+
 def plot_bars(values: dict[str, float], path: Path, title: str) -> Path:
     figure, axis = plt.subplots(figsize=(max(4, 0.4 * len(values)), 3.5))
     axis.bar(list(values), list(values.values()))

@@ -12,7 +12,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ocularis.core.image_result import Images
-from ocularis.core.plots import plot_image_grid
+from ocularis.core.plots import save_mosaic
 from ocularis.data.splits import pick_split
 from ocularis.deploy.export import Graph
 from ocularis.engine.task import Prepared, Task
@@ -86,17 +86,11 @@ class AutoEncoder(Task):
             latent.latent_scatter(self, test, run_dir / "latent.png")
 
     def plot_examples(self, dataset: ImageSet, path: Path, count: int = 16) -> Path:
-        """reconstructions.png: test images above their reconstructions (a denoiser's: clean, noisy, denoised)."""
+        """Test images in the top row, their reconstructions below (a denoiser's: clean, noisy, denoised rows)."""
         clean = torch.stack([dataset[i][0] for i in range(min(count, len(dataset)))])
         noisy = self.corrupted(clean, seeded(SCORE_SEED))
-        output = self.infer(noisy)
-        rows = [("input", clean), ("noisy", noisy), ("output", output)] if self.denoises else \
-            [("input", clean), ("output", output)]
-        pictures, titles = [], []
-        for name, batch in rows:
-            pictures += [to_uint8(p) for p in batch]
-            titles += [name] * len(batch)
-        return plot_image_grid(pictures, titles, path, columns=len(clean))
+        rows = [clean, noisy, self.infer(noisy)] if self.denoises else [clean, self.infer(noisy)]
+        return save_mosaic([[to_uint8(picture) for picture in batch] for batch in rows], path)
 
     # ---- evaluation -------------------------------------------------------------------------------------------
     def dataset(self, data: str | None = None, split: str = "test") -> ImageSet:
