@@ -158,7 +158,8 @@ class Task(ABC):
                             draw)
 
     def _epoch_samples(self, val: Dataset, run_dir: Path, epoch: int) -> None:
-        self.plot_examples(val, run_dir / "samples" / f"epoch_{epoch + 1:03d}.png")
+        if len(val):  # a run without a val split has nothing to show
+            self.plot_examples(val, run_dir / "samples" / f"epoch_{epoch + 1:03d}.png")
 
     def fitting(self) -> AbstractContextManager:
         """A context the whole fit runs within (default: none)."""
