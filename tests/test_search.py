@@ -14,7 +14,8 @@ from PIL import Image
 from ocularis.errors import ConfigError, DataError, SearchIndexError
 from ocularis.search import backends
 from ocularis.search import index as index_module
-from ocularis.search.index import Hit, ImageIndex
+from ocularis.search.hits import Hit
+from ocularis.search.index import ImageIndex
 from ocularis.search.metrics import retrieval_metrics
 from ocularis.search.rerank import geometric_verification, rerank_by_inliers
 

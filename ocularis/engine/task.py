@@ -7,7 +7,8 @@ A task fills in: `build` (its network from a checkpoint's metadata), `prepare` (
 `training_module`, `dataset` (a split of some data in the model's classes and preprocessing), `score`,
 `postprocess` and `agreement`. It may override: `train` (a run not trained by gradients), `fitting`,
 `after_training`, `report`, `plot_examples`, `default_options`, `preprocess`, `graphs`, `export_refusal` and the
-explanation hooks `explain_inputs` / `explain_layer` / `explain_target`.
+explanation and embedding hooks `explain_inputs` / `explain_layer` / `explain_target` / `explain_features`, which
+it inherits from ocularis.engine.inside.
 """
 
 import dataclasses
@@ -20,7 +21,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import lightning as L
-import numpy as np
 import torch
 from PIL import Image
 from torch import nn
@@ -40,15 +40,10 @@ from ocularis.deploy.export import Exported, Graph, export_task
 from ocularis.deploy.runtime import OpenedModel, open_model
 from ocularis.deploy.timing import time_network
 from ocularis.engine.datamodule import TaskData
-from ocularis.engine.embedding import embed_pictures
-from ocularis.engine.explain_report import ExplainReport, explain_dataset
-from ocularis.engine.explaining import explain_images
+from ocularis.engine.inside import LooksInside
 from ocularis.engine.module import TaskModule
 from ocularis.engine.run import prepare_run_dir, train_module
 from ocularis.errors import CheckpointError, ConfigError
-from ocularis.explain import ATTACKS, CAMS, IMAGE_METHODS, LAYER_PICTURES
-from ocularis.explain.result import Explanation
-from ocularis.explain.target import ExplainTarget
 
 BASE_META = ("task", "model", "config")  # what every saved model's metadata holds; tasks add `required_meta`
 
@@ -74,7 +69,7 @@ class TrainingRun:
     fps: float  # images per second at batch 1 on this machine
 
 
-class Task(ABC):
+class Task(LooksInside, ABC):
     """Base of Classifier, Detector ...: the constructor stores options only; weights come from fit() or load()."""
 
     spec: ClassVar[TaskSpec]  # name, summary, inputs, train config and predict options (ocularis.contract)
@@ -255,76 +250,6 @@ class Task(ABC):
         with torch.no_grad():
             outputs = self.network.to(device).eval()(batch.to(device))
         return tuple(o.float().cpu() for o in outputs) if isinstance(outputs, tuple) else outputs.float().cpu()
-
-    # ---- explanation hooks (ocularis.engine.explaining reads these) --------------------------------------------
-    explainable: ClassVar[bool] = False  # the task fills in explain_target (and explain_layer where it has one)
-    # the network's output is class logits and its datasets' items are (image, class index): what adversarial
-    # attacks and class-coloured feature plots need
-    explains_logits: ClassVar[bool] = False
-
-    def explanations(self) -> tuple[str, ...]:
-        """The per-image methods this model can run: none for an exported file (no layers or gradients to read)
-        or a task that declares nothing to explain; attacks only on class logits; class activation maps and layer
-        pictures only where a layer is declared."""
-        if not self.explainable or not isinstance(self.network, nn.Module):
-            return ()
-        layered = self.explain_layer() is not None
-        return tuple(m for m in IMAGE_METHODS if (self.explains_logits or m not in ATTACKS)
-                     and (layered or m not in (*CAMS, *LAYER_PICTURES)))
-
-    def explain(self, method: str, inputs: Any, target: str | None = None, layer: str | None = None,
-                batch: int = 16, progress: bool = False, epsilon: float = 0.05) -> list[Explanation]:
-        """One Explanation per input image: a heat map of where the network looks (cam, gradcam, gradcam++,
-        scorecam, saliency, guided_backprop, integrated_gradients, occlusion), a layer's feature maps or DeepDream,
-        or an FGSM / PGD attack of budget `epsilon` (pixel units); for `target` (a class name; default: each
-        input's own answer) at `layer` (a module name; default: explain_layer())."""
-        self._require_network()
-        return explain_images(self, method, inputs, target, layer, batch, progress, epsilon)
-
-    def explain_data(self, method: str, folder: str | Path, data: str | None = None, split: str = "test",
-                     layer: str | None = None, inputs: Any = None, limit: int = 500,
-                     progress: bool = False) -> ExplainReport:
-        """Explanations of the model over a dataset's split (at most `limit` images), written into `folder`: tsne,
-        pca or projector of a layer's features, the neighbours of `inputs` among them, robustness to FGSM and
-        PGD, the filters of a convolution, the images that maximise each class, the patches that excite a layer's
-        channels most."""
-        self._require_network()
-        return explain_dataset(self, method, Path(folder), data, split, layer, inputs, limit, progress)
-
-    def explain_inputs(self, pictures: list[Image.Image]) -> torch.Tensor:
-        """One network input per picture (what explanations attribute to); default: preprocess's."""
-        return self.preprocess(pictures, self.default_options())
-
-    def explain_layer(self) -> nn.Module | None:
-        """The layer class activation maps read (one every output depends on); None: none declared."""
-        return None
-
-    def explain_features(self) -> nn.Module | None:
-        """The layer whose (pooled) output is an image's feature vector for t-SNE, PCA and neighbours; default:
-        explain_layer()."""
-        return self.explain_layer()
-
-    def explain_target(self, outputs: Any, target: str | None = None) -> ExplainTarget:
-        """What is explained for each input, read from the network's raw outputs: `target` (a class name) or,
-        by default, the input's own answer."""
-        raise ConfigError(f"{self.spec.name} models declare nothing to explain")
-
-    # ---- embeddings (ocularis.engine.embedding): any model's images as unit vectors ----------------------------
-    embeds_outputs: ClassVar[bool] = False  # the network's output is the embedding (metric learning); otherwise the
-    # pooled output of explain_features() is
-
-    def embed(self, inputs: Any, batch: int = 32, layer: str | None = None) -> np.ndarray:
-        """(N, D) float32 L2-normalised vectors of images (paths, folders, PIL images, arrays), from the model's
-        embedding or the pooled output of `layer` (default: the task's feature layer)."""
-        self._require_network()
-        found = [embed_pictures(self, pictures, layer)
-                 for _, pictures in batches(expand_inputs(inputs), self.meta["channels"], batch)]
-        return np.concatenate(found)
-
-    def verification_threshold(self) -> float | None:
-        """The cosine at or above which two images count as the same identity (None: the model was not calibrated
-        for verification; metric-learning models choose it at their run's false-accept rate)."""
-        return None
 
     # ---- export -----------------------------------------------------------------------------------------------
     def export_refusal(self) -> str | None:

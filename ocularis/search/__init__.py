@@ -14,6 +14,8 @@ __all__ = ["KINDS", "Hit", "ImageIndex", "SearchResults"]
 
 
 def __getattr__(name: str):
-    if name in ("Hit", "ImageIndex", "SearchResults"):
+    if name in ("Hit", "SearchResults"):
+        return getattr(import_module("ocularis.search.hits"), name)
+    if name == "ImageIndex":
         return getattr(import_module("ocularis.search.index"), name)
     raise AttributeError(f"module 'ocularis.search' has no attribute {name!r}")

@@ -16,12 +16,13 @@ import mmap
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
 from ocularis.errors import ConfigError, DataError, SearchIndexError
 from ocularis.search import backends, rerank
+from ocularis.search.hits import SearchResults
 from ocularis.search.table import ItemTable
 
 FAISS_FILE, VECTORS_FILE, TABLE_FILE = "vectors.faiss", "vectors.f32", "items.sqlite"
@@ -31,41 +32,6 @@ NORM_TOLERANCE = 1e-3
 # Up to this many table rows a search names its hits from a list of every row read once (~150 bytes a row of RAM);
 # beyond it, it looks its hits up in SQLite (~2 us a hit), so a huge index's memory does not grow with its paths
 ROW_CACHE = 1_000_000
-
-
-class Hit(NamedTuple):
-    """One search result: an indexed image, its cosine similarity to the query, and its label if it had one. A named
-    tuple: a search makes k of them a query, and a tuple is made in half a dataclass's time."""
-
-    path: str
-    score: float
-    label: str | None
-    id: int
-
-
-class SearchResults(Sequence[list[Hit]]):
-    """The hits of every query of one search: `ids` and `scores` as arrays (queries x k, -1 and -inf where a query
-    found fewer), and each query's list of Hit objects, made when it is read (a search answering 10,000 queries a
-    second would spend a fifth of its time making objects nobody asked for)."""
-
-    def __init__(self, scores: np.ndarray, ids: np.ndarray, names: Sequence | dict):
-        self.scores, self.ids, self._names = scores, ids, names
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def __getitem__(self, query):
-        if isinstance(query, slice):
-            return [self[i] for i in range(len(self))[query]]
-        names = self._names
-        return [Hit(names[i][0], score, names[i][1], i)
-                for score, i in zip(self.scores[query].tolist(), self.ids[query].tolist(), strict=True) if i >= 0]
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Sequence) and list(self) == list(other)
-
-    def __repr__(self) -> str:
-        return f"SearchResults({len(self)} queries, k={self.ids.shape[1]})"
 
 
 class ImageIndex:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from ocularis.search.index import Hit
+    from ocularis.search.hits import Hit
 
 MAX_SIDE = 640  # larger photos are shrunk first: more pixels add keypoints and time, not inliers
 

@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw, ImageOps
 from pydantic import BaseModel, Field
 
 from ocularis.core.results import Result
-from ocularis.search.index import Hit
+from ocularis.search.hits import Hit
 
 THUMBNAIL = 128  # pixels, the longer side
 
