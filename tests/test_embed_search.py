@@ -1,6 +1,7 @@
 """The embed verbs on real digit images through the CLI: index, search, add, remove, evaluate, verify, cluster; the
 bad inputs each named in one line; an indexing run killed mid-way resumes without duplicates."""
 
+import ctypes
 import json
 import os
 import signal
@@ -39,6 +40,19 @@ def test_index_search_and_evaluate_a_labelled_folder(embed_model, digits_folder,
     scored = cli("embed", "evaluate", "--index", tmp_path / "digits.index", "-k", "5")
     precision = float(scored.split("precision@5=")[1].split()[0])
     assert precision > 0.8  # chance: 19 / 199
+
+
+def test_an_on_disk_index_through_the_cli_answers_as_the_in_memory_one(embed_model, digits_folder, tmp_path,
+                                                                       capfd):
+    cli("embed", "index", digits_folder, "--model", embed_model, "--out", tmp_path / "memory.index", "--kind", "ivf")
+    out = cli("embed", "index", digits_folder, "--model", embed_model, "--out", tmp_path / "disk.index",
+              "--kind", "ivf", "--param", "on_disk=1")
+    ctypes.CDLL(None).fflush(None)  # whatever FAISS printed (C's stdout is buffered) reaches the captured fd now
+    assert "200 images indexed" in out and "resizing" not in capfd.readouterr().out  # FAISS's prints kept off
+    assert [p.name for p in (tmp_path / "disk.index").glob("lists-*.ivfdata")] == ["lists-1.ivfdata"]
+    scores = [cli("embed", "evaluate", "--index", tmp_path / name, "-k", "5")
+              for name in ("memory.index", "disk.index")]
+    assert scores[0] == scores[1].replace("disk.index", "memory.index") and "precision@5=" in scores[1]
 
 
 def test_reindexing_skips_unchanged_updates_changed_and_remove_hides(embed_model, digits_folder, tmp_path):
