@@ -30,7 +30,7 @@ from pathlib import Path
 
 import faiss
 import numpy as np
-from ann import Mixture, hit_ids, int_list, recall, set_search, write_json  # benchmarks/ann.py's
+from ann import Mixture, hit_ids, int_list, recall, set_search, time_sides, write_json  # benchmarks/ann.py's
 
 from ocularis.search import ImageIndex
 from ocularis.search.index import VECTORS_FILE
@@ -140,13 +140,9 @@ def exact_top_k(path: Path, dim: int, queries: np.ndarray, chunk: int = 200_000)
 
 
 def best_seconds(call, repeats: int):
-    call()  # warm-up: first touches of the mapped files
-    times, result = [], None
-    for _ in range(repeats):
-        started = time.perf_counter()
-        result = call()
-        times.append(time.perf_counter() - started)
-    return min(times), result
+    """The fastest of `repeats` timed calls after a warm-up (first touches of the mapped files), and the result."""
+    seconds, results = time_sides({"call": call}, repeats)
+    return min(seconds["call"]), results["call"]
 
 
 def folder_bytes(folder: Path) -> dict[str, int]:
