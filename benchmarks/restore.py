@@ -17,9 +17,9 @@ Inpainting: the masked convolutional autoencoder trained on the same photos (--i
 three 32x32 holes per photo placed by its index: PSNR on the hole pixels and on the whole photo, beside
 cv2.inpaint (Telea) on the same holes.
 
-    python benchmarks/restore.py                                     # everything (about 1.5 hours on 2 cores)
-    python benchmarks/restore.py --models espcn                      # ESPCN at x2, x3, x4 and inpainting
-    python benchmarks/restore.py --models srcnn --scales 3 --inpaint-epochs 0
+    python benchmarks/restore.py                                     # everything (about 1.7 hours on 2 cores)
+    python benchmarks/restore.py --models espcn --inpaint-epochs 0   # ESPCN at x2, x3, x4: 20 minutes
+    python benchmarks/restore.py --models srcnn --patches 64 --inpaint-epochs 0   # SRCNN, a quarter of the crops
 """
 
 import argparse
@@ -52,7 +52,7 @@ def super_resolution(args, project: Path) -> list[dict]:
     for model in args.models.split(","):
         for scale in (int(s) for s in args.scales.split(",")):
             restorer, seconds = train(model, args.data, project, scale=scale, epochs=args.epochs, lr=args.lr,
-                                      patches=args.patches, name=f"{model}_x{scale}")
+                                      patches=args.patches, cache="ram", name=f"{model}_x{scale}")
             row = {"model": model, "scale": scale, "train_minutes": seconds / 60, "epochs": args.epochs}
             for name in ("Set5", "Set14"):
                 values = restorer.evaluate(str(args.sets / name / f"image_SRF_{scale}")).values
@@ -128,9 +128,9 @@ def main() -> None:
     parser.add_argument("--sets", type=Path, default=ASSETS / "super_resolution")
     parser.add_argument("--models", default="espcn,srcnn")
     parser.add_argument("--scales", default="2,3,4")
-    parser.add_argument("--epochs", type=int, default=15)
-    parser.add_argument("--lr", type=float, default=3e-3)
-    parser.add_argument("--patches", type=int, default=32, help="random crops per photo per epoch")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--patches", type=int, help="random crops per photo per epoch (default: the model's)")
     parser.add_argument("--inpaint-epochs", type=int, default=30, help="0: skip inpainting")
     parser.add_argument("--inpaint-patches", type=int, default=8, help="128-pixel crops per photo per epoch")
     parser.add_argument("--repeats", type=int, default=20)

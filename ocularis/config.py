@@ -15,10 +15,13 @@ C = TypeVar("C")
 
 
 def option(default: Any, help: str, choices: tuple[str, ...] = (), low: float | None = None,
-           high: float | None = None) -> Any:
+           high: float | None = None, picture: bool = False) -> Any:
     """A config field with its help text (shown by the CLI), for strings the allowed values, for numbers the range
-    [low, high] (checked, and the web page's slider)."""
-    return field(default=default, metadata={"help": help, "choices": choices, "low": low, "high": high})
+    [low, high] (checked, and the web page's slider). A `picture` option is an image the task reads beside its
+    inputs (an inpainting mask): a file path on the command line, a path, PIL image or array in Python, an uploaded
+    file on the server and the web page; tasks read its value with `core.images.read_picture`."""
+    return field(default=default, metadata={"help": help, "choices": choices, "low": low, "high": high,
+                                            "picture": picture})
 
 
 @dataclass
@@ -85,7 +88,8 @@ def build_config(cls: type[C], overrides: dict[str, Any] | None = None, yaml_fil
         name = key.replace("-", "_")
         if name not in known:
             raise ConfigError(f"unknown option --{key.replace('_', '-')}; known: {', '.join(sorted(known))}")
-        typed[name] = _convert(name, value, hints[name])
+        picture = known[name].metadata.get("picture") and value is not None and not isinstance(value, str | Path)
+        typed[name] = value if picture else _convert(name, value, hints[name])  # decoded pixels stay as they are
         _check_range(name, typed[name], known[name].metadata)
     return cls(**typed)
 
@@ -113,6 +117,7 @@ class OptionField:
     choices: tuple[str, ...] = ()
     low: float | None = None
     high: float | None = None
+    picture: bool = False  # an image: an uploaded file on the server
 
 
 def option_fields(cls: type) -> list[OptionField]:
@@ -123,7 +128,7 @@ def option_fields(cls: type) -> list[OptionField]:
         kinds = [a for a in typing.get_args(hints[f.name]) if a is not type(None)] or [hints[f.name]]
         rows.append(OptionField(f.name, kinds[0], f.default, f.metadata.get("help", ""),
                                 tuple(f.metadata.get("choices") or ()), f.metadata.get("low"),
-                                f.metadata.get("high")))
+                                f.metadata.get("high"), bool(f.metadata.get("picture"))))
     return rows
 
 

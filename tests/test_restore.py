@@ -10,6 +10,8 @@ import json
 import numpy as np
 import onnxruntime
 import pytest
+import torch
+import torch.nn.functional as F
 from fastapi.testclient import TestClient
 from PIL import Image
 
@@ -17,6 +19,7 @@ import ocularis
 from ocularis.core.quality import luma, with_luma, y_psnr, y_ssim
 from ocularis.errors import ConfigError, DataError
 from ocularis.serve.app import create_app, load_models
+from ocularis.tasks.restore.model import ESPCN
 from tests.serving import needs_browser, page_at
 
 from .conftest import ASSETS, cli
@@ -63,6 +66,17 @@ def test_luma_helpers_agree_with_scikit_image_and_keep_colour():
     assert y_ssim(photo, bicubic, 3) == pytest.approx(reference)
 
 
+def test_espcn_starts_as_exactly_torch_s_bicubic_upscale():
+    """Its residual is bicubic as fixed filters before the pixel shuffle (fast in ONNX Runtime, unlike its cubic
+    Resize): with the learnt part zeroed, the output is F.interpolate's bicubic, borders included."""
+    pixels = torch.rand(2, 1, 23, 31)
+    for scale in (2, 3, 4):
+        network = ESPCN(scale)
+        torch.nn.init.zeros_(network.body[-1].weight)
+        expected = F.interpolate(pixels, scale_factor=scale, mode="bicubic", align_corners=False)
+        assert torch.allclose(network(pixels), expected, atol=1e-5)
+
+
 @pytest.fixture(scope="module")
 def espcn(tmp_path_factory):
     """ESPCN x3 trained from scratch for half a minute on 40 BSDS500 photos."""
@@ -81,7 +95,7 @@ def test_espcn_trained_on_photos_beats_bicubic_on_set5(espcn):
     metrics = model.evaluate(str(SR / "Set5" / "image_SRF_3"))  # the given MATLAB low-resolution inputs
     values = metrics.values
     assert values["bicubic_psnr"] == pytest.approx(30.39, abs=0.005)
-    assert values["psnr"] > values["bicubic_psnr"] + 0.5, values
+    assert values["psnr"] > values["bicubic_psnr"] + 0.8, values  # measured +1.03 dB
     assert values["ssim"] > values["bicubic_ssim"], values
     saved = json.loads((espcn / "metrics.json").read_text())["test"]
     assert saved["baseline"] == "bicubic" and len(saved["per_image"]) == 6  # 40 photos, 15% held out
@@ -116,7 +130,7 @@ def test_the_upscale_verb_the_onnx_file_and_the_server_agree_on_any_size(espcn, 
     assert np.abs(from_onnx.astype(int) - written_array(written)).max() <= 1
 
     with TestClient(create_app(load_models([f"sr={espcn / 'best.ckpt'}"]))) as client:
-        pictures = [("image", ("a.png", low.read_bytes())), ("image", ("b.png", _png((40, 30))))]
+        pictures = [("image", ("a.png", low.read_bytes())), ("image", ("b.png", _noise_png((40, 30))))]
         response = client.post("/v1/models/sr/upscale", files=pictures)  # the same as /predict
         assert response.status_code == 200, response.text
         first, second = response.json()["results"]
@@ -131,21 +145,37 @@ def written_array(picture: Image.Image) -> np.ndarray:
     return np.asarray(picture.convert("RGB")).astype(int)
 
 
-def _png(size: tuple[int, int]) -> bytes:
+def _png(pixels: np.ndarray) -> bytes:
     buffer = io.BytesIO()
-    Image.fromarray(np.random.default_rng(0).integers(0, 255, (size[1], size[0], 3), np.uint8)).save(buffer, "PNG")
+    Image.fromarray(pixels).save(buffer, "PNG")
     return buffer.getvalue()
 
 
-@needs_photos
-def test_the_inpainting_autoencoder_learns_to_fill_holes(tmp_path):
-    folder = tmp_path / "photos"
-    folder.mkdir()
+def _noise_png(size: tuple[int, int]) -> bytes:
+    return _png(np.random.default_rng(0).integers(0, 255, (size[1], size[0], 3), np.uint8))
+
+
+@pytest.fixture(scope="module")
+def inpainter(tmp_path_factory):
+    """The masked autoencoder trained from scratch for three short epochs on 20 BSDS500 photos: (run, photos)."""
+    folder = tmp_path_factory.mktemp("photos")
     for photo in sorted(BSDS.glob("*.jpg"))[:20]:
         (folder / photo.name).symlink_to(photo)
+    project = tmp_path_factory.mktemp("runs")
     cli("restore", "train", "--data", folder, "--model", "inpaint", "--epochs", 3, "--patches", 32, "--crop", 48,
-        "--hole", 16, "--progress", "false", "--project", tmp_path / "runs", "--name", "fill")
-    run = tmp_path / "runs" / "restore" / "fill"
+        "--hole", 16, "--progress", "false", "--project", project, "--name", "fill")
+    return project / "restore" / "fill", folder
+
+
+def _holes(photo: Image.Image) -> np.ndarray:
+    mask = np.zeros((photo.height, photo.width), np.uint8)
+    mask[100:132, 200:232] = 255
+    return mask
+
+
+@needs_photos
+def test_the_inpainting_autoencoder_learns_to_fill_holes(inpainter, tmp_path):
+    run, folder = inpainter
     model = ocularis.load(run / "best.ckpt")
     metrics = model.evaluate()
     untrained = ocularis.load(run / "best.ckpt")
@@ -154,14 +184,15 @@ def test_the_inpainting_autoencoder_learns_to_fill_holes(tmp_path):
     assert metrics.baseline == "telea" and "telea_psnr" in metrics.values
 
     photo = Image.open(next(folder.iterdir())).convert("RGB")
-    mask = np.zeros((photo.height, photo.width), np.uint8)
-    mask[100:132, 200:232] = 255
+    mask = _holes(photo)
     Image.fromarray(mask).save(tmp_path / "holes.png")
     cli("restore", "inpaint", next(folder.iterdir()), "--mask", tmp_path / "holes.png", "--model", run / "best.ckpt",
         "--project", tmp_path / "out")
     filled = np.asarray(Image.open(next((tmp_path / "out" / "restore").glob("inpaint*/0000_*[!e].png"))))
     outside = mask == 0
     assert np.array_equal(filled[outside], np.asarray(photo)[outside])  # known pixels are kept as they were
+    in_python = model.predict([photo], mask=Image.fromarray(mask))[0].image  # a mask in memory: the same fill
+    assert np.array_equal(in_python, filled)
 
     Image.fromarray(mask[:50]).save(tmp_path / "small.png")
     with pytest.raises(DataError, match="small.png is 481x50 but the photo is"):
@@ -172,13 +203,52 @@ def test_the_inpainting_autoencoder_learns_to_fill_holes(tmp_path):
                                      fails=True)
 
 
+@needs_photos
+def test_the_server_takes_the_inpainting_mask_as_an_uploaded_file(inpainter):
+    run, folder = inpainter
+    path = next(folder.iterdir())
+    photo = Image.open(path).convert("RGB")
+    mask = _holes(photo)
+    expected = ocularis.load(run / "best.ckpt").predict([photo], mask=Image.fromarray(mask))[0].image
+    with TestClient(create_app(load_models([f"fill={run / 'best.ckpt'}"]))) as client:
+        info = client.get("/v1/models").json()[0]
+        assert [(o["name"], o["type"]) for o in info["options"]] == [("mask", "image")]
+        response = client.post("/v1/models/fill/inpaint", files=[("image", (path.name, path.read_bytes())),
+                                                                 ("mask", ("holes.png", _png(mask)))])
+        assert response.status_code == 200, response.text
+        picture = response.json()["results"][0]["image_png"]
+        answer = np.asarray(Image.open(io.BytesIO(base64.b64decode(picture))).convert("RGB"))
+        assert np.array_equal(answer, expected)  # the uploaded mask filled the same holes
+        refused = client.post("/v1/models/fill/inpaint", files=[("image", (path.name, path.read_bytes()))])
+        assert refused.status_code == 422 and "form field 'mask'" in refused.json()["error"]["message"]
+        wrong = client.post("/v1/models/fill/inpaint", files=[("image", (path.name, path.read_bytes())),
+                                                              ("mask", ("holes.png", _png(mask[:50])))])
+        assert wrong.status_code == 422 and "the mask is 481x50" in wrong.json()["error"]["message"]
+        as_query = client.post("/v1/models/fill/inpaint?mask=holes.png", files=[("image", ("a.jpg", b"x"))])
+        assert as_query.status_code == 422 and "upload mask as a file" in as_query.json()["error"]["message"]
+
+
+@needs_photos
+@needs_browser
+def test_the_page_sends_the_chosen_mask_with_the_photo(inpainter, tmp_path):
+    run, folder = inpainter
+    path = next(folder.iterdir())
+    Image.fromarray(_holes(Image.open(path))).save(tmp_path / "holes.png")
+    with page_at(create_app(load_models([f"fill={run / 'best.ckpt'}"]))) as page:
+        page.wait_for_selector("#model option[value='fill']", state="attached")
+        page.set_input_files("#option-mask", str(tmp_path / "holes.png"))
+        page.set_input_files("#file", str(path))
+        page.wait_for_selector("#compare img.before", timeout=60_000)
+        assert page.inner_text("#error") == ""
+
+
 def test_bad_restoration_data_is_refused_by_name(tmp_path):
     assert "a folder of photos" in cli("restore", "train", "--data", tmp_path / "missing", fails=True)
     photos = tmp_path / "photos"
     photos.mkdir()
     for number in range(6):
         Image.fromarray(np.full((40, 50, 3), 40 * number, np.uint8)).save(photos / f"{number}.png")
-    assert "is 50x40, smaller than the 96-pixel training crop; lower --crop" in cli(
+    assert "is 50x40, smaller than the 51-pixel training crop; lower --crop" in cli(
         "restore", "train", "--data", photos, fails=True)
     pairs = tmp_path / "pairs"
     pairs.mkdir()

@@ -37,6 +37,15 @@ def read_image(path: str | Path, mode: str = "RGB") -> Image.Image:
         raise CorruptImageError([(str(path), str(error).split("\n")[0])]) from None
 
 
+def read_picture(source: str | Path | Image.Image | np.ndarray, mode: str = "RGB") -> Image.Image:
+    """A picture option's value (see `config.option`) as a PIL image in `mode`: a file decoded, pixels converted."""
+    if isinstance(source, Image.Image):
+        return source if source.mode == mode else source.convert(mode)
+    if isinstance(source, np.ndarray):
+        return to_pil(source).convert(mode)
+    return read_image(source, mode)
+
+
 def to_pil(array: np.ndarray) -> Image.Image:
     """A HxW or HxWxC uint8 array as a PIL image."""
     return Image.fromarray(np.ascontiguousarray(array))

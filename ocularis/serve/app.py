@@ -180,12 +180,17 @@ def _add_predict_route(app: FastAPI, model: ServedModel, limits: Limits, require
 
     async def predict(request: Request, image: list[UploadFile], **given: Any):
         started = time.perf_counter()
-        unknown = [key for key in request.query_params if key not in given]
+        unknown = [key for key in request.query_params if key not in given or key in pictures]
         if unknown:
             raise ApiError(422, f"option {unknown[0]!r} does not apply to a {task.meta['task']} model; its options: "
-                                f"{', '.join(given) or 'none'}")
+                                f"{', '.join(given) or 'none'}" + (f" (upload {', '.join(pictures)} as a file)"
+                                                                   if unknown[0] in pictures else ""))
         if len(image) > limits.max_images:
             raise ApiError(413, f"{len(image)} images in one request; the limit is {limits.max_images}")
+        for key in pictures:  # a picture option arrives as a file beside the images
+            if given[key] is not None:
+                data = await given[key].read()
+                given[key] = await run_in_threadpool(decode_upload, data, given[key].filename or key, limits)
         try:
             options = task.resolve_options(**given)
         except ConfigError as error:
@@ -203,8 +208,14 @@ def _add_predict_route(app: FastAPI, model: ServedModel, limits: Limits, require
     parameters = [inspect.Parameter("request", inspect.Parameter.KEYWORD_ONLY, annotation=Request),
                   inspect.Parameter("image", inspect.Parameter.KEYWORD_ONLY, annotation=list[UploadFile],
                                     default=File(..., description="one or more image files"))]
+    pictures = [field.name for field in fields if field.picture]
     for field in fields:
         default = getattr(defaults, field.name)
+        if field.picture:
+            parameters.append(inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY,
+                                                annotation=UploadFile | None,
+                                                default=File(None, description=f"{field.help} (an image file)")))
+            continue
         query = Query(None, ge=field.low, le=field.high, description=f"{field.help} (this model's default: {default})")
         parameters.append(inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY, annotation=field.kind | None,
                                             default=query))

@@ -27,7 +27,7 @@ class OptionInfo(BaseModel):
     """One predict option: a query parameter of the model's route and a control on the web page."""
 
     name: str
-    type: str = Field(description="bool, int, float or str")
+    type: str = Field(description="bool, int, float, str, or image (uploaded as a form field of its name)")
     default: Any = Field(description="this model's own default")
     help: str
     choices: list[str] = Field(default_factory=list)
@@ -92,8 +92,9 @@ def model_info(name: str, task) -> ModelInfo:
     """What /v1/models says of a served task object."""
     meta, defaults = task.meta, dataclasses.asdict(task.default_options())
     threshold = task.verification_threshold()
-    options = [OptionInfo(name=f.name, type=f.kind.__name__, default=defaults[f.name], help=f.help,
-                          choices=list(f.choices), low=f.low, high=f.high) for f in option_fields(task.spec.options)]
+    options = [OptionInfo(name=f.name, type="image" if f.picture else f.kind.__name__, default=defaults[f.name],
+                          help=f.help, choices=list(f.choices), low=f.low, high=f.high)
+               for f in option_fields(task.spec.options)]
     return ModelInfo(name=name, task=meta["task"], model=meta["model"], format=meta.get("format", "checkpoint"),
                      precision=meta.get("precision", "float32"), inputs=task.spec.inputs.value,
                      renderer=task.result_type.renderer, route=predict_route(name), options=options,

@@ -13,7 +13,8 @@ class RestoreConfig(TrainConfig):
     scale: int = option(3, "super-resolution factor", low=2, high=4)
     crop: int | None = option(None, "side of the random training crops in output pixels (default: the model's)",
                               low=16)
-    patches: int = option(32, "random crops taken from each training photo per epoch", low=1)
+    patches: int | None = option(None, "random crops taken from each training photo per epoch (default: the "
+                                 "model's)", low=1)
     hole: int = option(32, "inpainting: side of the square holes cut while training and scoring", low=4)
     holes: int = option(3, "inpainting: at most this many holes per training crop (at least one)", low=1)
     batch: int = option(16, "crops per batch (per device)")
@@ -22,4 +23,4 @@ class RestoreConfig(TrainConfig):
 @dataclass
 class RestoreOptions(PredictOptions):
     mask: str | None = option(None, "inpainting: an image of the holes to fill (white or non-zero = hole), the "
-                              "photo's size")
+                              "photo's size", picture=True)

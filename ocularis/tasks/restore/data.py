@@ -133,10 +133,10 @@ class CropDataset(Dataset):
     Upscaling: the crop's bicubic downscale -> its luma; inpainting: the crop with holes -> RGB and the mask."""
 
     def __init__(self, photos: Photos, images: ImageCache, config: RestoreConfig, kind: NetworkKind, crop: int,
-                 train: bool):
+                 patches: int, train: bool):
         self.photos, self.images, self.config, self.kind = photos, images, config, kind
         self.crop, self.train = crop, train
-        self.patches = config.patches if train else 1
+        self.patches = patches if train else 1
 
     def __len__(self) -> int:
         return len(self.photos) * self.patches
@@ -202,9 +202,9 @@ def native_mode(path: str) -> str:
 class RestoreData(TaskData):
     """Training and validation see crops; every split asked for by name is whole photos to score."""
 
-    def __init__(self, photos: PhotoSet, config: RestoreConfig, kind: NetworkKind, crop: int):
+    def __init__(self, photos: PhotoSet, config: RestoreConfig, kind: NetworkKind, crop: int, patches: int):
         super().__init__(config)
-        self.photos, self.kind, self.crop = photos, kind, crop
+        self.photos, self.kind, self.crop, self.patches = photos, kind, crop, patches
 
     def dataset(self, split: str, train: bool = False) -> Dataset:
         if train:
@@ -213,7 +213,7 @@ class RestoreData(TaskData):
 
     def crops(self, split: str, train: bool) -> CropDataset:
         return CropDataset(getattr(self.photos, split), self.photos.images, self.config, self.kind, self.crop,
-                           train)
+                           self.patches, train)
 
     def val_dataloader(self) -> DataLoader:
         return self.loader(self.crops("val", train=False), shuffle=False)

@@ -2,6 +2,7 @@
 luma through the network, colour from bicubic, scored against bicubic) and inpainting (the photo with holes blanked
 and the mask through the network, known pixels kept, scored against OpenCV's Telea). Restorer holds one of them."""
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import cv2
@@ -11,7 +12,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ocularis.core.image_result import Images
-from ocularis.core.images import read_image
+from ocularis.core.images import read_picture
 from ocularis.core.quality import psnr, with_luma, y_psnr, y_ssim
 from ocularis.errors import ConfigError, DataError
 from ocularis.tasks.restore.config import RestoreOptions
@@ -76,11 +77,12 @@ class Inpainting:
         self.task, self.hole = task, task.meta["config"]["hole"]
 
     def inputs(self, pictures: list[Image.Image], options: RestoreOptions | None = None) -> torch.Tensor:
-        mask_path = options.mask if options is not None else None
-        if not mask_path:
+        mask = options.mask if options is not None else None
+        if mask is None or (isinstance(mask, str) and not mask):
             raise ConfigError("inpainting needs the holes: pass --mask (an image, white = hole, the photo's "
-                              "size), or use `ocularis restore inpaint PHOTO --mask MASK`")
-        return self.holed(pictures, read_mask(mask_path, pictures))
+                              "size; on the server, upload it as the form field 'mask'), or use `ocularis restore "
+                              "inpaint PHOTO --mask MASK`")
+        return self.holed(pictures, read_mask(mask, pictures))
 
     @staticmethod
     def holed(pictures: list[Image.Image], mask: np.ndarray) -> torch.Tensor:
@@ -141,15 +143,17 @@ def blanked(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.where(mask[..., None] > 0, 255, rgb).astype(np.uint8)
 
 
-def read_mask(path: str, pictures: list[Image.Image]) -> np.ndarray:
-    """(H, W) float32 mask of the holes (any non-zero pixel of the image at `path`), checked against the photos."""
-    mask = (np.asarray(read_image(path, "L")) > 0).astype(np.float32)
+def read_mask(source, pictures: list[Image.Image]) -> np.ndarray:
+    """(H, W) float32 mask of the holes (any non-zero pixel of the mask image: a path, PIL image or array),
+    checked against the photos."""
+    mask = (np.asarray(read_picture(source, "L")) > 0).astype(np.float32)
+    name = f"--mask {source}" if isinstance(source, str | Path) else "the mask"
     for picture in pictures:
         if picture.size != (mask.shape[1], mask.shape[0]):
-            raise DataError(f"--mask {path} is {mask.shape[1]}x{mask.shape[0]} but the photo is "
+            raise DataError(f"{name} is {mask.shape[1]}x{mask.shape[0]} but the photo is "
                             f"{picture.width}x{picture.height}: draw the holes on an image of the photo's size")
     if not mask.any():
-        raise DataError(f"--mask {path} has no hole: paint the pixels to fill white (or any non-zero value)")
+        raise DataError(f"{name} has no hole: paint the pixels to fill white (or any non-zero value)")
     return mask
 
 

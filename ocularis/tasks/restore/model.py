@@ -26,27 +26,62 @@ class NetworkKind:
     build: type
     job: str  # "upscale" or "inpaint"
     crop: int  # side of a training crop in output (high-resolution) pixels, before rounding to the scale
+    patches: int  # random crops taken from each training photo per epoch
     upsamples: bool = True  # False: it takes the bicubic upscale (SRCNN), True: the small image itself
 
 
+def bicubic_kernels(scale: int) -> torch.Tensor:
+    """(scale^2, 1, 5, 5) filters whose pixel shuffle is F.interpolate's bicubic upscale (a = -0.75, half-pixel
+    centres): output pixel (r*i + a, r*j + b) reads the 5x5 input pixels around (i, j) with weights w_a (x) w_b,
+    taken from F.interpolate itself on 1-D impulses. A convolution runs in every runtime at full speed, where ONNX
+    Runtime's cubic Resize took two thirds of ESPCN's time."""
+    impulses = torch.eye(5).reshape(5, 1, 1, 5)
+    taps = F.interpolate(impulses, scale_factor=scale, mode="bicubic", align_corners=False)[:, 0, 0]
+    phases = taps[:, 2 * scale:3 * scale].T  # (scale, 5): the centre input pixel's output phases
+    return (phases[:, None, :, None] * phases[None, :, None, :]).reshape(scale * scale, 1, 5, 5)
+
+
+def start_near_input(body: nn.Sequential) -> None:
+    """He initialisation for the hidden ReLU layers, the last layer near zero: a residual network then starts as
+    the bicubic upscale it refines and learns what bicubic misses, instead of first unlearning random noise."""
+    *hidden, last = [m for m in body if isinstance(m, nn.Conv2d)]
+    for conv in hidden:
+        nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
+        nn.init.zeros_(conv.bias)
+    nn.init.normal_(last.weight, std=1e-3)
+    nn.init.zeros_(last.bias)
+
+
 class ESPCN(nn.Module):
-    """Two tanh convolutions at the input's resolution, then one with scale^2 channels shuffled into pixels. With
-    `residual`, the network learns the difference from a bicubic upscale (converges in minutes instead of hours)."""
+    """Two convolutions at the input's resolution, then one with scale^2 channels shuffled into pixels. With
+    `residual`, the network learns the difference from a bicubic upscale (converges in minutes instead of hours),
+    added before the shuffle as one more fixed convolution (`bicubic_kernels`). The input is padded once, by edge
+    repetition, by the 4 pixels the three convolutions read beyond a pixel; they then pad nothing, so the exported
+    graph has no padding between its layers.
+
+    ReLU rather than the paper's tanh, and `start_near_input`: with tanh and PyTorch's default initialisation, x3
+    on BSDS500 stalled at +1.0 dB over bicubic on Set5 however long it trained (31.4 dB from 1,000 to 10,000
+    steps); this way it passes 32.3 dB within 10,000 steps."""
+
+    reach = 4  # input pixels beyond each output pixel that the body reads (5x5, 3x3, 3x3)
 
     def __init__(self, scale: int, features: tuple[int, int] = (64, 32), residual: bool = True):
         super().__init__()
         self.scale, self.residual = scale, residual
-        self.body = nn.Sequential(nn.Conv2d(1, features[0], 5, padding=2, padding_mode="replicate"), nn.Tanh(),
-                                  nn.Conv2d(features[0], features[1], 3, padding=1, padding_mode="replicate"),
-                                  nn.Tanh(),
-                                  nn.Conv2d(features[1], scale * scale, 3, padding=1, padding_mode="replicate"))
+        self.body = nn.Sequential(nn.Conv2d(1, features[0], 5), nn.ReLU(), nn.Conv2d(features[0], features[1], 3),
+                                  nn.ReLU(), nn.Conv2d(features[1], scale * scale, 3))
         self.shuffle = nn.PixelShuffle(scale)
+        self.register_buffer("bicubic", bicubic_kernels(scale), persistent=False)
+        start_near_input(self.body)
 
     def forward(self, luma: torch.Tensor) -> torch.Tensor:
-        out = self.shuffle(self.body(luma))
+        padded = F.pad(luma, (self.reach,) * 4, mode="replicate")
+        out = self.body(padded)
         if self.residual:
-            out = out + F.interpolate(luma, scale_factor=self.scale, mode="bicubic", align_corners=False)
-        return out
+            edge = self.reach - 2  # the bicubic filters read 2 pixels around
+            out = out + F.conv2d(padded[..., edge:padded.shape[-2] - edge, edge:padded.shape[-1] - edge],
+                                 self.bicubic)
+        return self.shuffle(out)
 
 
 class SRCNN(nn.Module):
@@ -59,6 +94,7 @@ class SRCNN(nn.Module):
         self.body = nn.Sequential(nn.Conv2d(1, features[0], 9, padding=4, padding_mode="replicate"), nn.ReLU(),
                                   nn.Conv2d(features[0], features[1], 1), nn.ReLU(),
                                   nn.Conv2d(features[1], 1, 5, padding=2, padding_mode="replicate"))
+        start_near_input(self.body)
 
     def forward(self, upscaled: torch.Tensor) -> torch.Tensor:
         out = self.body(upscaled)
@@ -98,9 +134,11 @@ class MaskedAutoencoder(nn.Module):
         return torch.sigmoid(self.out(torch.cat([x, skips.pop()], dim=1)))
 
 
-MODELS.add("espcn", NetworkKind(ESPCN, "upscale", crop=96), task=TASK)
-MODELS.add("srcnn", NetworkKind(SRCNN, "upscale", crop=96, upsamples=False), task=TASK)
-MODELS.add("inpaint", NetworkKind(MaskedAutoencoder, "inpaint", crop=128), task=TASK)
+# Super-resolution learns from many small crops (both papers: 17x17 low-resolution pixels at x3); measured on
+# BSDS500 at x3, 256 crops of 51 pixels a photo beat 32 of 96 by 1.2 dB in the same time.
+MODELS.add("espcn", NetworkKind(ESPCN, "upscale", crop=51, patches=256), task=TASK)
+MODELS.add("srcnn", NetworkKind(SRCNN, "upscale", crop=51, patches=256, upsamples=False), task=TASK)
+MODELS.add("inpaint", NetworkKind(MaskedAutoencoder, "inpaint", crop=128, patches=32), task=TASK)
 
 
 def network_kind(name: str) -> NetworkKind:

@@ -46,7 +46,7 @@ class Restorer(Task):
         self.network = build_network(config.model, config.scale)
         self.meta = self._new_meta(config, job=kind.job, scale=scale, channels=3, crop=crop)
         bad = "".join(f"{path}\t{reason}\n" for path, reason in photos.bad_files)
-        return Prepared(photos, RestoreData(photos, config, kind, crop),
+        return Prepared(photos, RestoreData(photos, config, kind, crop, config.patches or kind.patches),
                         {"bad_files": [p for p, _ in photos.bad_files]}, {"bad_files.txt": bad} if bad else {})
 
     def training_module(self, config: RestoreConfig) -> RestoreModule:
