@@ -1,8 +1,6 @@
 """Export, quantisation and benchmarking on the real digits: every exported file must reproduce PyTorch."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import onnx
@@ -15,6 +13,8 @@ from sklearn.datasets import load_digits
 import ocularis
 from ocularis.deploy.formats import read_meta
 from ocularis.errors import CheckpointError, ExportError
+
+from .conftest import cli
 
 
 @pytest.fixture
@@ -96,26 +96,19 @@ def test_export_errors(classifier, tmp_path):
 SCORED = 90  # digits scored by the int8 quality checks (their accuracies are multiples of 1/90)
 
 
-def ocularis_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ocularis", *args], capture_output=True, text=True, timeout=300)
-
-
 def test_cli_export_predict_with_onnx_and_benchmark(digits_model, tmp_path):
+    """In this process (tests/test_cli.py runs the command line as its own process)."""
     checkpoint = tmp_path / "best.ckpt"
     checkpoint.write_bytes(digits_model.read_bytes())
-    exported = ocularis_cli("export", "--model", str(checkpoint), "--format", "onnx", "--verify")
-    assert exported.returncode == 0, exported.stderr
-    assert "agreement 100.00%" in exported.stdout and (tmp_path / "best.onnx").is_file()
+    exported = cli("export", "--model", checkpoint, "--format", "onnx", "--verify")
+    assert "agreement 100.00%" in exported and (tmp_path / "best.onnx").is_file()
     digits = load_digits()
     for index in range(5):
         Image.fromarray((digits.images[index] * 255 / 16).astype(np.uint8)).save(tmp_path / f"d{index}.png")
-    answers = [ocularis_cli("classify", "predict", "--model", str(tmp_path / name), *[str(tmp_path / f"d{i}.png")
-                                                                                      for i in range(5)])
+    answers = [cli("classify", "predict", "--model", tmp_path / name, *[tmp_path / f"d{i}.png" for i in range(5)])
                for name in ("best.ckpt", "best.onnx")]
-    assert answers[0].returncode == 0 and answers[0].stdout == answers[1].stdout
-    benchmarked = ocularis_cli("benchmark", "--model", str(checkpoint), "--formats", "torch,onnx,onnx-int8",
-                               "--batch", "1,8", "--seconds", "0.2")
-    assert benchmarked.returncode == 0, benchmarked.stderr
+    assert answers[0] == answers[1]
+    cli("benchmark", "--model", checkpoint, "--formats", "torch,onnx,onnx-int8", "--batch", "1,8", "--seconds", "0.2")
     report = json.loads(next((tmp_path / "runs").rglob("benchmark.json")).read_text())
     rows = {row["format"]: row for row in report["rows"]}
     assert list(rows) == ["torch", "onnx", "onnx-int8"]
@@ -126,8 +119,7 @@ def test_cli_export_predict_with_onnx_and_benchmark(digits_model, tmp_path):
         assert [t["batch"] for t in row["timings"]] == [1, 8] and row["size_mb"] > 0
         assert all(0 < t["p50_ms"] <= t["p95_ms"] for t in row["timings"])
     assert rows["torch"]["speedup"] == {"1": 1.0, "8": 1.0}
-    wrong = ocularis_cli("benchmark", "--model", str(checkpoint), "--formats", "onnx,tflite")
-    assert wrong.returncode == 2 and "tflite" in wrong.stderr
+    assert "tflite" in cli("benchmark", "--model", checkpoint, "--formats", "onnx,tflite", fails=True)
 
 
 def test_loading_reads_each_file_once(classifier, digits_model, monkeypatch):

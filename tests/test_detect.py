@@ -2,8 +2,6 @@
 reproduces PyTorch, and the server returns boxes; torchvision's detectors train through the same task."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -18,6 +16,7 @@ from ocularis.serve.app import create_app
 from ocularis.tasks.detect.config import DetectConfig
 from ocularis.tasks.detect.model import build_detector
 from ocularis.tasks.detect.module import DetectModule
+from tests.conftest import cli, write_shape_images
 from tests.serving import needs_browser, page_at
 
 
@@ -85,28 +84,21 @@ def test_the_server_returns_boxes_and_refuses_classification_options(shapes_run)
         assert refused.status_code == 422 and "'topk' does not apply to a detect model" in refused.text
 
 
-def test_cli_val_predict_and_benchmark(shapes_run, tmp_path):
-    """The generated CLI on the fixture's checkpoint (`detect train` is the same code as Detector.fit, which the
-    fixture ran; tests/test_cli.py runs a train command)."""
-
-    def run(*args):
-        return subprocess.run([sys.executable, "-m", "ocularis", *args], capture_output=True, text=True,
-                              timeout=600, cwd=tmp_path)
-
+def test_cli_val_predict_and_benchmark(shapes_run, tmp_path, monkeypatch):
+    """The generated CLI on the fixture's checkpoint, in this process (`detect train` is the same code as
+    Detector.fit, which the fixture ran; tests/test_cli.py runs the command line as its own process)."""
+    monkeypatch.chdir(tmp_path)
     checkpoint = shapes_run[1].best
-    assert "mAP50" in run("detect", "val", "--model", str(checkpoint)).stdout
+    assert "mAP50" in cli("detect", "val", "--model", checkpoint)
     folder = tmp_path / "images"
     folder.mkdir()
     for index, pixels in enumerate(read_detection("shapes").test.sources[:3]):
         Image.fromarray(pixels).save(folder / f"{index}.png")
-    predicted = run("detect", "predict", "--model", str(checkpoint), str(folder), "--save", "--conf", "0.01")
-    assert predicted.returncode == 0, predicted.stderr
+    cli("detect", "predict", "--model", checkpoint, folder, "--save", "--conf", "0.01")
     saved = tmp_path / "runs/detect/predict"
     assert len(list(saved.glob("*.png"))) == 3 and len(list((saved / "labels").glob("*.txt"))) == 3
-    benchmarked = run("benchmark", "--model", str(checkpoint), "--formats", "torch,onnx", "--batch", "1",
-                      "--seconds", "0.2")
-    assert benchmarked.returncode == 0, benchmarked.stderr
-    assert "mAP50" in benchmarked.stdout
+    assert "mAP50" in cli("benchmark", "--model", checkpoint, "--formats", "torch,onnx", "--batch", "1", "--seconds",
+                          "0.2")
 
 
 @pytest.mark.parametrize("name", TORCHVISION_DETECTORS)
@@ -164,16 +156,11 @@ def test_video_in_annotated_video_out(shapes_run, tmp_path):
 
 
 def test_cli_converts_between_formats(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "ocularis", "data", "convert", "shapes", str(tmp_path / "coco"),
-                             "--to", "coco"], capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    back = subprocess.run([sys.executable, "-m", "ocularis", "data", "convert", str(tmp_path / "coco"),
-                           str(tmp_path / "voc"), "--to", "voc", "--from", "coco"], capture_output=True, text=True)
-    assert back.returncode == 0, back.stderr
+    cli("data", "convert", "shapes", tmp_path / "coco", "--to", "coco")
+    cli("data", "convert", tmp_path / "coco", tmp_path / "voc", "--to", "voc", "--from", "coco")
     assert len(read_detection(str(tmp_path / "voc")).classes) == 5
-    wrong = subprocess.run([sys.executable, "-m", "ocularis", "data", "convert", str(tmp_path / "coco" / "train.json"),
-                            str(tmp_path / "x"), "--to", "yolo", "--from", "csv"], capture_output=True, text=True)
-    assert wrong.returncode == 2 and "looks like coco" in wrong.stderr
+    assert "looks like coco" in cli("data", "convert", tmp_path / "coco" / "train.json", tmp_path / "x", "--to", "yolo",
+                                    "--from", "csv", fails=True)
 
 
 @needs_browser
@@ -248,8 +235,6 @@ def test_the_yolo_box_loss_keeps_finite_gradients_when_a_predicted_size_saturate
 def test_the_face_pipeline_finds_faces_with_a_trained_detector(shapes_run, tmp_path):
     """A detect checkpoint stands in for the Haar cascades (here the shapes detector's circles are the "faces"):
     the face pipeline's boxes are the detector's own boxes of that class."""
-    from tests.conftest import cli, write_shape_images
-
     checkpoint = shapes_run[1].best
     photos = write_shape_images(tmp_path / "photos", per_class=3, size=96)["circle"]
     cli("faces", "detect", *photos, "--detector", checkpoint, "--face-class", "circle", "--save")
