@@ -73,6 +73,7 @@ def speed(restorer: ocularis.Restorer, args) -> list[dict]:
     photo = Image.open(sorted(args.data.glob("*.jpg"))[0]).convert("RGB").crop((0, 0, 480, 320))
     path = restorer.export("onnx").path
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    through_onnx = ocularis.load(path)  # the same predict() with ONNX Runtime as its back end
     network = restorer.network.eval()
 
     def best(run) -> float:
@@ -91,12 +92,15 @@ def speed(restorer: ocularis.Restorer, args) -> list[dict]:
             eager = best(lambda: network(batch))  # noqa: B023 - called at once, inside this iteration
         onnx = best(lambda: session.run(None, {"images": batch.numpy()}))  # noqa: B023
         whole = best(lambda: restorer.predict([picture]))  # noqa: B023
+        whole_onnx = best(lambda: through_onnx.predict([picture]))  # noqa: B023
         size = f"{picture.width}x{picture.height}"
         out = f"{picture.width * 3}x{picture.height * 3}"
         found.append({"input": size, "output": out, "onnx_fps": onnx, "torch_fps": eager, "onnx_vs_torch": onnx / eager,
-                      "predict_fps_with_colour": whole, "threads": torch.get_num_threads()})
+                      "predict_fps_with_colour": whole, "onnx_predict_fps_with_colour": whole_onnx,
+                      "threads": torch.get_num_threads()})
         print(f"ESPCN x3 {size} -> {out}: onnxruntime {onnx:.1f} frames/s, PyTorch eager {eager:.1f} "
-              f"({onnx / eager:.2f}x); the whole predict() with the bicubic colour {whole:.1f} frames/s", flush=True)
+              f"({onnx / eager:.2f}x); the whole predict() with the bicubic colour {whole:.1f} frames/s "
+              f"(with ONNX Runtime: {whole_onnx:.1f})", flush=True)
     return found
 
 

@@ -23,8 +23,11 @@ def luma(image: np.ndarray, rounded: bool = True) -> np.ndarray:
 def with_luma(image: np.ndarray, new_luma: np.ndarray) -> np.ndarray:
     """`image` (uint8 RGB) with its luma replaced by `new_luma` (0..255) and its chroma kept. In BT.601's inverse
     every channel gains 255/219 per level of luma, so this is one addition per pixel."""
-    change = (np.asarray(new_luma, np.float64) - luma(image, rounded=False)) * (255.0 / 219.0)
-    return np.clip(np.round(image[..., :3].astype(np.float64) + change[..., None]), 0, 255).astype(np.uint8)
+    rgb = image[..., :3].astype(np.float32)
+    change = np.asarray(new_luma, np.float32) - 16.0 - rgb @ (BT601 / 255.0).astype(np.float32)
+    change *= 255.0 / 219.0
+    rgb += change[..., None]  # float32 in place: a third of float64's time on a 1440x960 photo, the same levels
+    return np.clip(np.rint(rgb, out=rgb), 0, 255, out=rgb).astype(np.uint8)
 
 
 def _shaved(reference: np.ndarray, test: np.ndarray, shave: int) -> tuple[np.ndarray, np.ndarray]:
