@@ -12,8 +12,6 @@ touching the lists and clears it once vectors.faiss describes them again, so a c
 A rebuild writes a new lists-N+1 file and deletes the old one only after vectors.faiss points at the new one.
 """
 
-import mmap
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ocularis.errors import ConfigError, DataError, SearchIndexError
-from ocularis.search import backends, rerank
+from ocularis.search import backends, rerank, vector_file
 from ocularis.search.hits import SearchResults
 from ocularis.search.table import ItemTable
 
@@ -142,7 +140,7 @@ class ImageIndex:
         replaced = list(self.table.live_ids(paths).values())
         first = len(self._live)
         new_ids = np.arange(first, first + len(paths), dtype=np.int64)
-        self._append_vectors(vectors, first)
+        vector_file.append_rows(self.folder / VECTORS_FILE, vectors, first)
         try:
             self._live = np.concatenate([self._live, np.ones(len(paths), dtype=bool)])
             self._live[replaced] = False
@@ -298,23 +296,11 @@ class ImageIndex:
                                    "other vectors: rebuild the index or pass its model")
 
     def vectors(self) -> np.ndarray:
-        """vectors.f32 mapped read-only, one row per table row (tombstoned ones included), for reading scattered
-        rows: the mapping is advised random, else the kernel reads ahead megabytes around every row a search
-        re-ranks (8 MiB here: 2,000-fold more than the row, once vectors.f32 outgrows the page cache)."""
+        """vectors.f32 mapped read-only for scattered reads, one row per table row (tombstoned ones included)."""
         rows = len(self._live)
         if self._vectors is None or len(self._vectors) != rows:
-            self._vectors = np.zeros((0, self.dim), dtype=np.float32)
-            if rows:
-                with open(self.folder / VECTORS_FILE, "rb") as file:
-                    mapped = mmap.mmap(file.fileno(), rows * self.dim * 4, access=mmap.ACCESS_READ)
-                if hasattr(mmap, "MADV_RANDOM"):  # not on Windows
-                    mapped.madvise(mmap.MADV_RANDOM)
-                self._vectors = np.frombuffer(mapped, dtype=np.float32).reshape(rows, self.dim)
+            self._vectors = vector_file.map_for_lookups(self.folder / VECTORS_FILE, rows, self.dim)
         return self._vectors
-
-    def _vectors_in_order(self) -> np.ndarray:
-        """vectors.f32 mapped for one pass over its rows in order (a rebuild), read ahead as the kernel likes."""
-        return np.memmap(self.folder / VECTORS_FILE, dtype=np.float32, mode="r", shape=(len(self._live), self.dim))
 
     # --- helpers ---
 
@@ -339,14 +325,6 @@ class ImageIndex:
             raise ConfigError(f"index {self.folder} was opened with mmap=True and is read-only; "
                               "open it without mmap to change it")
 
-    def _append_vectors(self, vectors: np.ndarray, first: int) -> None:
-        with open(self.folder / VECTORS_FILE, "r+b") as file:
-            file.seek(first * self.dim * 4)
-            file.write(vectors.tobytes())
-            file.truncate()
-            file.flush()
-            os.fsync(file.fileno())
-
     def _undo_append(self, first: int) -> None:
         """Put the object back as the files are: vectors cut back, table re-read, FAISS file reloaded."""
         _cut_vectors_to_table(self.folder, first, self.dim)
@@ -363,7 +341,8 @@ class ImageIndex:
         vectors.faiss no longer points at it)."""
         numbers = [int(path.stem.split("-")[1]) for path in self.folder.glob(LISTS_PATTERN)]
         lists_path = self.folder / f"lists-{max(numbers, default=0) + 1}.ivfdata"
-        return backends.build(self.kind, self.dim, self.requested, self._vectors_in_order(), ids, lists_path)
+        in_order = vector_file.map_in_order(self.folder / VECTORS_FILE, len(self._live), self.dim)
+        return backends.build(self.kind, self.dim, self.requested, in_order, ids, lists_path)
 
     def _save_faiss(self) -> None:
         """Replace vectors.faiss; then on-disk lists no longer described by it are deleted and the lists are clean."""
@@ -393,14 +372,4 @@ def _open_table(folder: Path) -> ItemTable:
 
 
 def _cut_vectors_to_table(folder: Path, rows: int, dim: int) -> None:
-    """vectors.f32 rows beyond the table were appended by an add that crashed before committing: drop them."""
-    path = folder / VECTORS_FILE
-    size, wanted = path.stat().st_size, rows * dim * 4
-    if size < wanted:
-        raise SearchIndexError(f"{path} holds {size // (dim * 4)} vectors but {TABLE_FILE} has {rows} rows: the "
-                               "folder is damaged beyond repair; rebuild the index from the images")
-    if size > wanted:
-        with open(path, "r+b") as file:
-            file.truncate(wanted)
-            file.flush()
-            os.fsync(file.fileno())
+    vector_file.cut_to_rows(folder / VECTORS_FILE, rows, dim, TABLE_FILE)
