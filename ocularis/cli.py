@@ -79,7 +79,7 @@ def train_command(spec: TaskSpec) -> Callable:
         if run is None:  # a DDP worker process: rank 0 reports
             return
         console.print(str(run.metrics))
-        console.print(f"test {run.metrics.summary()}  ({run.fps:.0f} images/s at batch 1)")
+        console.print(f"test {run.metrics.summary()}  ({run.fps:.0f} images/s at batch 1; {run.load})")
         console.print(f"run folder: {run.dir}")
 
     train.__doc__ = f"Train a {spec.name} model; every option below may also come from --cfg FILE."
@@ -92,7 +92,9 @@ def val_command(spec: TaskSpec) -> Callable:
             split: str = typer.Option("test", help="train, val or test")) -> None:
         from ocularis.api import load
 
-        console.print(str(load(model, spec.name).evaluate(data, split=split)))
+        metrics = load(model, spec.name).evaluate(data, split=split)
+        console.print(str(metrics.scored))
+        console.print(str(metrics))
 
     val.__doc__ = f"Evaluate a {spec.name} model on a split of its data or other data."
     return val
@@ -325,4 +327,4 @@ def main(argv: list[str] | None = None) -> None:
         build_app()(args=argv)
     except OcularisError as error:
         Console(stderr=True).print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+        sys.exit(error.exit_code)

@@ -47,6 +47,8 @@ class TrainConfig:
     test_fraction: float = option(0.15, "share held out for testing when the data has no test split")
     seed: int = option(0, "random seed: same seed, same run")
     workers: int = option(0, "data-loading worker processes")
+    threads: int | None = option(None, "CPU threads of PyTorch's operations (default: the cores the data-loading "
+                                 "workers leave free; fewer where other work keeps cores busy)")
     cache: str = option("none", "keep decoded images in memory (ram) or as .npy files in a cache folder (disk): "
                         "each image file is decoded once, not once per epoch", ("none", "ram", "disk"))
     accelerator: str = option("auto", "cpu, gpu or auto", ("auto", "cpu", "gpu", "cuda", "mps"))

@@ -1,6 +1,7 @@
 """Readers on real pixels, and every kind of bad input they must name."""
 
 import shutil
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -128,11 +129,24 @@ def test_bad_files_of_every_split_are_reported_together(shape_folder):
     drawn = read_folder(shape_folder, val_fraction=0.15, test_fraction=0.15, seed=0)
     homes = {name for name in ("train", "val", "test") for p in getattr(drawn, name).sources if "broken_" in p}
     assert len(homes) > 1  # the case this test is about
-    with pytest.raises(CorruptImageError, match=r"^8 unreadable image file\(s\): .*\(and 5 more\)") as raised:
+    with pytest.raises(CorruptImageError, match=r"^8 unreadable image file\(s\): ") as raised:
         read_labelled(str(shape_folder), config())
     assert sorted(p.rsplit("/", 1)[-1] for p, _ in raised.value.bad) == [f"broken_{i}.png" for i in range(8)]
+    assert all(f"broken_{i}.png: " in str(raised.value) for i in range(8))  # each named, none left for --skip-bad
     kept = read_labelled(str(shape_folder), config(skip_bad=True))
     assert len(kept.bad_files) == 8 and len(kept.train) + len(kept.val) + len(kept.test) == 60
+
+
+def test_more_bad_files_than_a_screenful_are_listed_in_a_file_the_error_names(shape_folder):
+    payload = next((shape_folder / "circle").glob("*.png")).read_bytes()
+    for index in range(25):
+        (shape_folder / "square" / f"broken_{index}.png").write_bytes(payload[: len(payload) // 3])
+    with pytest.raises(CorruptImageError, match=r"^25 unreadable image file\(s\) \(each with its reason in ") as raised:
+        read_labelled(str(shape_folder), config())
+    listing = Path("unreadable_images.txt").resolve()
+    assert str(listing) in str(raised.value) and len(str(raised.value)) < 600
+    assert sorted(line.split("\t")[0].rsplit("/", 1)[-1] for line in listing.read_text().splitlines()) == sorted(
+        f"broken_{i}.png" for i in range(25))
 
 
 def test_class_groups_put_a_class_in_every_run_of_per_class_keys_and_replay_by_epoch():

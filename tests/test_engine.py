@@ -1,4 +1,6 @@
-"""The training engine through the CLI: a killed run resumes to the same result; DDP on two CPU processes."""
+"""The training engine through the CLI: a killed run resumes to the same result, a stopped one says so, saves its
+state and exits as shells expect; DDP on two CPU processes; evaluation says what it scored and never scores the
+training images in place of a split the run did not hold out."""
 
 import json
 import os
@@ -8,7 +10,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
+
+from ocularis.errors import DataError
+from tests.conftest import write_shape_images
 
 TRAIN = ["classify", "train", "--data", "digits", "--model", "lenet5", "--lr", "0.003", "--no-progress"]
 
@@ -39,6 +45,43 @@ def test_killed_run_resumes_to_the_same_metrics(tmp_path):
     assert second["test"]["values"] == first["test"]["values"]
 
 
+def test_a_run_stopped_by_sigterm_saves_its_state_says_so_and_exits_143(tmp_path):
+    run = Path("runs/classify/stopped")
+    process = subprocess.Popen([sys.executable, "-m", "ocularis", *TRAIN, "--epochs", "4", "--name", "stopped"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while not (run / "last.ckpt").exists() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.02)
+    first = torch.load(run / "last.ckpt", weights_only=True)["global_step"]
+    time.sleep(0.3)  # into the next epoch
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 143, stderr[-2000:]
+    assert "stopped by SIGTERM" in stderr and f"--resume {run}" in stderr and "Traceback" not in stderr
+    saved = torch.load(run / "last.ckpt", weights_only=True)
+    assert saved["global_step"] > first and saved["epoch"] < 3  # the state when stopped, mid-epoch
+    resumed = ocularis("classify", "train", "--resume", str(run))
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert json.loads((run / "metrics.json").read_text())["test"]["values"]["accuracy"] > 0.5
+
+
+def test_threads_leave_loader_workers_their_cores_and_the_speed_says_under_what_load(tmp_path):
+    import ocularis as api
+    from ocularis.core.devices import cpu_cores
+
+    before = torch.get_num_threads()
+    try:
+        classifier = api.Classifier(model="lenet5", progress=False, project=str(tmp_path))
+        run = classifier.fit("digits", epochs=1, workers=1)
+        assert run.load.threads == torch.get_num_threads() == max(1, cpu_cores() - 1) and run.load.cores == cpu_cores()
+        saved = json.loads((run.dir / "metrics.json").read_text())["fps_measured_with"]
+        assert saved["threads"] == run.load.threads and saved["load"] >= 0
+        assert str(run.load).startswith(f"{run.load.threads} threads, 1-minute load average ")
+        assert classifier.fit("digits", epochs=1, threads=1).load.threads == 1
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_ddp_on_two_cpu_processes(tmp_path):
     result = ocularis(*TRAIN, "--epochs", "2", "--accelerator", "cpu", "--devices", "2", "--name", "ddp")
     assert result.returncode == 0, result.stderr[-2000:]
@@ -60,3 +103,26 @@ def test_a_run_without_a_test_split_is_scored_on_its_validation_images(tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = json.loads(next(tmp_path.glob("classify/*/metrics.json")).read_text())
     assert metrics["scored_on"] == "val" and metrics["test"]["values"]["accuracy"] > 0.3
+    best = str(next(tmp_path.glob("classify/*/best.ckpt")))
+    refused = ocularis("classify", "val", "--model", best)  # the default --split test: there is none
+    assert refused.returncode == 2 and "digits has no test split" in refused.stderr
+    assert "--split train" in refused.stderr and "Traceback" not in refused.stderr
+    scored = ocularis("classify", "val", "--model", best, "--split", "val")
+    assert scored.returncode == 0 and "scored the val split of digits: 270 images" in scored.stdout
+
+
+def test_other_spellings_of_the_training_folder_are_the_training_data(tmp_path, shape_folder):
+    import ocularis as api
+
+    run = api.Classifier(model="simple_cnn", progress=False, project=str(tmp_path)).fit(
+        str(shape_folder), epochs=1, test_fraction=0.0)
+    model = api.load(run.best)
+    (tmp_path / "link").symlink_to(shape_folder)
+    for spelling in (f"{shape_folder}/../{shape_folder.name}", str(tmp_path / "link")):
+        with pytest.raises(DataError, match="has no test split"):
+            model.evaluate(spelling)
+    other = tmp_path / "other"
+    write_shape_images(other, per_class=3, seed=5)
+    metrics = model.evaluate(str(other))
+    assert str(metrics.scored) == f"scored {other}, data the model did not train on: 15 images"
+    assert str(model.evaluate(split="train").scored).startswith(f"scored the train split of {shape_folder}: ")

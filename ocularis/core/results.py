@@ -67,6 +67,8 @@ def save_results(results: Sequence[Result], folder: Path, json_name: str) -> Non
 class Metrics(ABC):
     """What evaluate() returns for every task: a headline number, JSON, a printable table and plots."""
 
+    scored: Any = None  # what evaluate() read (ocularis.engine.task.Scored: data, split, count); None after fit()
+
     @property
     @abstractmethod
     def headline(self) -> tuple[str, float | None]:

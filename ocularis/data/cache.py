@@ -137,6 +137,17 @@ def _file_key(path: str, pixel_mode: str) -> tuple | None:
 
 
 S = TypeVar("S")  # a Split or a DetectionSplit: anything with .sources and .subset(indices)
+SCREENFUL = 20  # more unreadable files than this are listed in a file that the message names
+UNREADABLE_LISTING = "unreadable_images.txt"  # in the working folder, beside runs/: the run folder does not exist yet
+
+
+def unreadable_error(bad: list[tuple[str, str]]) -> CorruptImageError:
+    """The error naming every unreadable file: in its message, or past a screenful in UNREADABLE_LISTING."""
+    if len(bad) <= SCREENFUL:
+        return CorruptImageError(bad)
+    listing = Path(UNREADABLE_LISTING).resolve()
+    atomic_write(listing, "".join(f"{path}\t{reason}\n" for path, reason in bad).encode())
+    return CorruptImageError(bad, str(listing))
 
 
 def check_decodable(splits: Sequence[S], images: ImageCache, skip_bad: bool) -> tuple[list[S], list[tuple[str, str]]]:
@@ -144,7 +155,7 @@ def check_decodable(splits: Sequence[S], images: ImageCache, skip_bad: bool) -> 
     splits, or (skip_bad) return the splits without them and the list."""
     bad = images.scan([source for split in splits for source in split.sources])
     if bad and not skip_bad:
-        raise CorruptImageError(bad)
+        raise unreadable_error(bad)
     unreadable = {path for path, _ in bad}
     kept = [split.subset([i for i, s in enumerate(split.sources) if isinstance(s, np.ndarray) or str(s) not in
                           unreadable]) if unreadable else split for split in splits]
@@ -159,8 +170,7 @@ def open_images(dataset, mode: str, skip_bad: bool, data: str, training: bool = 
     names = ("train", "val", "test")
     splits, bad = check_decodable([getattr(dataset, name) for name in names], dataset.images, skip_bad)
     if bad:
-        dataset.warnings.append(f"{len(bad)} unreadable image(s) left out: {', '.join(p for p, _ in bad[:3])}"
-                                f"{' ...' if len(bad) > 3 else ''}")
+        dataset.warnings.append(f"{len(bad)} unreadable image(s) left out: {', '.join(p for p, _ in bad)}")
     for name, split in zip(names, splits, strict=True):
         setattr(dataset, name, split)
     if training and (not len(dataset.train) or not len(dataset.val)):

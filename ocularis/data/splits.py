@@ -1,6 +1,7 @@
 """What evaluating on other data needs from every task's dataset (train/val/test splits and class names): the split
 asked for, and the model's class index for each of the data's classes."""
 
+import os
 from typing import Any
 
 from ocularis.errors import DataError
@@ -13,6 +14,14 @@ def pick_split(dataset: Any, split: str) -> str:
     if split not in SPLITS:
         raise DataError(f"--split {split!r} is not one of {', '.join(SPLITS)}")
     return split if len(getattr(dataset, split)) else "train"
+
+
+def same_data(first: str, second: str) -> bool:
+    """Whether two --data values name the same data: one file or folder however spelt (relative, absolute, through
+    a link), or one built-in name."""
+    if os.path.exists(first) and os.path.exists(second):
+        return os.path.samefile(first, second)
+    return first == second
 
 
 def class_mapping(found: list[str], known: list[str], data: str) -> list[int]:

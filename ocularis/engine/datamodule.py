@@ -31,8 +31,8 @@ class TaskData(L.LightningDataModule):
     def val_dataloader(self) -> DataLoader:
         return self.loader(self.dataset("val"), shuffle=False)
 
-    def loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
-        workers, batch = self.config.workers, self.config.batch
+    def loader(self, dataset: Dataset, shuffle: bool, batch: int | None = None) -> DataLoader:
+        workers, batch = self.config.workers, batch or self.config.batch
         sampler = EpochShuffle(len(dataset), self.config.seed) if shuffle else None
         return DataLoader(dataset, batch_size=batch, sampler=sampler, num_workers=workers, collate_fn=self.collate,
                           persistent_workers=workers > 0, drop_last=shuffle and len(dataset) > batch)

@@ -1,17 +1,20 @@
 """A training run: its folder (new, or the one being resumed), its config, and the fit that fills it."""
 
 import os
+import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import lightning as L
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from ocularis.config import TrainConfig
 from ocularis.core.runs import new_run_dir, resumed_checkpoint
 from ocularis.engine.callbacks import BestCheckpoint, EpochPictures
 from ocularis.engine.module import TaskModule
 from ocularis.engine.trainer import build_trainer, history_of
+from ocularis.errors import TrainingStopped
 
 RUN_DIR_ENV = "OCULARIS_RUN_DIR"  # DDP worker processes re-run the command and must find the same folder
 
@@ -37,6 +40,12 @@ def train_module(module: TaskModule, datamodule: L.LightningDataModule, config: 
         callbacks.append(EpochPictures(draw))
     trainer = build_trainer(config, run_dir, monitor=module.monitor, mode=module.monitor_mode,
                             manual_optimization=not module.automatic_optimization, callbacks=callbacks)
-    trainer.fit(module, datamodule=datamodule,
-                ckpt_path=resumed_checkpoint(config.resume) if config.resume else None, weights_only=True)
+    try:
+        trainer.fit(module, datamodule=datamodule,
+                    ckpt_path=resumed_checkpoint(config.resume) if config.resume else None, weights_only=True)
+    except SystemExit as stop:  # how Lightning ends a run that SIGTERM (SIGTERMException) or Ctrl+C (exit 1) stopped,
+        # after LastCheckpoint saved it; unhandled, SIGTERM's would end the process with code 0 and no word
+        terminated = isinstance(stop, SIGTERMException)
+        raise TrainingStopped(run_dir, signal.SIGTERM if terminated else signal.SIGINT,
+                              "SIGTERM" if terminated else "Ctrl+C (SIGINT)") from None
     return history_of(trainer) if trainer.is_global_zero else None

@@ -29,12 +29,13 @@ from torch.utils.data import Dataset
 from ocularis.config import PredictOptions, TrainConfig, build_config, to_dict
 from ocularis.contract import TaskSpec
 from ocularis.core.checkpoint import load_checkpoint, save_checkpoint
-from ocularis.core.devices import best_device
+from ocularis.core.devices import Load, best_device, use_threads
 from ocularis.core.plots import plot_curves
 from ocularis.core.results import Metrics, Result
 from ocularis.core.runs import run_config, saved_config, write_json, write_yaml
 from ocularis.core.video import VideoWriter, frame_rate, read_frames
 from ocularis.data.inputs import batches, expand_inputs
+from ocularis.data.splits import pick_split, same_data
 from ocularis.data.transforms import eval_transform
 from ocularis.deploy.export import Exported, Graph, export_task
 from ocularis.deploy.runtime import OpenedModel, open_model
@@ -43,7 +44,7 @@ from ocularis.engine.datamodule import TaskData
 from ocularis.engine.inside import LooksInside
 from ocularis.engine.module import TaskModule
 from ocularis.engine.run import prepare_run_dir, train_module
-from ocularis.errors import CheckpointError, ConfigError
+from ocularis.errors import CheckpointError, ConfigError, DataError
 
 BASE_META = ("task", "model", "config")  # what every saved model's metadata holds; tasks add `required_meta`
 
@@ -59,6 +60,22 @@ class Prepared:
 
 
 @dataclass
+class Scored:
+    """What an evaluation read: which data, whether the model trained on it, the split and how many items."""
+
+    data: str
+    own: bool  # the model's training data (its held-out splits are the ones to score)
+    split: str = "test"
+    count: int = 0
+
+    def __str__(self) -> str:
+        where = f"the {self.split} split of {self.data}" if self.own else (
+            f"{self.data}, data the model did not train on" + ("" if self.split == "train" else
+                                                              f" (its {self.split} split)"))
+        return f"scored {where}: {self.count} images"
+
+
+@dataclass
 class TrainingRun:
     """What fit() leaves behind: the run folder, its best checkpoint, the test metrics and the epoch history."""
 
@@ -67,6 +84,7 @@ class TrainingRun:
     metrics: Metrics
     history: list[dict]
     fps: float  # images per second at batch 1 on this machine
+    load: Load  # under which the fps was measured
 
 
 class Task(LooksInside, ABC):
@@ -82,6 +100,7 @@ class Task(LooksInside, ABC):
         self.network: nn.Module | None = None  # what infer() runs: a torch module or an exported file's runtime
         self.meta: dict[str, Any] = {}
         self.source: Path | None = None  # the checkpoint or exported file the weights came from
+        self._scored = Scored("", own=True)  # what the last dataset() read (set by _data_config, _pick_split)
 
     # ---- what a task fills in ---------------------------------------------------------------------------------
     @staticmethod
@@ -123,6 +142,8 @@ class Task(LooksInside, ABC):
     def fit_config(self, config: TrainConfig) -> TrainingRun | None:
         """Train with a typed config (what the CLI builds); the run, or None on DDP worker ranks."""
         L.seed_everything(config.seed, workers=True, verbose=False)
+        devices = int(config.devices) if config.devices.isdigit() else 1
+        use_threads(config.threads, config.workers, devices if config.accelerator == "cpu" else 1)
         prepared = self.prepare(config)
         run_dir = prepare_run_dir(config, self.spec.name)
         write_yaml(run_dir / "config.yaml", saved_config(config))
@@ -139,10 +160,12 @@ class Task(LooksInside, ABC):
         test = prepared.datamodule.dataset(split)
         metrics = self.score(test)
         fps = time_network(self.infer, self.sample_inputs(count=8, dataset=test), 1, min_seconds=1.0).images_per_s
+        load = Load.now()
         self.report(run_dir, test, history, metrics)
         write_json(run_dir / "metrics.json", {"history": history, "test": metrics.to_json(), "scored_on": split,
-                                              "fps_batch1": fps, **prepared.notes})
-        return TrainingRun(run_dir, best, metrics, history, fps)
+                                              "fps_batch1": fps, "fps_measured_with": dataclasses.asdict(load),
+                                              **prepared.notes})
+        return TrainingRun(run_dir, best, metrics, history, fps, load)
 
     def train(self, config: TrainConfig, prepared: Prepared, run_dir: Path, best: Path) -> list[dict] | None:
         """Fit the network, writing `best` whenever the module's monitor improves (and, for a task that draws
@@ -182,9 +205,19 @@ class Task(LooksInside, ABC):
 
     # ---- evaluation and prediction ----------------------------------------------------------------------------
     def evaluate(self, data: str | None = None, split: str = "test") -> Metrics:
-        """Metrics on `split` of `data` (default: the training data). Other data counts whole unless it has splits."""
+        """Metrics on `split` of `data` (default: the training data). Other data counts whole unless it has splits.
+        The metrics' `scored` says what was read; the training data's images are scored only where asked for
+        (split "train"), never in place of a split the run did not hold out."""
         self._require_network()
-        return self.score(self.dataset(data, split))
+        dataset = self.dataset(data, split)
+        scored = dataclasses.replace(self._scored, count=len(dataset))
+        if scored.own and scored.split != split:
+            raise DataError(f"{scored.data} has no {split} split: the run held none out (--{split}-fraction 0), so "
+                            f"every image of it trained the model; pass --split {'val' if split == 'test' else 'test'}"
+                            ", --data with other images, or --split train to score the training images anyway")
+        metrics = self.score(dataset)
+        metrics.scored = scored
+        return metrics
 
     def sample_inputs(self, data: str | None = None, split: str = "test", count: int | None = None,
                       dataset: Dataset | None = None) -> torch.Tensor:
@@ -313,9 +346,15 @@ class Task(LooksInside, ABC):
         self._require_network()
         config = build_config(self.spec.config, {k: v for k, v in self.meta["config"].items() if k != "resume"})
         data = data or config.data
-        if data != config.data:
+        self._scored = Scored(data, same_data(data, config.data))
+        if not self._scored.own:
             config.val_fraction = config.test_fraction = 0.0
         return config, data
+
+    def _pick_split(self, dataset: Any, split: str) -> str:
+        """`split` of data that `_data_config` set up, or "train" where it has none (data read whole)."""
+        self._scored.split = pick_split(dataset, split)
+        return self._scored.split
 
     def _new_meta(self, config: TrainConfig, **fields: Any) -> dict[str, Any]:
         """A run's metadata: the task, the architecture, the config, and the task's own `fields`."""

@@ -8,6 +8,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from ocularis.config import TrainConfig
 from ocularis.engine.callbacks import AtomicCheckpointIO, EpochSeed, FiniteLoss, History, check_mode
@@ -58,7 +59,7 @@ def build_trainer(config: TrainConfig, run_dir: Path, *, monitor: str | None, mo
         # settled before last.ckpt is written, so a resumed run carries them
         callbacks=[EpochSeed(config.seed), FiniteLoss(), LearningRateMonitor(), *extra,
                    History(run_dir / "metrics.csv"), *callbacks,
-                   ModelCheckpoint(dirpath=run_dir, filename="last", save_top_k=1, enable_version_counter=False)],
+                   LastCheckpoint(dirpath=run_dir, filename="last", save_top_k=1, enable_version_counter=False)],
         plugins=[AtomicCheckpointIO()],
         enable_progress_bar=config.progress,
         # Lightning refuses gradient_clip_val under manual optimisation
@@ -68,6 +69,16 @@ def build_trainer(config: TrainConfig, run_dir: Path, *, monitor: str | None, mo
         log_every_n_steps=10,
         deterministic=False,
     )
+
+
+class LastCheckpoint(ModelCheckpoint):
+    """last.ckpt at every epoch's end and when a signal stops the run mid-epoch (SIGTERM, Ctrl+C), so --resume
+    continues from there; never after another exception (a diverged loss would save its NaN weights)."""
+
+    def on_exception(self, trainer: L.Trainer, module: L.LightningModule, exception: BaseException) -> None:
+        if isinstance(exception, SIGTERMException | KeyboardInterrupt):
+            self.save_on_exception = True
+            super().on_exception(trainer, module, exception)
 
 
 def history_of(trainer: L.Trainer) -> list[dict]:

@@ -13,7 +13,6 @@ from torch.utils.data import DataLoader, Dataset
 
 from ocularis.core.image_result import Images
 from ocularis.core.plots import save_mosaic
-from ocularis.data.splits import pick_split
 from ocularis.deploy.export import Graph
 from ocularis.engine.task import Prepared, Task
 from ocularis.engine.tiling import Stitcher, TileLayout
@@ -97,7 +96,7 @@ class AutoEncoder(Task):
         """`split` of `data` (default: the training data, every class of it) in the model's size and channels."""
         config, data = self._data_config(data)
         labelled = read_images(data, config, training=False, channels=self.meta["channels"])
-        return ImageSet(getattr(labelled, pick_split(labelled, split)), labelled.images, imgsz=self.meta["imgsz"],
+        return ImageSet(getattr(labelled, self._pick_split(labelled, split)), labelled.images, imgsz=self.meta["imgsz"],
                         channels=self.meta["channels"], patch=self.meta["patch"],
                         per_image=config.patches_per_image, seed=config.seed, classes=labelled.classes)
 

@@ -10,7 +10,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ocularis.core.plots import plot_image_grid
-from ocularis.data.splits import class_mapping, pick_split
+from ocularis.data.splits import class_mapping
 from ocularis.engine.task import Prepared, Task
 from ocularis.errors import ConfigError
 from ocularis.explain.target import ExplainTarget, class_target
@@ -99,7 +99,7 @@ class Classifier(Task):
         config, data = self._data_config(data)
         labelled = read_labelled(data, config, training=False, channels=self.meta["channels"])
         mapping = class_mapping(labelled.classes, self.meta["classes"], data)
-        chosen = getattr(labelled, pick_split(labelled, split))
+        chosen = getattr(labelled, self._pick_split(labelled, split))
         chosen.targets = [tuple(mapping[i] for i in t) for t in chosen.targets]
         labelled.classes, labelled.test = self.meta["classes"], chosen
         datamodule = ClassifyData(labelled, config, imgsz=self.meta["imgsz"], mean=self.meta["mean"],

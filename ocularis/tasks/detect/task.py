@@ -14,7 +14,7 @@ from torchvision.ops import box_iou
 from ocularis.core.drawing import draw_boxes
 from ocularis.core.plots import plot_image_grid
 from ocularis.data.dataset import load_pil
-from ocularis.data.splits import class_mapping, pick_split
+from ocularis.data.splits import class_mapping
 from ocularis.engine.task import Prepared, Task
 from ocularis.explain.target import ExplainTarget, box_target, detection_scores
 from ocularis.tasks.detect import SPEC
@@ -85,7 +85,7 @@ class Detector(Task):
         config, data = self._data_config(data)
         dataset = read_boxes(data, config, training=False, channels=self.meta["channels"])
         mapping = np.array(class_mapping(dataset.classes, self.meta["classes"], data))
-        chosen = pick_split(dataset, split)
+        chosen = self._pick_split(dataset, split)
         for target in getattr(dataset, chosen).targets:
             target.labels = mapping[target.labels] if len(target.labels) else target.labels
         dataset.classes = self.meta["classes"]

@@ -77,7 +77,7 @@ class Embedder(Task):
         labelled = read_identities(data, config, training=False, channels=self.meta["channels"])
         datamodule = EmbedData(labelled, config, imgsz=self.meta["imgsz"], mean=self.meta["mean"],
                                std=self.meta["std"])
-        return datamodule.dataset(split if len(getattr(labelled, split)) else "train")
+        return datamodule.dataset(self._pick_split(labelled, split))
 
     def score(self, dataset: IdentityDataset) -> EmbedMetrics:
         """Identification against the dataset's gallery (its data's training images, where it has them), pairwise

@@ -11,7 +11,6 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ocularis.core.plots import plot_image_grid
-from ocularis.data.splits import pick_split
 from ocularis.engine.task import Prepared, Task
 from ocularis.errors import ConfigError
 from ocularis.explain.target import ExplainTarget
@@ -72,7 +71,7 @@ class LandmarkModel(Task):
         config, data = self._data_config(data)
         points = read_points(data, config, training=False, channels=self.meta["channels"],
                              known=(self.meta["point_names"], self.meta["attributes"]))
-        return PointDataset(getattr(points, pick_split(points, split)), points, imgsz=self.meta["imgsz"],
+        return PointDataset(getattr(points, self._pick_split(points, split)), points, imgsz=self.meta["imgsz"],
                             mean=self.meta["mean"], std=self.meta["std"])
 
     def score(self, dataset: PointDataset) -> LandmarkMetrics:

@@ -10,7 +10,6 @@ from torch import nn
 
 from ocularis.core.image_result import Images
 from ocularis.core.plots import plot_image_grid
-from ocularis.data.splits import pick_split
 from ocularis.deploy.export import Graph
 from ocularis.engine.task import Prepared, Task
 from ocularis.tasks.restore import SPEC
@@ -71,7 +70,7 @@ class Restorer(Task):
     def dataset(self, data: str | None = None, split: str = "test") -> PhotoPairs:
         config, data = self._data_config(data)
         photos = read_photos(data, config, training=False)
-        return PhotoPairs(getattr(photos, pick_split(photos, split)), network_kind(self.meta["model"]),
+        return PhotoPairs(getattr(photos, self._pick_split(photos, split)), network_kind(self.meta["model"]),
                           self.meta["scale"])
 
     def score(self, dataset: PhotoPairs) -> RestoreMetrics:

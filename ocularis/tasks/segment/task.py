@@ -17,7 +17,7 @@ from ocularis.core.drawing import overlay_mask
 from ocularis.core.plots import plot_image_grid
 from ocularis.data.inputs import batches, expand_inputs
 from ocularis.data.masks import MaskLabels, MaskTarget
-from ocularis.data.splits import class_mapping, pick_split
+from ocularis.data.splits import class_mapping
 from ocularis.deploy.export import Graph
 from ocularis.deploy.outputs import parts, rows
 from ocularis.engine.task import Prepared, Task
@@ -99,7 +99,7 @@ class Segmenter(Task):
     def dataset(self, data: str | None = None, split: str = "test") -> MaskDataset:
         config, data = self._data_config(data)
         masks = read_masks(data, config, training=False, channels=self.meta["channels"])
-        chosen = pick_split(masks, split)
+        chosen = self._pick_split(masks, split)
         mapping = class_mapping(masks.classes, self.meta["classes"], data)
         if mapping != list(range(len(mapping))):
             split = getattr(masks, chosen)
