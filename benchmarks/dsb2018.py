@@ -1,17 +1,19 @@
 """ocularis's instance segmenters beside Ultralytics YOLOv8n-seg on the DSB2018 nuclei, all from scratch on this CPU.
 
-Ultralytics runs in its own environment (AGPL, and its opencv-python clashes with our opencv-contrib), so it is never
-a dependency of ocularis; make it once (check with --dry-run first that ultralytics pulls no other torch):
+By default only ocularis's side runs, and its run folders stay under --project (runs/dsb2018) to evaluate again
+later. Ultralytics runs in its own environment (AGPL, and its opencv-python clashes with our opencv-contrib), so it is
+never a dependency of ocularis; to run it beside ours, make that environment once (check with --dry-run first that
+ultralytics pulls no other torch) and name its python:
 
-    python3 -m venv /tmp/ulvenv && /tmp/ulvenv/bin/pip install torch==2.14.1 torchvision==0.29.1 ultralytics
-    python benchmarks/dsb2018.py --ultralytics-python /tmp/ulvenv/bin/python --imgsz 256 --epochs 30 --batch 8
+    python3 -m venv ulvenv && ulvenv/bin/pip install torch==2.14.1 torchvision==0.29.1 ultralytics
+    python benchmarks/dsb2018.py --ultralytics-python ulvenv/bin/python --imgsz 256 --epochs 30 --batch 8
 
 One seeded split of the 100 images (ocularis's read_segmentation, seed 0: 70 train / 10 val / 20 test) serves every
 model: ours train on it as they would on the folder; Ultralytics gets the same train and val images as YOLO-seg data
 (ocularis's writer, polygons from the nucleus masks). Every model trains at the same --imgsz, --epochs and --batch and
-is scored by ocularis's mask AP (COCO segm, equal to pycocotools) against the same decoded test masks, on the whole
-test images at conf 0.001, NMS IoU --iou and at most 100 objects per image. Ultralytics' own validator's numbers on the
-same test images are printed for reference.
+is scored by ocularis's mask and box AP (COCO segm and bbox, equal to pycocotools) against the same decoded test
+masks, on the whole test images at conf 0.001, NMS IoU --iou and at most 1,000 objects per image (ocularis's
+max_det). Ultralytics' own validator's numbers on the same test images are printed for reference.
 
 What "the same imgsz" means differs: ours train on random imgsz crops at the images' own pixels and predict whole
 images tile by tile; Ultralytics letterboxes each image to imgsz on its longer side, so a 696 x 520 image's nuclei
@@ -40,13 +42,13 @@ from ocularis.data.coco_seg import write_coco_masks
 from ocularis.data.masks import SegmentationSet, SegmentationSplit, SourceMasks
 from ocularis.data.segmentation import read_segmentation
 from ocularis.data.yolo_seg import write_yolo_seg
-from ocularis.tasks.segment.metrics import mask_average_precision
+from ocularis.tasks.segment.metrics import instance_average_precision
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = Path(os.environ.get("OCULARIS_ASSETS", ROOT.parent / "shared" / "assets"))
 TEST_FRACTION, SEED = 0.2, 0
-COLUMNS = ("model", "epochs", "imgsz", "mask_mAP50", "mask_mAP50_95", "train_s", "images_per_s")
-HEADERS = ("model", "epochs", "imgsz", "mask mAP@.5", "mask mAP@.5:.95", "train s", "images/s")
+COLUMNS = ("model", "epochs", "imgsz", "mask_mAP50", "mask_mAP50_95", "box_mAP50_95", "train_s", "images_per_s")
+HEADERS = ("model", "epochs", "imgsz", "mask mAP@.5", "mask mAP@.5:.95", "box mAP@.5:.95", "train s", "images/s")
 
 
 def main() -> None:
@@ -64,7 +66,7 @@ def main() -> None:
         data = str(write_coco_masks(source_of(dataset), work / "coco")) if args.limit else args.data
         for entry in filter(None, args.models.split(",")):
             name, _, epochs = entry.partition(":")
-            rows.append(ours(name, int(epochs or args.epochs), data, dataset.test, args, options, work))
+            rows.append(ours(name, int(epochs or args.epochs), data, dataset.test, args, options))
             print(json.dumps(rows[-1]), flush=True)
         if args.ultralytics_python:
             rows.append(theirs(dataset, truths, args, work))
@@ -86,8 +88,9 @@ def parse() -> tuple[argparse.Namespace, dict]:
     parser.add_argument("--iou", type=float, default=0.5, help="NMS IoU of every model (ocularis's default)")
     parser.add_argument("--val-fraction", type=float, default=0.1, help="of all images, taken from the non-test 80%%")
     parser.add_argument("--limit", type=int, default=0, help="keep only the first N train images (smoke tests)")
-    parser.add_argument("--ultralytics-python", default="/tmp/ulvenv/bin/python",
-                        help="the Ultralytics venv's python (see above; '' skips Ultralytics)")
+    parser.add_argument("--ultralytics-python", default="",
+                        help="the Ultralytics venv's python (see above; default: ours only)")
+    parser.add_argument("--project", default="runs/dsb2018", help="where our run folders are kept")
     parser.add_argument("--json", help="also write the rows to this file")
     args, extra = parser.parse_known_args()
     if args.ultralytics_python and not Path(args.ultralytics_python).is_file():
@@ -113,9 +116,9 @@ def decoded(source: str, target) -> tuple[np.ndarray, np.ndarray]:
     return labels.masks, labels.labels
 
 
-def ours(name: str, epochs: int, data: str, test: SegmentationSplit, args, options: dict, work: Path) -> dict:
+def ours(name: str, epochs: int, data: str, test: SegmentationSplit, args, options: dict) -> dict:
     """Train one of our segmenters on the split (fit scores it on the test images), time predict()."""
-    segmenter = ocularis.Segmenter(model=name, progress=False, project=str(work / "runs"), imgsz=args.imgsz,
+    segmenter = ocularis.Segmenter(model=name, progress=False, project=args.project, imgsz=args.imgsz,
                                    batch=args.batch, iou=args.iou, **options)
     started = time.perf_counter()
     run = segmenter.fit(data, epochs=epochs, val_fraction=args.val_fraction, test_fraction=TEST_FRACTION,
@@ -127,7 +130,8 @@ def ours(name: str, epochs: int, data: str, test: SegmentationSplit, args, optio
     speed = images_per_second(segmenter.predict, test.sources)
     training = sum(epoch["seconds"] for epoch in run.history)  # the epochs alone, as Ultralytics' train() times
     label = name + "".join(f" --{key} {value}" for key, value in options.items())
-    return {**row(label, epochs, args, run.metrics.values, training, speed), "fit_s": round(seconds)}
+    return {**row(label, epochs, args, run.metrics.values, training, speed), "fit_s": round(seconds),
+            "run_dir": str(run.dir)}
 
 
 def theirs(dataset: SegmentationSet, truths: list, args, work: Path) -> dict:
@@ -140,25 +144,27 @@ def theirs(dataset: SegmentationSet, truths: list, args, work: Path) -> dict:
                    check=True, cwd=work)
     found = json.loads((work / "theirs.json").read_text())
     predictions = [objects(found["objects"][source]) for source in dataset.test.sources]
-    values = mask_average_precision(predictions, truths, len(dataset.classes))
+    values = instance_average_precision(predictions, truths, len(dataset.classes))
     own = {key: round(found[key], 4) for key in ("own_mask_map50", "own_mask_map50_95", "own_box_map50")}
     timing = found["train_seconds"], found["images_per_s"]
     return {**row("ultralytics yolov8n-seg", args.epochs, args, values, *timing), **own}
 
 
-def objects(entry: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Ultralytics' objects of one image (uncompressed COCO RLE) as (masks, scores, labels) for mask AP."""
+def objects(entry: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Ultralytics' objects of one image (uncompressed COCO RLE, boxes xyxy) as (masks, scores, labels, boxes)."""
     from pycocotools import mask as coco_mask
 
     height, width = entry["size"]
     masks = (coco_mask.decode(coco_mask.frPyObjects(entry["rles"], height, width)).transpose(2, 0, 1).astype(bool)
              if entry["rles"] else np.zeros((0, height, width), bool))
-    return masks, np.asarray(entry["scores"], np.float64), np.asarray(entry["labels"], np.int64)
+    return (masks, np.asarray(entry["scores"], np.float64), np.asarray(entry["labels"], np.int64),
+            np.asarray(entry["boxes"], np.float64).reshape(-1, 4))
 
 
 def row(name: str, epochs: int, args, values: dict, seconds: float, speed: float) -> dict:
     return {"model": name, "epochs": epochs, "imgsz": args.imgsz, "mask_mAP50": values["mask_mAP50"],
-            "mask_mAP50_95": values["mask_mAP50_95"], "train_s": round(seconds), "images_per_s": round(speed, 2)}
+            "mask_mAP50_95": values["mask_mAP50_95"], "box_mAP50_95": values["box_mAP50_95"],
+            "train_s": round(seconds), "images_per_s": round(speed, 2)}
 
 
 def print_table(rows: list[dict], args) -> None:

@@ -67,3 +67,30 @@ def write_nuclei(root: Path, empty: bool = True) -> list[list[np.ndarray]]:
         nuclei.append(masks)
     save(root / "unlabelled" / "images" / "unlabelled.png", photo(22, 24))
     return nuclei
+
+
+CAMVID = ["Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol", "Fence", "Car", "Pedestrian",
+          "Bicyclist"]
+VOID = 11  # CamVid's unlabelled pixels: the value after its 11 classes
+
+
+def camvid_folder(root: Path, counts: dict[str, int] | None = None) -> dict[str, list[np.ndarray]]:
+    """train/ val/ test/ folders of images + class-index masks laid out as CamVid's: values 0..10 its classes (0 is
+    Sky, not a background), 11 void in a vertical band; each class a colour (plus noise) in the image, so a tiny
+    network learns it. classes.txt names the 11 classes only, as CamVid's class list does. Returns each split's
+    masks."""
+    rng = np.random.default_rng(0)
+    colours = rng.integers(0, 256, (VOID + 1, 3))
+    masks: dict[str, list[np.ndarray]] = {}
+    for split, count in (counts or {"train": 8, "val": 2, "test": 2}).items():
+        masks[split] = []
+        for index in range(count):
+            blocks = np.append(rng.permutation(VOID), rng.integers(0, VOID)).reshape(3, 4)  # every class in each
+            mask = np.kron(blocks, np.ones((8, 8), np.int64)).astype(np.uint8)  # 24 x 32
+            mask[:, 13 + index % 4:17 + index % 4] = VOID
+            image = np.clip(colours[mask] + rng.integers(-20, 21, (*mask.shape, 3)), 0, 255).astype(np.uint8)
+            save(root / split / "images" / f"{split}{index}.png", image)
+            save(root / split / "masks" / f"{split}{index}.png", mask)
+            masks[split].append(mask)
+    (root / "classes.txt").write_text("".join(f"{name}\n" for name in CAMVID))
+    return masks

@@ -12,11 +12,13 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 import ocularis
+from ocularis.data.masks import IGNORE, ArrayTarget, MaskLabels, PackedTarget, SegmentationSplit
 from ocularis.data.segmentation import read_segmentation
 from ocularis.errors import ConfigError, DataError
 from ocularis.serve.app import create_app
+from ocularis.tasks.segment.weights import class_weights
 from tests.conftest import cli
-from tests.mask_files import save
+from tests.mask_files import CAMVID, VOID, camvid_folder, save
 from tests.serving import needs_browser, page_at
 
 
@@ -215,3 +217,41 @@ def test_a_classs_gradcam_on_a_segmenter_lies_on_that_class(unet_run):
     means = {method: float(np.mean(found)) for method, found in concentration.items()}
     print("mass on the explained class's pixels / their area share:", {k: round(v, 2) for k, v in means.items()})
     assert means["gradcam"] > 3 and means["scorecam"] > 1.5  # measured 6.2 and 3.7 on this fixture's recipe
+
+
+def test_camvid_void_is_neither_trained_nor_scored_and_sky_is_a_class(tmp_path):
+    """A CamVid-like folder (classes.txt names 11 classes from Sky, masks hold void = 11): trained with
+    --ignore-index 11, the model and its metrics have exactly the named classes (no class_11, no background rule)
+    and the test confusion matrix counts exactly the test masks' non-void pixels."""
+    masks = camvid_folder(tmp_path / "camvid")
+    segmenter = ocularis.Segmenter(model="unet", progress=False, project=str(tmp_path / "runs"))
+    run = segmenter.fit(str(tmp_path / "camvid"), epochs=2, imgsz=32, batch=4, ignore_index=VOID,
+                        class_weights="median_freq")
+    assert segmenter.meta["classes"] == CAMVID and run.metrics.classes == CAMVID
+    assert list(run.metrics.per_class) == CAMVID and "mIoU_foreground" not in run.metrics.values
+    assert np.sum(run.metrics.confusion) == sum(int((m != VOID).sum()) for m in masks["test"])
+    assert [row["pixels"] for row in run.metrics.per_class.values()] == np.bincount(
+        np.concatenate([m[m != VOID] for m in masks["test"]]), minlength=VOID).tolist()
+    assert segmenter.class_weights is not None and len(segmenter.class_weights) == VOID
+    result = ocularis.load(run.best).predict(str(tmp_path / "camvid" / "test" / "images" / "test0.png"))[0]
+    assert result.classes == CAMVID and result.to_json()["background"] is False
+    assert set(result.pixels()) <= set(CAMVID)
+
+
+def test_median_frequency_and_balanced_weights_count_every_image():
+    """SegNet's weights by hand: freq_c = pixels of c / labelled pixels of the images holding c; the median class
+    weighs 1. Three images (one packed, as instance annotations are kept), 255 ignored, class 3 absent."""
+    semantic = [np.array([[0, 0, 0, 0], [0, 1, 1, IGNORE]]), np.array([[2, 2, 0, 0], [2, 2, 0, 0]]),
+                np.array([[1, 1, 1, 1], [IGNORE, IGNORE, 1, 1]])]
+    labels = [MaskLabels.from_semantic(s.astype(np.uint8)) for s in semantic]
+    split = SegmentationSplit([np.zeros((2, 4, 3), np.uint8)] * 3,
+                              [ArrayTarget(labels[0]), ArrayTarget(labels[1]), PackedTarget.pack(labels[2], "c")],
+                              ["a", "b", "c"])
+    # pixels 9, 8, 4, 0; labelled pixels of the images holding each: 7 + 8, 7 + 6, 8
+    frequency = np.array([9 / 15, 8 / 13, 4 / 8])
+    median = np.median(frequency)  # 0.6, class 0's
+    want = [*(median / frequency), max(median / frequency)]  # [1, 0.975, 1.2, 1.2]
+    np.testing.assert_allclose(class_weights("median_freq", split, 4).numpy(), want, rtol=1e-6)
+    inverse = np.array([21 / 9, 21 / 8, 21 / 4, 21 / 4])
+    np.testing.assert_allclose(class_weights("balanced", split, 4).numpy(), inverse / inverse.mean(), rtol=1e-6)
+    assert class_weights("none", split, 4) is None

@@ -17,13 +17,21 @@ from ocularis.data.coco_seg import write_coco_masks
 from ocularis.data.convert import convert
 from ocularis.data.formats import MASK_FORMATS
 from ocularis.data.mask_png import voc_palette
-from ocularis.data.masks import IGNORE, ArrayTarget, MaskLabels, PackedTarget, SegmentationSplit, SourceMasks
+from ocularis.data.masks import (
+    IGNORE,
+    ArrayTarget,
+    MaskLabels,
+    PackedTarget,
+    SegmentationSplit,
+    SourceMasks,
+    has_background,
+)
 from ocularis.data.segmentation import WRITERS, read_mask_source, read_segmentation, shapes_segmentation
 from ocularis.data.shapes import SHAPES, draw_scene
 from ocularis.data.voc_seg import VOC_CLASSES
 from ocularis.errors import ConfigError, DataError
 from tests.conftest import ASSETS
-from tests.mask_files import class_folder, decoded, needs, photo, save, write_nuclei
+from tests.mask_files import CAMVID, VOID, camvid_folder, class_folder, decoded, needs, photo, save, write_nuclei
 
 ISBI, DSB, COCO_MINI = ASSETS / "isbi_membranes", ASSETS / "dsb2018_nuclei", ASSETS / "coco_mini"
 
@@ -81,6 +89,52 @@ def test_rgb_masks_through_a_colour_map(tmp_path):
     want = np.zeros((10, 14), np.uint8)
     want[:4], want[6:, 3:9] = 1, 2
     assert (decoded(data, "p1").semantic == want).all()
+
+
+@pytest.mark.parametrize("how", ["--ignore-index", "an ignore line", "classes.yaml ignore:", "a named void value"])
+def test_camvid_void_is_unlabelled_and_sky_is_class_zero(tmp_path, how):
+    """CamVid: 11 classes from Sky (no background), void = 11, however the data says so; void decodes as IGNORE."""
+    masks = camvid_folder(tmp_path)
+    ignore_index = VOID if how in ("--ignore-index", "a named void value") else None
+    if how == "an ignore line":
+        (tmp_path / "classes.txt").write_text("".join(f"{name}\n" for name in [*CAMVID, "ignore"]))
+    elif how == "classes.yaml ignore:":
+        (tmp_path / "classes.txt").unlink()
+        (tmp_path / "classes.yaml").write_text(json.dumps({"names": [*CAMVID, "Void"], "ignore": VOID}))
+    elif how == "a named void value":
+        (tmp_path / "classes.txt").write_text("".join(f"{name}\n" for name in [*CAMVID, "Void"]))
+    data = read_segmentation(str(tmp_path), ignore_index=ignore_index)
+    assert data.classes == CAMVID and not has_background(data.classes)
+    assert not [w for w in data.warnings if "no name" in w]
+    assert (decoded(data, "test1").semantic == np.where(masks["test"][1] == VOID, IGNORE, masks["test"][1])).all()
+
+
+def test_an_ignored_first_value_moves_the_classes_down(tmp_path):
+    """ADE20K's way: value 0 is unlabelled, values 1..3 are classes 0..2 (an `ignore` entry, or --ignore-index 0)."""
+    mask = np.array([[0, 1, 2, 3]] * 3, np.uint8)
+    save(tmp_path / "images" / "a.png", photo(3, 4))
+    save(tmp_path / "masks" / "a.png", mask)
+    want = np.array([[IGNORE, 0, 1, 2]] * 3, np.uint8)
+    (tmp_path / "classes.yaml").write_text("wall: 1\nfloor: 2\nsky: 3\nignore: 0\n")
+    data = read_segmentation(str(tmp_path), val_fraction=0, test_fraction=0)
+    assert data.classes == ["wall", "floor", "sky"] and (decoded(data, "a").semantic == want).all()
+    (tmp_path / "classes.yaml").unlink()
+    unnamed = read_segmentation(str(tmp_path), val_fraction=0, test_fraction=0, ignore_index=0)
+    assert unnamed.classes == ["class_1", "class_2", "class_3"] and (decoded(unnamed, "a").semantic == want).all()
+
+
+def test_mask_values_without_names_are_named_with_a_warning(tmp_path):
+    """No class map: the values found become classes (0 background, v class_v), and a warning lists them, so
+    CamVid's void is not trained as a silent twelfth class; --ignore-index takes it out of the list."""
+    camvid_folder(tmp_path, {"train": 3})
+    (tmp_path / "classes.txt").unlink()
+    data = read_segmentation(str(tmp_path), val_fraction=0, test_fraction=0)
+    assert data.classes == ["background", *(f"class_{v}" for v in range(1, VOID + 1))]
+    warned = [w for w in data.warnings if "have no name" in w]
+    assert len(warned) == 1 and "12 mask value(s) have no name" in warned[0]
+    assert "0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11" in warned[0] and "--ignore-index" in warned[0]
+    data = read_segmentation(str(tmp_path), val_fraction=0, test_fraction=0, ignore_index=VOID)
+    assert data.classes[-1] == "class_10" and any("11 mask value(s) have no name" in w for w in data.warnings)
 
 
 def write_voc(root: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:

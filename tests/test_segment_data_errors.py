@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from ocularis.data.segmentation import read_segmentation
-from ocularis.errors import DataError, LabelError
-from tests.mask_files import class_folder, decoded, photo, save, write_nuclei
+from ocularis.errors import ConfigError, DataError, LabelError
+from tests.mask_files import CAMVID, camvid_folder, class_folder, decoded, photo, save, write_nuclei
 
 # ---- bad input: one line naming the file and the fix ----------------------------------------------------------------
 
@@ -27,11 +27,35 @@ def test_a_mask_value_outside_the_class_list_is_refused(tmp_path):
         read_segmentation(str(tmp_path))
 
 
-def test_class_zero_must_be_the_background(tmp_path):
-    class_folder(tmp_path)
-    (tmp_path / "classes.txt").write_text("membrane\ncell\n")
-    with pytest.raises(DataError, match=r"classes\.txt: class 0 is 'membrane'; .* name it 'background'"):
+def test_class_zero_may_be_a_real_class_but_not_where_the_data_has_objects(tmp_path):
+    semantic = class_folder(tmp_path)
+    (tmp_path / "classes.txt").write_text("sky\nroad\ncar\n")
+    assert read_segmentation(str(tmp_path)).classes == ["sky", "road", "car"]
+    for i in range(6):  # object ids: the car of each image
+        save(tmp_path / "instances" / f"im{i}.png", np.roll(semantic == 2, i, axis=1).astype(np.uint8))
+    with pytest.raises(DataError, match=r"has objects, and class 0 \('sky'\) is the pixels no object covers; name "
+                                        "it 'background'"):
         read_segmentation(str(tmp_path))
+
+
+def test_an_unnamed_void_value_is_refused_with_the_way_to_ignore_it(tmp_path):
+    camvid_folder(tmp_path, {"train": 2})
+    with pytest.raises(LabelError, match=r"train0\.png: value 11 at x=13 y=0 is not a class of .*classes\.txt "
+                                         r"\(0\.\.10, or 255 = ignore\); .* --ignore-index 11"):
+        read_segmentation(str(tmp_path))
+    (tmp_path / "classes.txt").write_text("".join(f"{name}\n" for name in [*CAMVID, "ignore"]))
+    with pytest.raises(DataError, match=r"classes\.txt marks value 11 as 'ignore' and --ignore-index says 0; give one"):
+        read_segmentation(str(tmp_path), ignore_index=0)
+    (tmp_path / "classes.txt").write_text("sky\nignore\nroad\nIgnore\n")
+    with pytest.raises(DataError, match=r"classes\.txt: values 1 and 3 are both named 'ignore'"):
+        read_segmentation(str(tmp_path))
+
+
+def test_ignore_index_is_for_class_index_masks(tmp_path):
+    file = coco_with(tmp_path, [[1, 1, 20, 1, 20, 20]])
+    with pytest.raises(ConfigError, match=r"--ignore-index 0: .*train\.json \(COCO\) names its classes by category"):
+        read_segmentation(str(file), ignore_index=0)
+    assert read_segmentation(str(file), ignore_index=255).classes == ["background", "thing"]  # the convention
 
 
 def test_a_mask_without_a_palette_where_a_colour_map_is_required(tmp_path):

@@ -1,4 +1,5 @@
-"""Segmentation metrics against their references: COCO mask AP against pycocotools' COCOeval('segm'), pixel metrics
+"""Segmentation metrics against their references: COCO mask and box AP against pycocotools' COCOeval('segm' and
+'bbox'), crowded images (hundreds of objects) included, pixel metrics
 against torchmetrics, the ISBI Rand error against scikit-image; and tiling's stitch against the untiled image."""
 
 import contextlib
@@ -12,7 +13,8 @@ from ocularis.engine.tiling import Stitcher, TileLayout, tile_starts
 from ocularis.tasks.segment.metrics import (
     PixelCounter,
     adapted_rand_error,
-    mask_average_precision,
+    instance_average_precision,
+    mask_extents,
     segmentation_metrics,
 )
 
@@ -47,12 +49,15 @@ def noisy_mask_set(seed: int, images: int = 60, classes: int = 3):
         keep = [i for i, m in enumerate(found) if m.any()]
         masks = np.array([found[i] for i in keep], bool).reshape(-1, HEIGHT, WIDTH)
         scores = np.round(rng.random(len(keep)), 2)
-        predictions.append((masks, scores, np.array([labels[i] for i in keep], np.int64)))
+        boxes = mask_extents(masks) + rng.normal(0, 1.5, (len(keep), 4))  # a box head is not its mask's extent
+        predictions.append((masks, scores, np.array([labels[i] for i in keep], np.int64), boxes))
         truths.append((np.array(gt, bool).reshape(-1, HEIGHT, WIDTH), gt_labels.astype(np.int64)))
     return predictions, truths
 
 
-def pycocotools_segm(predictions, truths, classes: int):
+def pycocotools_eval(predictions, truths, classes: int, kind: str, max_detections: int = 100,
+                     height: int = HEIGHT, width: int = WIDTH):
+    """COCOeval's six AP numbers ("segm" or "bbox"); a GT's area is its mask's pixels, or its box's for bbox."""
     from pycocotools import mask as coco_mask
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
@@ -62,37 +67,70 @@ def pycocotools_segm(predictions, truths, classes: int):
         encoded["counts"] = encoded["counts"].decode("ascii")
         return encoded
 
+    def xywh(box):
+        return [float(box[0]), float(box[1]), float(box[2] - box[0]), float(box[3] - box[1])]
+
     annotations, results = [], []
-    for image, ((gt_masks, gt_labels), (masks, scores, labels)) in enumerate(zip(truths, predictions, strict=True)):
-        for mask, label in zip(gt_masks, gt_labels, strict=True):
+    for image, ((gt_masks, gt_labels), (masks, scores, labels, boxes)) in enumerate(zip(truths, predictions,
+                                                                                       strict=True)):
+        for mask, label, box in zip(gt_masks, gt_labels, mask_extents(gt_masks), strict=True):
+            area = float(mask.sum()) if kind == "segm" else xywh(box)[2] * xywh(box)[3]
             annotations.append({"id": len(annotations) + 1, "image_id": image + 1, "category_id": int(label),
-                                "segmentation": rle(mask), "area": float(mask.sum()), "iscrowd": 0,
-                                "bbox": list(coco_mask.toBbox(rle(mask)))})
-        for mask, score, label in zip(masks, scores, labels, strict=True):
-            results.append({"image_id": image + 1, "category_id": int(label), "segmentation": rle(mask),
-                            "score": float(score)})
+                                "segmentation": rle(mask), "area": area, "iscrowd": 0, "bbox": xywh(box)})
+        for mask, score, label, box in zip(masks, scores, labels, boxes, strict=True):
+            results.append({"image_id": image + 1, "category_id": int(label), "score": float(score),
+                            **({"segmentation": rle(mask)} if kind == "segm" else {"bbox": xywh(box)})})
     with contextlib.redirect_stdout(io.StringIO()):
         ground_truth = COCO()
-        ground_truth.dataset = {"images": [{"id": i + 1, "width": WIDTH, "height": HEIGHT}
+        ground_truth.dataset = {"images": [{"id": i + 1, "width": width, "height": height}
                                            for i in range(len(truths))],
                                 "annotations": annotations,
                                 "categories": [{"id": c, "name": str(c)} for c in range(1, classes + 1)]}
         ground_truth.createIndex()
-        evaluation = COCOeval(ground_truth, ground_truth.loadRes(results), "segm")
+        evaluation = COCOeval(ground_truth, ground_truth.loadRes(results), kind)
+        evaluation.params.maxDets = [1, 10, max_detections]
         evaluation.evaluate()
         evaluation.accumulate()
-        evaluation.summarize()
-    return evaluation.stats[:6]
+    # summarize()'s stats, read at the last maxDets (its first line asks for maxDets=100 whatever was set)
+    precision = evaluation.eval["precision"][..., -1]  # (IoU, recall, class, area)
+    chosen = [precision[:, :, :, 0], precision[:1, :, :, 0], precision[5:6, :, :, 0], *(precision[..., a]
+                                                                                    for a in (1, 2, 3))]
+    return [float(p[p > -1].mean()) if (p > -1).any() else -1.0 for p in chosen]
+
+
+def assert_equals_pycocotools(ours: dict, reference, kind: str) -> None:
+    keys = ("mAP50_95", "mAP50", "mAP75", "mAP_small", "mAP_medium", "mAP_large")
+    values = [ours[f"{kind}_{k}"] for k in keys]
+    np.testing.assert_allclose([-1 if v is None else v for v in values], reference, rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_mask_ap_equals_pycocotools_segm(seed: int):
+def test_mask_and_box_ap_equal_pycocotools(seed: int):
     predictions, truths = noisy_mask_set(seed)
-    ours = mask_average_precision(predictions, truths, num_classes=4)  # class 0 (background) has no objects
-    reference = pycocotools_segm(predictions, truths, classes=3)
-    values = [ours[f"mask_{k}"] for k in ("mAP50_95", "mAP50", "mAP75", "mAP_small", "mAP_medium", "mAP_large")]
+    ours = instance_average_precision(predictions, truths, num_classes=4)  # class 0 (background) has no objects
+    reference = pycocotools_eval(predictions, truths, classes=3, kind="segm")
     assert min(reference[:3]) > 0.1  # the set has matches to score
-    np.testing.assert_allclose([-1 if v is None else v for v in values], reference, rtol=0, atol=1e-6)
+    assert_equals_pycocotools(ours, reference, "mask")
+    assert_equals_pycocotools(ours, pycocotools_eval(predictions, truths, classes=3, kind="bbox"), "box")
+
+
+def test_crowded_images_of_hundreds_of_objects_are_scored_like_pycocotools():
+    """A 20 x 20 grid of small discs (400 objects of one class, as nuclei crowd a microscope image): pycocotools'
+    own area() overflows past 255 masks; our AP counts every object, up to max_detections a image."""
+    rng = np.random.default_rng(0)
+    side, cell = 20, 12
+    ys, xs = np.mgrid[:side * cell, :side * cell]
+    centres = [(r * cell + 6 + rng.uniform(-1, 1), c * cell + 6 + rng.uniform(-1, 1)) for r in range(side)
+               for c in range(side)]
+    gt = np.array([(ys - y) ** 2 + (xs - x) ** 2 <= rng.uniform(9, 20) for y, x in centres])
+    found = np.array([np.roll(m, tuple(rng.integers(-1, 2, 2)), axis=(0, 1)) for m in gt[rng.random(len(gt)) < 0.9]])
+    predictions = [(found, rng.random(len(found)), np.ones(len(found), np.int64), mask_extents(found))]
+    truths = [(gt, np.ones(len(gt), np.int64))]
+    for kind, name in (("segm", "mask"), ("bbox", "box")):
+        ours = instance_average_precision(predictions, truths, num_classes=2, max_detections=1000)
+        assert ours[f"{name}_mAP50"] > 0.8  # every object counted: at COCO's 100 detections it would be < 0.3
+        reference = pycocotools_eval(predictions, truths, 1, kind, 1000, side * cell, side * cell)
+        assert_equals_pycocotools(ours, reference, name)
 
 
 def test_pixel_metrics_equal_torchmetrics():

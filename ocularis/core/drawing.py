@@ -3,6 +3,7 @@
 import numpy as np
 from PIL import Image, ImageDraw
 
+UNLABELLED = 255  # data.masks.IGNORE: a class map's pixels no class is given (left untinted)
 PALETTE = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
            (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128), (170, 110, 40)]
 
@@ -31,26 +32,32 @@ def draw_boxes(image: np.ndarray, boxes: np.ndarray, texts: list[str], labels: n
     return np.asarray(picture)
 
 
-def class_colours(count: int) -> np.ndarray:
-    """(count, 3) uint8 colours: class 0 (background) black, the others from the palette."""
+def class_colours(count: int, background: bool = True) -> np.ndarray:
+    """(count, 3) uint8 colours: class 0 black where it is the background, the others from the palette (every class
+    from the palette where class 0 is a real one, such as CamVid's Sky)."""
+    if not background:
+        return np.array([PALETTE[i % len(PALETTE)] for i in range(count)], np.uint8).reshape(-1, 3)
     colours = np.array([(0, 0, 0), *[PALETTE[(i - 1) % len(PALETTE)] for i in range(1, count)]], np.uint8)
     return colours[:count]
 
 
-def overlay_mask(image: np.ndarray, semantic: np.ndarray, opacity: float = 0.5) -> np.ndarray:
-    """`image` with each non-background class of the (H, W) class map tinted in its colour at `opacity`."""
+def overlay_mask(image: np.ndarray, semantic: np.ndarray, opacity: float = 0.5, background: bool = True
+                 ) -> np.ndarray:
+    """`image` with each class of the (H, W) class map tinted in its colour at `opacity`: every class but the
+    background (class 0 where `background`) and unlabelled pixels (255)."""
     picture = np.asarray(Image.fromarray(image).convert("RGB")).astype(np.float32)
-    colours = class_colours(int(semantic.max(initial=0)) + 1).astype(np.float32)
+    colours = class_colours(int(semantic.max(initial=0)) + 1, background).astype(np.float32)
     tint = colours[semantic]
-    alpha = np.where(semantic[..., None] > 0, opacity, 0.0)
+    alpha = np.where(((semantic[..., None] > 0) | (not background)) & (semantic[..., None] != UNLABELLED), opacity,
+                     0.0)
     return (picture * (1 - alpha) + tint * alpha).round().astype(np.uint8)
 
 
-def draw_legend(image: np.ndarray, names: list[str], present: list[int]) -> np.ndarray:
-    """A colour key of the classes `present` in the top-left corner."""
+def draw_legend(image: np.ndarray, names: list[str], present: list[int], background: bool = True) -> np.ndarray:
+    """A colour key of the classes `present` in the top-left corner (colours as class_colours(..., background))."""
     picture = Image.fromarray(image)
     draw = ImageDraw.Draw(picture)
-    colours = class_colours(max(present, default=0) + 1)
+    colours = class_colours(max(present, default=0) + 1, background)
     for row, index in enumerate(present):
         y = 4 + row * 14
         draw.rectangle((4, y, 14, y + 10), fill=tuple(int(c) for c in colours[index]), outline=(255, 255, 255))

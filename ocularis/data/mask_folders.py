@@ -2,13 +2,17 @@
 at the top or inside `train/ val/ test/` folders (or `images/train` + `masks/train`).
 
 A mask's pixel values are class indices (greyscale or palette PNG; 255 = ignore). Without a class map the classes are
-the values found: black-and-white {0, 255} masks are background / foreground. A `classes.txt` (one name a line, line
-1 = class 0 = background) or `classes.yaml` (a list of names, {name: index}, or {name: [r, g, b]} for colour masks)
-beside the folders names them (mask_png.py reads both). An `instances/` folder beside `masks/` adds objects: an
-object-id PNG per image (0 none, k object k), each object's class the one the class mask gives its pixels. That is
-also what `write_masks` writes.
+the values found (0 named background, value v class_v, with a warning listing them): black-and-white {0, 255} masks
+are background / foreground. A `classes.txt` (one name a line, line k = mask value k; class 0 need not be background)
+or `classes.yaml` (a list of names, {name: index}, or {name: [r, g, b]} for colour masks) beside the folders names
+them (mask_png.py reads both). A value that marks unlabelled pixels (CamVid's void 11) is a line `ignore` there, a
+classes.yaml `ignore: 11` beside `names:`, or `--ignore-index 11`: its pixels are neither trained nor scored. An
+`instances/` folder beside `masks/` adds objects (class 0 must then be background): an object-id PNG per image (0
+none, k object k), each object's class the one the class mask gives its pixels. That is also what `write_masks`
+writes.
 """
 
+import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -18,7 +22,7 @@ from PIL import Image, UnidentifiedImageError
 from ocularis.core.checkpoint import atomic_write
 from ocularis.core.images import list_images
 from ocularis.data.boxes import image_size, save_image, unique_image_ids
-from ocularis.data.mask_png import ClassMap, IndexMaskTarget, read_class_map, voc_palette
+from ocularis.data.mask_png import ClassMap, IndexMaskTarget, read_class_map, voc_palette, with_ignore
 from ocularis.data.masks import BACKGROUND, IGNORE, SegmentationSplit, SourceMasks, counted
 from ocularis.errors import DataError, LabelError
 
@@ -74,16 +78,20 @@ def _has_images(folder: Path) -> bool:
     return folder.is_dir() and bool(list_images(folder))
 
 
-def read_mask_folders(root: str | Path) -> SourceMasks:
-    """The splits of an image + mask folder layout, each image with its (lazily decoded) class mask."""
+def read_mask_folders(root: str | Path, ignore_index: int | None = None) -> SourceMasks:
+    """The splits of an image + mask folder layout, each image with its (lazily decoded) class mask; mask value
+    `ignore_index` (--ignore-index) unlabelled."""
     root = Path(root)
     layout, warnings = mask_folder_splits(root) if root.is_dir() else ({}, [])
     if not layout:
         raise DataError(f"{root}: no images/ + masks/ folders (or train/image + train/label) with matching file names")
     found = {split: _matched(*folders, warnings) for split, folders in layout.items()}
     classes = read_class_map(root)
+    if classes is not None:
+        classes = with_ignore(classes, ignore_index)
     if classes is None or (len(classes.names) == 2 and classes.colours is None):
-        classes = _from_values([m for pairs in found.values() for _, m, _ in pairs], classes, root)
+        classes = _from_values([m for pairs in found.values() for _, m, _ in pairs], classes, root, ignore_index,
+                               warnings)
     unique = list(dict.fromkeys(image for pairs in found.values() for image, _, _ in pairs))
     ids = dict(zip(unique, unique_image_ids(unique), strict=True))
     splits = {split: SegmentationSplit([str(image) for image, _, _ in pairs],
@@ -128,22 +136,30 @@ def _by_key(folder: Path) -> dict[str, Path]:
     return found
 
 
-def _from_values(masks: list[Path], given: ClassMap | None, root: Path) -> ClassMap:
-    """The class map the mask values imply: the values found (no class map), or whether 255 means class 1 in a
-    two-class map (black-and-white masks). Each mask is read once for this: values, not sizes, are what counts."""
+def _from_values(masks: list[Path], given: ClassMap | None, root: Path, ignore: int | None,
+                 warnings: list[str]) -> ClassMap:
+    """The class map the mask values imply: the values found (no class map: value 0 background, value v class_v,
+    and a warning listing them), or whether 255 means class 1 in a two-class map (black-and-white masks). Each mask is
+    read once for this: values, not sizes, are what counts."""
     with ThreadPoolExecutor(max_workers=4) as pool:
         seen = set().union(*pool.map(_values, masks))
-    binary = seen <= {0, 255} or seen <= {0, 1}
+    ignore = given.ignore if given is not None else None if ignore == IGNORE else ignore
+    labelled = seen - {ignore}
     if given is not None:
-        return ClassMap(given.names, given.source, binary=IGNORE in seen and 1 not in seen)
-    if binary:
+        return dataclasses.replace(given, binary=ignore not in (0, 1) and IGNORE in labelled and 1 not in labelled)
+    if ignore not in (0, 1) and (labelled <= {0, 255} or labelled <= {0, 1}):
         return ClassMap([BACKGROUND, "foreground"], f"the black-and-white masks of {root} (no classes.txt)",
-                        binary=IGNORE in seen)
-    top = max(seen - {IGNORE})
+                        binary=IGNORE in labelled, ignore=ignore)
+    top = max(labelled - {IGNORE}, default=0)
     if top >= IGNORE:
         raise DataError(f"{root}: mask values reach {top}; class masks hold classes 0..254 (255 = ignore)")
-    return ClassMap([BACKGROUND, *(f"class_{i}" for i in range(1, top + 1))],
-                    f"the values found in the masks of {root} (no classes.txt)")
+    names = [BACKGROUND if value == 0 else f"class_{value}" for value in range(top + 1) if value != ignore]
+    warnings.append(counted("mask value(s) have no name (no classes.txt or classes.yaml beside the folders), so 0 "
+                            "was named background and each other value v class_v", [str(v) for v in
+                                                                                   sorted(labelled - {IGNORE})], 16)
+                    + f"; name the classes in {root / 'classes.txt'} (one a line, mask value 0 first; a line "
+                    "'ignore' for a value that marks unlabelled pixels) or pass --ignore-index N")
+    return ClassMap(names, f"the values found in the masks of {root} (no classes.txt)", ignore=ignore)
 
 
 def _values(path: Path) -> set[int]:

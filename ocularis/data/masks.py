@@ -2,7 +2,12 @@
 
 A mask annotation stays on disk (or in its JSON) until asked for: `MaskTarget.decode(size)` turns it into `MaskLabels`,
 one class-index map and, where the data has objects, one boolean mask per object. So the DSB nuclei's thousands of
-per-nucleus PNGs are decoded when an image is, not all at once. `classes[0]` is always "background".
+per-nucleus PNGs are decoded when an image is, not all at once.
+
+Class 0 is "background" where the data has one (every instance set: an object is never class 0, and the readers of
+objects name it so); a semantic set's class 0 may be a real class (CamVid's Sky), and `has_background(classes)` says
+which, for the metrics (mIoU_foreground) and the drawings (background left untinted). A mask value the data marks as
+unlabelled (CamVid's void 11, ADE20K's 0, `--ignore-index`) is decoded as IGNORE, so no loss and no metric counts it.
 """
 
 import zlib
@@ -20,11 +25,17 @@ BACKGROUND = "background"
 IGNORE = 255  # in a class-index map: a pixel no loss and no metric counts (VOC's object borders, padding)
 
 
+def has_background(classes: list[str]) -> bool:
+    """Whether class 0 is the background (named so: 'background', 'Background', labelme's '_background_'), not a
+    real class such as CamVid's Sky."""
+    return bool(classes) and classes[0].strip("_ ").lower() == BACKGROUND
+
+
 @dataclass
 class MaskLabels:
     """The decoded annotation of one image."""
 
-    semantic: np.ndarray  # (H, W) uint8 class index per pixel: 0 background, IGNORE unlabelled
+    semantic: np.ndarray  # (H, W) uint8 class index per pixel (0 background where the data has one), IGNORE unlabelled
     masks: np.ndarray  # (N, H, W) bool, one per object; N = 0 where the data has class maps only
     labels: np.ndarray  # (N,) int64 class index of each object (>= 1: objects are never background)
 
@@ -70,6 +81,10 @@ class MaskTarget(ABC):
     def window(self, size: Size, box: tuple[int, int, int, int]) -> MaskLabels:
         """decode(size) inside box (x0, y0, x1, y1): a training crop. Formats that can, decode only the box."""
         return self.decode(size).crop(box)
+
+    def class_map(self, size: Size) -> np.ndarray:
+        """decode(size).semantic alone (class pixel counts): formats that can, leave the objects' masks out."""
+        return self.decode(size).semantic
 
     def skipped(self) -> list[str]:
         """What the last decode left out by the data's own convention (DSB's empty per-nucleus PNGs), so the one
@@ -124,6 +139,9 @@ class PackedTarget(MaskTarget):
     def decode(self, size: Size) -> MaskLabels:
         return self._unpack(size, (0, 0, *size), np.arange(len(self.labels)))  # every object, even an empty one
 
+    def class_map(self, size: Size) -> np.ndarray:
+        return self._unpack(size, (0, 0, *size), np.zeros(0, np.int64)).semantic
+
     def window(self, size: Size, box: tuple[int, int, int, int]) -> MaskLabels:
         x0, y0, x1, y1 = box
         meets = np.flatnonzero((self.boxes[:, 0] < x1) & (self.boxes[:, 2] > x0) & (self.boxes[:, 1] < y1)
@@ -168,7 +186,7 @@ class SegmentationSplit:
 class SegmentationSet:
     """A segmentation dataset ready to train on."""
 
-    classes: list[str]  # classes[0] == BACKGROUND
+    classes: list[str]  # classes[0] is BACKGROUND where the data has one (has_background)
     train: SegmentationSplit
     val: SegmentationSplit
     test: SegmentationSplit
@@ -183,7 +201,7 @@ class SourceMasks:
     """A segmentation dataset as its files define it: only the splits the source names (an unsplit source is all
     'train'); read_segmentation then validates it and draws the missing splits."""
 
-    classes: list[str]  # classes[0] == BACKGROUND
+    classes: list[str]  # classes[0] is BACKGROUND where the data has one (always, with objects)
     splits: dict[str, SegmentationSplit]
     instances: bool = False
     warnings: list[str] = field(default_factory=list)

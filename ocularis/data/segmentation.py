@@ -5,6 +5,10 @@ What a path holds is recognised by what it is: a .json is COCO, a .yaml YOLO-seg
 data.yaml in it, a VOC set (SegmentationClass/), COCO jsons named by split (in it or in annotations/), image + mask
 folders (images/ + masks/, ISBI's train/image + train/label, or train/ val/ test/ holding them), or DSB image folders
 (<id>/images + <id>/masks). `convert_masks` writes any of them as masks, coco-seg or yolo-seg, keeping the splits.
+
+`ignore_index` (--ignore-index) is a class-index mask value that marks unlabelled pixels (CamVid's void 11, ADE20K's
+0): image + mask folders and VOC sets decode it as IGNORE (data.mask_png.with_ignore); the other formats name their
+classes by category, not by mask value, and refuse it.
 """
 
 from collections.abc import Callable
@@ -32,6 +36,7 @@ from ocularis.data.masks import (
     Source,
     SourceMasks,
     counted,
+    has_background,
 )
 from ocularis.data.nuclei import is_nuclei_folder, read_nuclei
 from ocularis.data.shapes import SHAPES, draw_scene
@@ -47,12 +52,14 @@ TASK = "segment"
 
 
 def read_segmentation(data: str, *, val_fraction: float = 0.15, test_fraction: float = 0.15,
-                      seed: int = 0) -> SegmentationSet:
+                      seed: int = 0, ignore_index: int | None = None) -> SegmentationSet:
     """A built-in name ('shapes'), COCO .json, YOLO-seg .yaml or a mask folder; every annotation checked (a
-    LabelError naming the file and the fix), lacking splits drawn with the seed."""
+    LabelError naming the file and the fix), lacking splits drawn with the seed; mask value `ignore_index`
+    unlabelled (mask folders and VOC)."""
     if (TASK, str(data)) in DATASETS and not Path(data).exists():
+        _no_ignore_index(ignore_index, f"the built-in {data}")
         return DATASETS.get(str(data), task=TASK)(val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
-    source = read_mask_source(data)
+    source = read_mask_source(data, ignore_index)
     channels, warnings = validate(source)
     dataset = finish_masks(source, val_fraction, test_fraction, seed, origin=str(data))
     dataset.channels, dataset.images = channels, ImageCache(channels=channels)
@@ -60,10 +67,13 @@ def read_segmentation(data: str, *, val_fraction: float = 0.15, test_fraction: f
     return dataset
 
 
-def read_mask_source(data: str | Path) -> SourceMasks:
+def read_mask_source(data: str | Path, ignore_index: int | None = None) -> SourceMasks:
     """The dataset at `data` with its splits as the files define them (a built-in: its default seeded splits)."""
     path = Path(data)
+    if ignore_index == IGNORE:  # the convention every reader keeps anyway
+        ignore_index = None
     if (TASK, str(data)) in DATASETS and not path.exists():
+        _no_ignore_index(ignore_index, f"the built-in {data}")
         dataset = DATASETS.get(str(data), task=TASK)(val_fraction=0.15, test_fraction=0.15, seed=0)
         splits = {name: getattr(dataset, name) for name in SPLITS if len(getattr(dataset, name))}
         return SourceMasks(dataset.classes, splits, dataset.instances, list(dataset.warnings))
@@ -71,32 +81,42 @@ def read_mask_source(data: str | Path) -> SourceMasks:
         readers = {".json": read_coco_masks, ".yaml": read_yolo_seg, ".yml": read_yolo_seg}
         if path.suffix.lower() not in readers:
             raise DataError(f"{path}: not a segmentation dataset; pass a COCO .json, a YOLO-seg data.yaml or a folder")
+        _no_ignore_index(ignore_index, f"{path} ({'COCO' if path.suffix.lower() == '.json' else 'YOLO-seg'})")
         return readers[path.suffix.lower()](path)
     if path.is_dir():
-        return _read_folder(path)
+        return _read_folder(path, ignore_index)
     known = ", ".join(DATASETS.names(task=TASK))
     raise DataError(f"dataset {data}: no such file or folder, and not a built-in segmentation dataset ({known}); pass "
                     "a COCO .json, a YOLO-seg data.yaml, or a folder of images and masks")
 
 
-def _read_folder(folder: Path) -> SourceMasks:
+def _read_folder(folder: Path, ignore_index: int | None = None) -> SourceMasks:
     yamls = sorted(p for p in [*folder.glob("*.yaml"), *folder.glob("*.yml")] if p.stem != "classes")
     if len(yamls) > 1:
         raise DataError(f"{folder}: holds {len(yamls)} yaml files ({', '.join(y.name for y in yamls)}); pass the one "
                         "that describes the dataset")
     if yamls:
+        _no_ignore_index(ignore_index, f"{folder} (YOLO-seg)")
         return read_yolo_seg(yamls[0])
     if voc_root(folder) is not None:
-        return read_voc_segmentation(folder)
+        return read_voc_segmentation(folder, ignore_index)
     if coco_files(folder):
+        _no_ignore_index(ignore_index, f"{folder} (COCO)")
         return read_coco_masks(folder)
     if mask_folder_splits(folder)[0]:
-        return read_mask_folders(folder)
+        return read_mask_folders(folder, ignore_index)
     if is_nuclei_folder(folder):
+        _no_ignore_index(ignore_index, f"{folder} (one mask PNG per nucleus)")
         return read_nuclei(folder)
     raise DataError(f"{folder}: no segmentation dataset found; expected images/ + masks/ folders (or train/image + "
                     "train/label), a VOC SegmentationClass/, COCO .json files, a YOLO-seg data.yaml, or DSB "
                     "<id>/images + <id>/masks folders")
+
+
+def _no_ignore_index(ignore_index: int | None, what: str) -> None:
+    if ignore_index is not None and ignore_index != IGNORE:
+        raise ConfigError(f"--ignore-index {ignore_index}: {what} names its classes by category, not by mask value; "
+                          "the option is for class-index masks (image + mask folders, VOC)")
 
 
 def validate(source: SourceMasks) -> tuple[int, list[str]]:
@@ -104,9 +124,11 @@ def validate(source: SourceMasks) -> tuple[int, list[str]]:
     order; objects' masks are kept packed in place of their files (PackedTarget). Returns the channels the images
     have (1 where every one is greyscale) and the counted warnings. An image whose header cannot be read is left to
     the caller's decode check (ocularis.data.cache.check_decodable)."""
-    if len(source.classes) > IGNORE or not source.classes or source.classes[0] != BACKGROUND:
-        raise DataError(f"classes {source.classes[:3]}...: class 0 must be '{BACKGROUND}' and there may be at most "
-                        f"{IGNORE} classes")
+    if len(source.classes) > IGNORE or not source.classes:
+        raise DataError(f"classes {source.classes[:3]}...: there must be 1 to {IGNORE} classes")
+    if source.instances and not has_background(source.classes):
+        raise DataError(f"classes {source.classes[:3]}...: the data has objects, and class 0 ({source.classes[0]!r}) "
+                        f"is the pixels no object covers; name it '{BACKGROUND}' (a class of objects comes after it)")
     pairs = list({id(target): (image, target) for split in source.splits.values()
                   for image, target in zip(split.sources, split.targets, strict=True)}.values())
     pool = ThreadPoolExecutor(max_workers=4)  # PNG, RLE and header decodes release the GIL
@@ -189,6 +211,9 @@ def convert_masks(source: str, target_format: str, out_dir: str) -> Path:
     if out.exists() and any(out.iterdir()):
         raise DataError(f"output folder {out} is not empty; choose a new folder so no old file mixes in")
     dataset = read_mask_source(source)
+    if target_format != "masks" and not has_background(dataset.classes):
+        raise DataError(f"{source}: class 0 is {dataset.classes[0]!r}, not background, and {target_format} stores "
+                        "objects only, so its pixels would be lost; convert to masks")
     validate(dataset)
     out.mkdir(parents=True, exist_ok=True)
     return WRITERS[target_format](dataset, out)

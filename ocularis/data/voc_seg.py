@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ocularis.core.images import IMAGE_EXTENSIONS
 from ocularis.data.boxes import SPLITS, unique_image_ids
-from ocularis.data.mask_png import ClassMap, IndexMaskTarget, read_class_map, voc_palette
+from ocularis.data.mask_png import ClassMap, IndexMaskTarget, read_class_map, voc_palette, with_ignore
 from ocularis.data.masks import IGNORE, SegmentationSplit, SourceMasks, counted
 from ocularis.errors import DataError
 
@@ -30,12 +30,13 @@ def voc_root(folder: Path) -> Path | None:
     return below[0] if below else None
 
 
-def read_voc_segmentation(folder: str | Path) -> SourceMasks:
-    """The splits ImageSets/Segmentation lists (else every mask as train), each image with its class mask."""
+def read_voc_segmentation(folder: str | Path, ignore_index: int | None = None) -> SourceMasks:
+    """The splits ImageSets/Segmentation lists (else every mask as train), each image with its class mask; mask
+    value `ignore_index` (--ignore-index) unlabelled, as 255 is."""
     root = voc_root(Path(folder))
     if root is None:
         raise DataError(f"{folder}: no {CLASS_DIR}/ folder; a VOC segmentation set has JPEGImages/ and {CLASS_DIR}/")
-    classes = _classes(root)
+    classes = with_ignore(_classes(root), ignore_index)
     masks = {p.stem: p for p in sorted((root / CLASS_DIR).glob("*.png"))}
     objects = {p.stem: p for p in sorted((root / OBJECT_DIR).glob("*.png"))} if (root / OBJECT_DIR).is_dir() else {}
     split_ids, warnings = _split_lists(root, masks)
@@ -62,10 +63,11 @@ def _classes(root: Path) -> ClassMap:
     if given is not None and given.colours is not None:
         return given
     palette = voc_palette()
-    colours = {palette[3 * i] << 16 | palette[3 * i + 1] << 8 | palette[3 * i + 2]: i for i in range(len(names))}
+    values = range(len(names)) if given is None else [*given.values(), *[v for v in [given.ignore] if v is not None]]
+    colours = {palette[3 * i] << 16 | palette[3 * i + 1] << 8 | palette[3 * i + 2]: i for i in values}
     colours[palette[3 * IGNORE] << 16 | palette[3 * IGNORE + 1] << 8 | palette[3 * IGNORE + 2]] = IGNORE
     source = given.source if given is not None else f"VOC's {len(VOC_CLASSES)} classes"
-    return ClassMap(names, source, colours)
+    return ClassMap(names, source, colours, ignore=given.ignore if given is not None else None)
 
 
 def _split_lists(root: Path, masks: dict[str, Path]) -> tuple[dict[str, list[str]], list[str]]:

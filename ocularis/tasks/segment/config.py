@@ -20,13 +20,18 @@ class SegmentConfig(TrainConfig):
                             ("cosine", "onecycle", "step", "none"))
     loss: str = option("ce", "semantic loss: cross-entropy, soft Dice, both summed, or focal", ("ce", "dice", "ce+dice",
                                                                                                  "focal"))
-    class_weights: str = option("none", "weigh the loss per class: none, or balanced (inverse pixel frequency)",
-                                ("none", "balanced"))
+    class_weights: str = option("none", "weigh the loss per class: none, balanced (inverse pixel frequency, mean 1) "
+                                "or median_freq (SegNet's median frequency balancing), over every training image",
+                                ("none", "balanced", "median_freq"))
+    ignore_index: int | None = option(None, "a mask value whose pixels are neither trained nor scored, as 255's are "
+                                      "(CamVid's void 11, ADE20K's 0); the classes after it move down one index",
+                                      low=0, high=255)
     elastic: float = option(0.0, "share of training crops elastically deformed (the augmentation U-Net relied on)")
     fliplr: float | None = option(None, "horizontal (and vertical) flip probability (default: 0.5)")
     conf: float = option(0.25, "instance models: confidence threshold of predictions")
     iou: float = option(0.5, "instance models: IoU threshold of non-maximum suppression")
-    max_det: int = option(100, "instance models: most objects kept per image")
+    max_det: int = option(1000, "instance models: most objects kept per image (and counted by mask AP: "
+                          "crowded images such as nuclei hold hundreds)")
     overlap: int = option(64, "pixels adjacent tiles share when an image is larger than a tile")
 
 

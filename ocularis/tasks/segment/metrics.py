@@ -8,11 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torchvision.ops import box_iou
 
 from ocularis.core.coco_ap import MAX_DETECTIONS, image_entries, mean_defined, summarise
 from ocularis.core.plots import plot_bars, plot_confusion
 from ocularis.core.results import Metrics
-from ocularis.data.masks import IGNORE
+from ocularis.data.masks import IGNORE, has_background
 
 
 @dataclass
@@ -35,7 +36,8 @@ class SegmentMetrics(Metrics):
         return asdict(self)
 
     def summary(self) -> str:
-        shown = ("mIoU", "mDice", "pixel_accuracy", "pixel_error", "rand_error", "mask_mAP50", "mask_mAP50_95")
+        shown = ("mIoU", "mDice", "pixel_accuracy", "pixel_error", "rand_error", "mask_mAP50", "mask_mAP50_95",
+                 "box_mAP50", "box_mAP50_95")
         return "  ".join(f"{k}: {_format(self.values[k])}" for k in shown if k in self.values)
 
     def __str__(self) -> str:
@@ -103,8 +105,9 @@ def semantic_values(confusion: np.ndarray, classes: list[str]) -> tuple[dict, di
         dice = np.where(union > 0, 2 * true_positive / (truth + predicted), np.nan)
     total = confusion.sum()
     accuracy = float(true_positive.sum() / total) if total else None
-    values = {"mIoU": mean_defined(iou), "mDice": mean_defined(dice), "pixel_accuracy": accuracy,
-              "mIoU_foreground": mean_defined(iou[1:])}
+    values = {"mIoU": mean_defined(iou), "mDice": mean_defined(dice), "pixel_accuracy": accuracy}
+    if has_background(classes):  # without one (CamVid's class 0 is Sky) every class is a foreground class
+        values["mIoU_foreground"] = mean_defined(iou[1:])
     if len(classes) == 2:  # the ISBI 2012 leaderboard's pixel error: 1 - F-score of the foreground (label > 0)
         # pixels. The challenge took the best F-score over thresholds of a probability map; at the model's own
         # decision this is that value or worse. (1 - pixel accuracy is a different, smaller-looking number.)
@@ -114,42 +117,67 @@ def semantic_values(confusion: np.ndarray, classes: list[str]) -> tuple[dict, di
     return values, per_class
 
 
-def mask_average_precision(predictions: list, truths: list, num_classes: int) -> dict[str, float | None]:
-    """COCO segm AP. predictions per image (masks (n, H, W) bool, scores (n,), labels (n,)); truths per image
-    (masks (m, H, W) bool, labels (m,)); labels are class indices (background, 0, has no objects)."""
+def instance_average_precision(predictions: list, truths: list, num_classes: int,
+                           max_detections: int = MAX_DETECTIONS) -> dict[str, float | None]:
+    """COCO segm and bbox AP. predictions per image (masks (n, H, W) bool, scores (n,), labels (n,), boxes (n, 4)
+    xyxy); truths per image (masks (m, H, W) bool, labels (m,)), whose boxes are their masks' extents; labels are
+    class indices (background, 0, has no objects). At most `max_detections` per image and class count, as COCOeval's
+    maxDets (100 there; crowded images such as nuclei need more)."""
     from pycocotools import mask as coco_mask
 
     def encode(masks: np.ndarray) -> list:  # (n, W, H) in C order is (H, W, n) in Fortran order: one copy
         return coco_mask.encode(np.ascontiguousarray(np.asarray(masks, bool).transpose(0, 2, 1)).view(np.uint8)
                                 .transpose(2, 1, 0))
 
-    entries = [[[] for _ in range(4)] for _ in range(num_classes)]
-    for (masks, scores, labels), (gt_masks, gt_labels) in zip(predictions, truths, strict=True):
+    entries = {kind: [[[] for _ in range(4)] for _ in range(num_classes)] for kind in ("mask", "box")}
+    for (masks, scores, labels, boxes), (gt_masks, gt_labels) in zip(predictions, truths, strict=True):
         scores, labels, gt_labels = np.asarray(scores, np.float64), np.asarray(labels), np.asarray(gt_labels)
+        masks, gt_masks = np.asarray(masks, bool), np.asarray(gt_masks, bool)
+        boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
         found_all, truth_all = encode(masks) if len(labels) else [], encode(gt_masks) if len(gt_labels) else []
+        # areas counted here: pycocotools' area() fails on more than 255 masks (a uint8 it sizes its answer with)
+        area, gt_area = masks.sum((1, 2), dtype=np.float64), gt_masks.sum((1, 2), dtype=np.float64)
+        gt_boxes = mask_extents(gt_masks)
         for c in np.intersect1d(np.union1d(labels, gt_labels), np.arange(num_classes)):
             found = np.flatnonzero(labels == c)
-            found = found[np.argsort(-scores[found], kind="mergesort")][:MAX_DETECTIONS]
+            found = found[np.argsort(-scores[found], kind="mergesort")][:max_detections]
             truth = np.flatnonzero(gt_labels == c)
             dt, gt = [found_all[i] for i in found], [truth_all[i] for i in truth]
-            iou = np.asarray(coco_mask.iou(dt, gt, [0] * len(gt)) if dt and gt else np.zeros((len(dt), len(gt))))
-            dt_area = coco_mask.area(dt).astype(np.float64) if dt else np.zeros(0)
-            gt_area = coco_mask.area(gt).astype(np.float64) if gt else np.zeros(0)
-            for a, entry in enumerate(image_entries(scores[found], iou.reshape(len(dt), len(gt)), dt_area, gt_area)):
-                entries[c][a].append(entry)
-    _, _, values = summarise(entries)
-    return {f"mask_{key}": value for key, value in values.items()}
+            overlaps = {"mask": np.asarray(coco_mask.iou(dt, gt, [0] * len(gt)) if dt and gt else
+                                           np.zeros((len(dt), len(gt)))).reshape(len(dt), len(gt)),
+                        "box": box_iou(torch.from_numpy(boxes[found]), torch.from_numpy(gt_boxes[truth])).numpy()}
+            sizes = {"mask": (area[found], gt_area[truth]),
+                     "box": (_box_area(boxes[found]), _box_area(gt_boxes[truth]))}
+            for kind, iou in overlaps.items():
+                for a, entry in enumerate(image_entries(scores[found], iou, *sizes[kind])):
+                    entries[kind][c][a].append(entry)
+    return {f"{kind}_{key}": value for kind, per_class in entries.items()
+            for key, value in summarise(per_class)[2].items()}
 
 
-def segmentation_metrics(counter: PixelCounter, classes: list[str], instances: tuple[list, list] | None = None
-                         ) -> SegmentMetrics:
-    """The metrics from a filled PixelCounter and, for instance models, (predictions, truths) for mask AP."""
+def mask_extents(masks: np.ndarray) -> np.ndarray:
+    """(n, 4) float x0, y0, x1, y1 around each mask's pixels (x1, y1 exclusive; zeros for an empty mask)."""
+    boxes = np.zeros((len(masks), 4))
+    for index, mask in enumerate(masks):
+        rows, columns = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+        if len(rows):
+            boxes[index] = columns[0], rows[0], columns[-1] + 1, rows[-1] + 1
+    return boxes
+
+
+def _box_area(boxes: np.ndarray) -> np.ndarray:
+    return (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+
+
+def segmentation_metrics(counter: PixelCounter, classes: list[str], instances: tuple[list, list] | None = None,
+                         max_detections: int = MAX_DETECTIONS) -> SegmentMetrics:
+    """The metrics from a filled PixelCounter and, for instance models, (predictions, truths) for mask and box AP."""
     confusion = counter.confusion()
     values, per_class = semantic_values(confusion, classes)
     if counter.rand_errors:
         values["rand_error"] = float(np.mean(counter.rand_errors))
     if instances is not None:
-        values.update(mask_average_precision(*instances, len(classes)))
+        values.update(instance_average_precision(*instances, len(classes), max_detections))
     return SegmentMetrics(list(classes), values, per_class, confusion.tolist())
 
 

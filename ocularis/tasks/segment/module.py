@@ -11,7 +11,7 @@ from ocularis.engine.callbacks import EpochMeans
 from ocularis.engine.module import TaskModule
 from ocularis.engine.optim import optimizers_for
 from ocularis.tasks.segment.config import SegmentConfig
-from ocularis.tasks.segment.metrics import PixelCounter, mask_average_precision, semantic_values
+from ocularis.tasks.segment.metrics import PixelCounter, instance_average_precision, semantic_values
 
 
 def semantic_loss(logits: torch.Tensor, target: torch.Tensor, kind: str, weights: torch.Tensor | None = None
@@ -79,14 +79,17 @@ class SegmentModule(TaskModule):
         outputs = self.network(images)
         if self.network.instances:
             for found, target in zip(self.decode_instances(outputs, images.shape[-2:]), targets, strict=True):
-                self._found.append(found)
-                self._truths.append((target["masks"].bool().cpu().numpy(), target["labels"].cpu().numpy()))
+                height, width = target["size"].tolist()  # the image's own pixels, as score() counts them
+                masks, scores, labels, boxes = found
+                self._found.append((masks[:, :height, :width], scores, labels, boxes))
+                self._truths.append((target["masks"][:, :height, :width].bool().cpu().numpy(),
+                                     target["labels"].cpu().numpy()))
         else:
             self._counter.update(outputs.argmax(1).cpu(), torch.stack([t["semantic"] for t in targets]).cpu())
 
     def on_validation_epoch_end(self) -> None:
         if self.network.instances:
-            values = mask_average_precision(self._found, self._truths, len(self.classes))
+            values = instance_average_precision(self._found, self._truths, len(self.classes), self.config.max_det)
             self.log(self.monitor, values["mask_mAP50"] or 0.0, prog_bar=True, sync_dist=True)
             self._found, self._truths = [], []
         else:

@@ -18,6 +18,7 @@ from torchvision.ops import batched_nms
 
 from ocularis.core.drawing import class_colours, draw_boxes, draw_legend, enlarged, overlay_mask
 from ocularis.core.results import Result
+from ocularis.data.masks import has_background
 
 # Candidates NMS sees at most, best first: at conf 0.001 an early model keeps nearly every row of a whole image (tens
 # of thousands), and NMS over them cost 9 s an image; torchvision's detectors cap theirs (pre_nms_top_n) the same way.
@@ -40,6 +41,7 @@ class MasksResult(BaseModel):
     width: int
     height: int
     classes: list[str] = Field(description="class names; index i is value i of the class map")
+    background: bool = Field(True, description="class 0 is the background (left untinted), not a class such as Sky")
     class_map_png: str = Field(description="base64 PNG (8-bit greyscale): each pixel's class index")
     pixels: dict[str, int] = Field(description="pixels per class present")
     objects: list[ObjectMask] = Field(description="instance models: one entry per object")
@@ -47,7 +49,8 @@ class MasksResult(BaseModel):
 
 @dataclass
 class Masks(Result):
-    """`semantic` (H, W) class indices into `classes` (0 background); instance models add `masks` (n, H, W) bool
+    """`semantic` (H, W) class indices into `classes` (0 background where has_background(classes), as it always is
+    with objects); instance models add `masks` (n, H, W) bool
     with `boxes` (n, 4), `scores` and `labels` (class indices >= 1)."""
 
     schema = MasksResult
@@ -86,6 +89,7 @@ class Masks(Result):
                    for box, score, label, mask, rle in zip(self.boxes, self.scores, self.labels, self.masks,
                                                            self.rles() if len(self) else [], strict=True)]
         return {"source": self.source, "width": self.size[0], "height": self.size[1], "classes": self.classes,
+                "background": has_background(self.classes),
                 "class_map_png": base64.b64encode(self.class_map_png()).decode("ascii"), "pixels": self.pixels(),
                 "objects": objects}
 
@@ -110,20 +114,21 @@ class Masks(Result):
 
     def plot(self, enlarge: bool = True) -> np.ndarray:
         """The image with classes tinted, objects boxed and a legend (RGB uint8)."""
-        picture = overlay_mask(self.image, self.semantic)
+        background = has_background(self.classes)
+        picture = overlay_mask(self.image, self.semantic, background=background)
         if len(self):
             picture = draw_boxes(picture, self.boxes, [f"{self.classes[int(n)]} {s:.2f}" for n, s in
                                                        zip(self.labels, self.scores, strict=True)],
                                  self.labels - 1, enlarge)
         else:
             picture = np.asarray(enlarged(picture, enlarge)[0])
-        present = [i for i in np.unique(self.semantic).tolist() if 0 < i < len(self.classes)]
-        return draw_legend(picture, self.classes, present)
+        present = [i for i in np.unique(self.semantic).tolist() if int(background) <= i < len(self.classes)]
+        return draw_legend(picture, self.classes, present, background)
 
     def row(self) -> dict[str, str]:
         total = self.semantic.size
         share = ", ".join(f"{name} {count / total:.1%}" for name, count in self.pixels().items()
-                          if name != self.classes[0])
+                          if name != self.classes[0] or not has_background(self.classes))
         return {"image": self.source, "objects": str(len(self)), "classes": share or "-"}
 
     def save_to(self, folder: Path, stem: str) -> None:
@@ -132,7 +137,8 @@ class Masks(Result):
         self.save(folder / f"{stem}.png")
         (folder / "masks").mkdir(exist_ok=True)
         palette = Image.fromarray(self.semantic, mode="P")
-        palette.putpalette(class_colours(256).reshape(-1).tolist() if len(self.classes) <= 256 else [])
+        palette.putpalette(class_colours(256, has_background(self.classes)).reshape(-1).tolist()
+                           if len(self.classes) <= 256 else [])
         palette.save(folder / "masks" / f"{stem}.png")
         if len(self):
             (folder / "masks" / f"{stem}.json").write_text(json.dumps(self.to_json()["objects"]))
@@ -156,9 +162,9 @@ class Objects:
     def select(self, keep) -> "Objects":
         return Objects(self.boxes[keep], self.scores[keep], self.labels[keep], self.masks[keep])
 
-    def as_numpy(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(masks, scores, labels) as the mask AP takes them."""
-        return self.masks.numpy(), self.scores.numpy(), self.labels.numpy()
+    def as_numpy(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(masks, scores, labels, boxes) as the mask and box AP take them."""
+        return self.masks.numpy(), self.scores.numpy(), self.labels.numpy(), self.boxes.numpy()
 
 
 def decode_objects(rows, coefficients, prototypes, size: tuple[int, int], conf: float, iou: float, max_det: int,

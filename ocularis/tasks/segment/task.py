@@ -16,7 +16,7 @@ from torchvision.transforms import v2
 from ocularis.core.drawing import overlay_mask
 from ocularis.core.plots import plot_image_grid
 from ocularis.data.inputs import batches, expand_inputs
-from ocularis.data.masks import MaskLabels, MaskTarget
+from ocularis.data.masks import MaskLabels, MaskTarget, has_background
 from ocularis.data.splits import class_mapping
 from ocularis.deploy.export import Graph
 from ocularis.deploy.outputs import parts, rows
@@ -31,6 +31,7 @@ from ocularis.tasks.segment.metrics import PixelCounter, SegmentMetrics, segment
 from ocularis.tasks.segment.model import build_segmenter, model_defaults, segments_objects
 from ocularis.tasks.segment.module import SegmentModule
 from ocularis.tasks.segment.predict import Masks, Objects, decode_objects, paint
+from ocularis.tasks.segment.weights import class_weights
 
 __all__ = ["Segmenter"]
 
@@ -49,7 +50,7 @@ class Segmenter(Task):
 
     def __init__(self, model: str | None = None, weights: str | None = None, **options: Any):
         super().__init__(model, weights, **options)
-        self.class_weights: torch.Tensor | None = None  # --class-weights balanced: set by prepare
+        self.class_weights: torch.Tensor | None = None  # --class-weights balanced | median_freq: set by prepare
 
     @staticmethod
     def build(meta: dict[str, Any]) -> nn.Module:
@@ -77,8 +78,7 @@ class Segmenter(Task):
         self.meta = self._new_meta(config, classes=dataset.classes, channels=dataset.channels, imgsz=imgsz,
                                    mean=mean, std=std, instances=network.instances, stride=network.stride)
         data = SegmentData(dataset, config, imgsz=imgsz, mean=mean, std=std, stride=network.stride)
-        self.class_weights = _balanced_weights(data.dataset("train"), len(dataset.classes)) if (
-            config.class_weights == "balanced") else None
+        self.class_weights = class_weights(config.class_weights, dataset.train, len(dataset.classes), config.resize)
         return Prepared(dataset, data, {"warnings": dataset.warnings})
 
     def training_module(self, config: SegmentConfig) -> SegmentModule:
@@ -91,7 +91,8 @@ class Segmenter(Task):
         for index in range(min(count, len(dataset))):
             picture, labels = dataset.load(index)
             result = self.segment(picture, dataset.split.image_ids[index], self.default_options())
-            images += [overlay_mask(np.asarray(picture.convert("RGB")), labels.semantic), result.plot(False)]
+            images += [overlay_mask(np.asarray(picture.convert("RGB")), labels.semantic,
+                                    background=has_background(self.meta["classes"])), result.plot(False)]
             titles += [f"{result.source}: truth", f"predicted ({len(result)})" if len(result) else "predicted"]
         return plot_image_grid(images, titles, Path(path), columns=4)
 
@@ -121,10 +122,10 @@ class Segmenter(Task):
             counter.update(paint(result.masks[shown], result.scores[shown], result.labels[shown],
                                  result.semantic.shape) if self.meta["instances"] else result.semantic,
                            labels.semantic)
-            found.append((result.masks, result.scores, result.labels))
+            found.append((result.masks, result.scores, result.labels, result.boxes))
             truths.append((labels.masks, labels.labels))
         return segmentation_metrics(counter, self.meta["classes"], (found, truths) if self.meta["instances"]
-                                    else None)
+                                    else None, self.meta["config"]["max_det"])
 
     def default_options(self) -> SegmentOptions:
         config = self.meta["config"]
@@ -211,7 +212,8 @@ class Segmenter(Task):
                               lambda row: self.network.explained_layer(row, size))
         shares = _class_shares(outputs)
         foreground = shares.clone()
-        foreground[:, 0] = -1.0  # the background is what is left: explain a class that is there
+        if has_background(classes):
+            foreground[:, 0] = -1.0  # the background is what is left: explain a class that is there
         return class_target(foreground, classes, target, _class_shares, shares, " of pixels")
 
     # ---- helpers ----------------------------------------------------------------------------------------------
@@ -248,7 +250,7 @@ class Segmenter(Task):
             found = None
         else:
             found = _merge_tiles(layout, chunks, options, self.meta["config"]["max_det"])
-            masks, scores, classes_found = found.as_numpy()
+            masks, scores, classes_found, _ = found.as_numpy()
             labels = MaskLabels(paint(masks, scores, classes_found, size), masks, classes_found)
         labels = resize_labels(labels, picture.size)  # back from --resize, if the run resized
         scale = picture.width / layout.width
@@ -354,18 +356,6 @@ def _size(source) -> tuple[int, int]:
         return source.shape[1], source.shape[0]
     with Image.open(source) as image:
         return image.size
-
-
-def _balanced_weights(dataset: MaskDataset, num_classes: int, limit: int = 200) -> torch.Tensor:
-    """Per-class loss weights, inverse to each class's pixel share in up to `limit` training images, mean 1
-    (a class never seen gets the largest weight seen)."""
-    counts = np.zeros(num_classes)
-    for index in range(min(limit, len(dataset))):
-        semantic = dataset.load(index)[1].semantic
-        counts += np.bincount(semantic[semantic < num_classes].reshape(-1), minlength=num_classes)
-    weights = np.where(counts > 0, counts.sum() / np.maximum(counts, 1), 0)
-    weights[counts == 0] = weights.max() if weights.max() > 0 else 1
-    return torch.tensor(weights / weights.mean(), dtype=torch.float32)
 
 
 @dataclasses.dataclass
