@@ -17,7 +17,8 @@ class EmbeddingsResult(BaseModel):
     vector: list[float] = Field(description="the L2-normalised embedding")
     identity: str | None = Field(description="the training class whose mean embedding is nearest")
     similarity: float | None = Field(description="cosine similarity to that class's mean embedding")
-    known: bool = Field(description="similarity at or above the model's verification threshold")
+    known: bool = Field(description="similarity at or above the model's recognition threshold (below: unknown, a "
+                                    "stranger nearest that class)")
 
 
 @dataclass
@@ -40,10 +41,13 @@ class Embeddings(Result):
                 "known": self.known}
 
     def row(self) -> dict[str, str]:
+        """The answer first: the identity, or "unknown" below the model's threshold (a stranger is still nearest
+        some class, which the next column names)."""
         shown = " ".join(f"{v:+.3f}" for v in self.vector[:4])
-        return {"image": self.source, "identity": self.identity or "-",
+        return {"image": self.source, "identity": (self.identity if self.known else "unknown") if self.identity
+                else "-", "nearest": self.identity or "-",
                 "similarity": "-" if self.similarity is None else f"{self.similarity:.3f}",
-                "known": "yes" if self.known else "no", "vector": f"[{shown} ...] ({len(self.vector)}-d)"}
+                "vector": f"[{shown} ...] ({len(self.vector)}-d)"}
 
     def plot(self, enlarge: bool = True) -> np.ndarray:
         image = Image.fromarray(self.image).convert("RGB")

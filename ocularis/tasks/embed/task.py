@@ -18,17 +18,21 @@ from ocularis.models.network import EmbeddingNetwork
 from ocularis.tasks.embed import SPEC
 from ocularis.tasks.embed.config import EmbedConfig, EmbedOptions
 from ocularis.tasks.embed.data import EmbedData, IdentityDataset, read_identities
-from ocularis.tasks.embed.metrics import EmbedMetrics, embedding_metrics, verification
+from ocularis.tasks.embed.metrics import EmbedMetrics, embedding_metrics, recognition_threshold, verification
 from ocularis.tasks.embed.model import build_network
 from ocularis.tasks.embed.module import EmbedModule
 from ocularis.tasks.embed.predict import Embeddings
 
 __all__ = ["Embedder"]
 
+# where the threshold is chosen, first choice first (what the saved note calls each)
+CALIBRATED_ON = {"calibration": "identities never trained on", "val": "val images", "train": "training images"}
+
 
 class Embedder(Task):
     """Train and use an embedding network. The saved model holds the classes' mean embeddings (to name the nearest
-    known class) and the verification threshold chosen at the run's false-accept rate."""
+    known class) and the verification and recognition thresholds chosen at the run's false-accept rate on identities
+    it never trained on (meta["calibration"] says on what)."""
 
     spec, result_type = SPEC, Embeddings
     explainable, embeds_outputs = True, True
@@ -46,30 +50,47 @@ class Embedder(Task):
         self.network = network
         self.meta = self._new_meta(config, classes=labelled.classes, channels=labelled.channels, imgsz=imgsz,
                                    mean=list(network.mean), std=list(network.std), dim=config.dim, centroids=None,
-                                   threshold=None)
+                                   threshold=None, calibration=None)
+        self._validates = bool(len(labelled.val))  # no val split (or only identities kept out): the last epoch
         datamodule = EmbedData(labelled, config, imgsz=imgsz, mean=network.mean, std=network.std)
         bad = "".join(f"{path}\t{reason}\n" for path, reason in labelled.bad_files)
         return Prepared(labelled, datamodule, {"bad_files": [p for p, _ in labelled.bad_files]},
                         {"bad_files.txt": bad} if bad else {})
 
     def training_module(self, config: EmbedConfig) -> EmbedModule:
-        validates = not (config.test_per_class and not config.val_per_class)  # else read_identities made a val split
-        return EmbedModule(self.network, config, num_classes=len(self.meta["classes"]), validates=validates)
+        return EmbedModule(self.network, config, num_classes=len(self.meta["classes"]),
+                           validates=self._validates)
 
     def after_training(self, prepared: Prepared, best: Path) -> None:
-        """Each class's mean embedding over the training images, and the cosine threshold at the run's false-accept
-        rate on the val images (the training images when there are none), saved with the model."""
+        """Each class's mean embedding over its training and calibration images (a class kept out of training is
+        still enrolled), and the thresholds at the run's false-accept rate, saved with the model together with what
+        they were chosen on (_calibrate)."""
         data = prepared.datamodule
-        train = data.dataset("train")
-        vectors, labels = self._vectors(train)
+        vectors, labels = self._vectors(data.dataset("enrolled"))
         self.meta["centroids"] = _centroids(vectors, labels, len(self.meta["classes"])).tolist()
-        val = data.dataset("val")
-        counts = np.bincount(val.labels()) if len(val) else np.zeros(1)
-        if (counts > 0).sum() > 1 and counts.max() > 1:  # pairs of one class and of two: a ROC to choose on
-            vectors, labels = self._vectors(val)
-        far = self.meta["config"]["far"]
-        self.meta["threshold"] = verification(vectors, labels, far)["values"]["threshold"]
+        self.meta["threshold"], self.meta["calibration"] = self._calibrate(data)
         self.save(best)
+
+    def _calibrate(self, data: EmbedData) -> tuple[float, dict]:
+        """The verification threshold at the run's false-accept rate on pairs of the calibration identities (never
+        trained on), and the recognition threshold at that rate on their photos as strangers to every other class;
+        without two of them and a pair of one, on the val images of the trained identities, else on the training
+        images (both lenient with strangers, which the saved note says)."""
+        far = self.meta["config"]["far"]
+        for split in CALIBRATED_ON:
+            dataset = data.dataset(split)
+            counts = np.bincount(dataset.labels()) if len(dataset) else np.zeros(1)
+            if (counts > 0).sum() > 1 and counts.max() > 1:  # pairs of one class and of two: a ROC to choose on
+                break
+        vectors, labels = self._vectors(dataset)
+        found = verification(vectors, labels, far)
+        centroids = np.asarray(self.meta["centroids"], dtype=np.float32)
+        return found["values"]["threshold"], {
+            "far": far, "on": CALIBRATED_ON[split], "identities_unseen": split == "calibration",
+            "identities": int((counts > 0).sum()), "pairs": found["pairs"]["different"],
+            "same_pairs": found["pairs"]["same"], "accepted": found["values"]["far"], "tar": found["values"]["tar"],
+            "classes": [self.meta["classes"][c] for c in np.flatnonzero(counts)] if split == "calibration" else [],
+            "recognition": recognition_threshold(vectors, labels, centroids, far)}
 
     # ---- evaluation and prediction ----------------------------------------------------------------------------
     def dataset(self, data: str | None = None, split: str = "test") -> IdentityDataset:
@@ -84,10 +105,17 @@ class Embedder(Task):
         verification and clustering of the dataset's images."""
         vectors, labels = self._vectors(dataset)
         gallery = self._vectors(dataset.gallery) if dataset.gallery is not None else (None, None)
-        return embedding_metrics(vectors, labels, self.meta["config"]["far"], *gallery)
+        return embedding_metrics(vectors, labels, self.meta["threshold"], *gallery,
+                                 calibration=self.meta.get("calibration"))
 
     def verification_threshold(self) -> float | None:
         return self.meta["threshold"]
+
+    def recognition_threshold(self) -> float:
+        """The cosine to the nearest class mean at or above which predict names an image that class (`known`):
+        chosen at the run's false-accept rate on the calibration identities, as strangers to every other class
+        (models saved before it was: the verification threshold)."""
+        return (self.meta.get("calibration") or {}).get("recognition", {}).get("threshold", self.meta["threshold"])
 
     def preprocess(self, pictures: list[Image.Image], options: EmbedOptions | None = None) -> torch.Tensor:
         """As every task's, after finding and aligning the face in each picture when the model was trained on
@@ -104,14 +132,15 @@ class Embedder(Task):
     def postprocess(self, outputs: torch.Tensor, names: list[str], pictures: list[Image.Image],
                     options: EmbedOptions) -> list[Embeddings]:
         """Unit vectors -> one Embeddings per image, with the nearest class mean and whether it passes the
-        threshold."""
+        recognition threshold."""
         vectors = outputs.float().numpy()
         similarity = vectors @ np.asarray(self.meta["centroids"], dtype=np.float32).T
+        threshold = self.recognition_threshold()
         results = []
         for name, picture, vector, row in zip(names, pictures, vectors, similarity, strict=True):
             best = int(row.argmax())
             results.append(Embeddings(name, vector, self.meta["classes"][best], float(row[best]),
-                                      bool(row[best] >= self.meta["threshold"]), np.asarray(picture)))
+                                      bool(row[best] >= threshold), np.asarray(picture)))
         return results
 
     def agreement(self, reference: torch.Tensor, outputs: torch.Tensor) -> float:

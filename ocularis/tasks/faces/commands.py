@@ -70,8 +70,14 @@ def recognize(sources: list[str] = typer.Argument(..., help="photos or folders")
               project: str = typer.Option("runs", help="folder that holds run folders")) -> None:
     """Name the person in each photo: the nearest of the people the model was trained on, or unknown when the
     similarity is below its threshold."""
-    results = _face_model(model).predict(sources)
+    from ocularis.engine.verifying import recognition_note
+
+    task = _face_model(model)
+    results = task.predict(sources)
     console.print(results_table(results))
+    named = sum(result.known for result in results)
+    console.print(f"{named} of {len(results)} photos named, {len(results) - named} unknown (similarity below "
+                  f"{task.recognition_threshold():.4f}: {recognition_note(task.meta.get('calibration'))})")
     if save:
         folder = new_run_dir(project, "faces", "recognize")
         save_results(results, folder, "recognized.json")
