@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
+from ocularis.data.masks import mask_extents
 from ocularis.engine.tiling import Stitcher, TileLayout, tile_starts
 from ocularis.tasks.segment.metrics import (
     PixelCounter,
     adapted_rand_error,
     instance_average_precision,
-    mask_extents,
     segmentation_metrics,
 )
 

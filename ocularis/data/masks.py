@@ -126,13 +126,8 @@ class PackedTarget(MaskTarget):
     @staticmethod
     def pack(labels: MaskLabels, origin: str) -> "PackedTarget":
         height, width = labels.semantic.shape
-        boxes, pieces = np.zeros((len(labels.masks), 4), np.int64), []
-        for index, mask in enumerate(labels.masks):
-            rows, columns = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-            if len(rows):
-                boxes[index] = columns[0], rows[0], columns[-1] + 1, rows[-1] + 1
-            x0, y0, x1, y1 = boxes[index]
-            pieces.append(mask[y0:y1, x0:x1].copy())
+        boxes = mask_extents(labels.masks)
+        pieces = [mask[y0:y1, x0:x1].copy() for mask, (x0, y0, x1, y1) in zip(labels.masks, boxes, strict=True)]
         return PackedTarget((width, height), zlib.compress(np.ascontiguousarray(labels.semantic).tobytes(), 1),
                             boxes, pieces, labels.labels, origin)
 
@@ -163,6 +158,16 @@ class PackedTarget(MaskTarget):
 
     def where(self) -> str:
         return self.origin
+
+
+def mask_extents(masks: np.ndarray) -> np.ndarray:
+    """(n, 4) int x0, y0, x1, y1 around each (H, W) mask's pixels (x1, y1 exclusive; zeros for an empty mask)."""
+    boxes = np.zeros((len(masks), 4), np.int64)
+    for index, mask in enumerate(masks):
+        rows, columns = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+        if len(rows):
+            boxes[index] = columns[0], rows[0], columns[-1] + 1, rows[-1] + 1
+    return boxes
 
 
 @dataclass

@@ -13,7 +13,7 @@ from torchvision.ops import box_iou
 from ocularis.core.coco_ap import MAX_DETECTIONS, image_entries, mean_defined, summarise
 from ocularis.core.plots import plot_bars, plot_confusion
 from ocularis.core.results import Metrics
-from ocularis.data.masks import IGNORE, has_background
+from ocularis.data.masks import IGNORE, has_background, mask_extents
 
 
 @dataclass
@@ -137,7 +137,7 @@ def instance_average_precision(predictions: list, truths: list, num_classes: int
         found_all, truth_all = encode(masks) if len(labels) else [], encode(gt_masks) if len(gt_labels) else []
         # areas counted here: pycocotools' area() fails on more than 255 masks (a uint8 it sizes its answer with)
         area, gt_area = masks.sum((1, 2), dtype=np.float64), gt_masks.sum((1, 2), dtype=np.float64)
-        gt_boxes = mask_extents(gt_masks)
+        gt_boxes = mask_extents(gt_masks).astype(np.float64)
         for c in np.intersect1d(np.union1d(labels, gt_labels), np.arange(num_classes)):
             found = np.flatnonzero(labels == c)
             found = found[np.argsort(-scores[found], kind="mergesort")][:max_detections]
@@ -153,16 +153,6 @@ def instance_average_precision(predictions: list, truths: list, num_classes: int
                     entries[kind][c][a].append(entry)
     return {f"{kind}_{key}": value for kind, per_class in entries.items()
             for key, value in summarise(per_class)[2].items()}
-
-
-def mask_extents(masks: np.ndarray) -> np.ndarray:
-    """(n, 4) float x0, y0, x1, y1 around each mask's pixels (x1, y1 exclusive; zeros for an empty mask)."""
-    boxes = np.zeros((len(masks), 4))
-    for index, mask in enumerate(masks):
-        rows, columns = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-        if len(rows):
-            boxes[index] = columns[0], rows[0], columns[-1] + 1, rows[-1] + 1
-    return boxes
 
 
 def _box_area(boxes: np.ndarray) -> np.ndarray:
