@@ -168,7 +168,7 @@ def row(name: str, epochs: int, args, values: dict, seconds: float, speed: float
 
 
 def print_table(rows: list[dict], args) -> None:
-    print(f"\nDSB2018 nuclei ({args.data}), {torch.get_num_threads()} threads, trained from scratch; mask AP by "
+    print(f"\n{Path(args.data).name}, {torch.get_num_threads()} threads, trained from scratch; mask AP by "
           "ocularis on the same test images")
     print("| " + " | ".join(HEADERS) + " |\n|" + "---|" * len(HEADERS))
     for entry in rows:

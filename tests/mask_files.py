@@ -1,12 +1,15 @@
 """Small segmentation datasets written as real files (PNG/JPEG images and masks) for the data tests."""
 
+import json
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 from PIL import Image
+from pycocotools import mask as coco_mask
 
+from ocularis.data.mask_png import voc_palette
 from ocularis.data.masks import IGNORE, MaskLabels
 
 
@@ -94,3 +97,60 @@ def camvid_folder(root: Path, counts: dict[str, int] | None = None) -> dict[str,
             masks[split].append(mask)
     (root / "classes.txt").write_text("".join(f"{name}\n" for name in CAMVID))
     return masks
+
+
+def write_voc(root: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Four VOC images (train 3, val 1): class masks with 255 borders and object-id masks; returns them by id."""
+    written = {}
+    for i in range(4):
+        stem = f"2007_00000{i}"
+        classes, objects = np.zeros((24, 32), np.uint8), np.zeros((24, 32), np.uint8)
+        classes[3:10, 4:12], objects[3:10, 4:12] = 15, 1  # a person
+        classes[12:20, 10 + i:26], objects[12:20, 10 + i:26] = 12, 2  # a dog
+        classes[2, 3:13] = objects[2, 3:13] = IGNORE  # the border VOC draws round an object
+        save(root / "JPEGImages" / f"{stem}.jpg", photo(24, 32, i))
+        save(root / "SegmentationClass" / f"{stem}.png", classes, voc_palette())
+        save(root / "SegmentationObject" / f"{stem}.png", objects, voc_palette())
+        written[stem] = classes, objects
+    (root / "ImageSets" / "Segmentation").mkdir(parents=True)
+    (root / "ImageSets" / "Segmentation" / "train.txt").write_text("".join(f"{s}\n" for s in list(written)[:3]))
+    (root / "ImageSets" / "Segmentation" / "val.txt").write_text(f"{list(written)[3]}\n")
+    return written
+
+
+def uncompressed(mask: np.ndarray) -> list[int]:
+    """COCO's uncompressed RLE counts: runs over the column-major pixels, starting with a run of zeros."""
+    counts, value = [0], 0
+    for pixel in mask.flatten(order="F").tolist():
+        if pixel != value:
+            counts.append(0)
+            value = pixel
+        counts[-1] += 1
+    return counts
+
+
+def write_coco(root: Path) -> Path:
+    """Two images; a two-part polygon, an uncompressed RLE, a compressed RLE and a compressed crowd; sparse category
+    ids (3, 7)."""
+    for name in ("a.png", "b.png"):
+        save(root / "images" / name, photo(30, 40))
+    disk, block = np.zeros((30, 40), np.uint8), np.zeros((30, 40), np.uint8)
+    cv2.circle(disk, (25, 12), 6, 1, -1)
+    block[20:28, 2:15] = 1
+    crowd = np.zeros((30, 40), np.uint8)
+    crowd[0:5, 20:40] = 1
+    compressed = coco_mask.encode(np.asfortranarray(block))
+    crowd_rle = coco_mask.encode(np.asfortranarray(crowd))
+    annotations = [
+        {"image_id": 1, "category_id": 7, "segmentation": [[2, 2, 12, 2, 12, 9, 2, 9], [30.5, 20, 38, 20, 34, 29]]},
+        {"image_id": 1, "category_id": 3, "segmentation": {"size": [30, 40], "counts": uncompressed(disk)}},
+        {"image_id": 2, "category_id": 3, "segmentation": {"size": [30, 40], "counts": compressed["counts"].decode()}},
+        {"image_id": 2, "category_id": 7, "iscrowd": 1,
+         "segmentation": {"size": [30, 40], "counts": crowd_rle["counts"].decode()}}]
+    for number, annotation in enumerate(annotations, start=1):
+        annotation.update(id=number, area=1.0, bbox=[0, 0, 1, 1], iscrowd=annotation.get("iscrowd", 0))
+    document = {"images": [{"id": 1, "file_name": "a.png", "width": 40, "height": 30},
+                           {"id": 2, "file_name": "b.png", "width": 40, "height": 30}],
+                "annotations": annotations, "categories": [{"id": 7, "name": "dog"}, {"id": 3, "name": "cat"}]}
+    (root / "train.json").write_text(json.dumps(document))
+    return root / "train.json"

@@ -27,8 +27,7 @@ from ocularis.data.shapes import SHAPES, draw_scene
 from ocularis.data.voc_seg import VOC_CLASSES
 from ocularis.errors import ConfigError, DataError
 from tests.conftest import ASSETS
-from tests.mask_files import class_folder, decoded
-from tests.test_segment_data import write_coco, write_voc
+from tests.mask_files import class_folder, decoded, write_coco, write_voc
 
 ISBI, DSB, COCO_MINI = ASSETS / "isbi_membranes", ASSETS / "dsb2018_nuclei", ASSETS / "coco_mini"
 

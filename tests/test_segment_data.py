@@ -9,8 +9,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 from PIL import Image
-from pycocotools import mask as coco_mask
 from pycocotools.coco import COCO
 
 from ocularis.data.mask_png import voc_palette
@@ -23,7 +23,19 @@ from ocularis.data.segmentation import read_segmentation, shapes_segmentation
 from ocularis.data.shapes import SHAPES
 from ocularis.data.voc_seg import VOC_CLASSES
 from tests.conftest import ASSETS
-from tests.mask_files import CAMVID, VOID, camvid_folder, class_folder, decoded, needs, photo, save, write_nuclei
+from tests.mask_files import (
+    CAMVID,
+    VOID,
+    camvid_folder,
+    class_folder,
+    decoded,
+    needs,
+    photo,
+    save,
+    write_coco,
+    write_nuclei,
+    write_voc,
+)
 
 ISBI, DSB, COCO_MINI = ASSETS / "isbi_membranes", ASSETS / "dsb2018_nuclei", ASSETS / "coco_mini"
 
@@ -129,25 +141,6 @@ def test_mask_values_without_names_are_named_with_a_warning(tmp_path):
     assert data.classes[-1] == "class_10" and any("11 mask value(s) have no name" in w for w in data.warnings)
 
 
-def write_voc(root: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Four VOC images (train 3, val 1): class masks with 255 borders and object-id masks; returns them by id."""
-    written = {}
-    for i in range(4):
-        stem = f"2007_00000{i}"
-        classes, objects = np.zeros((24, 32), np.uint8), np.zeros((24, 32), np.uint8)
-        classes[3:10, 4:12], objects[3:10, 4:12] = 15, 1  # a person
-        classes[12:20, 10 + i:26], objects[12:20, 10 + i:26] = 12, 2  # a dog
-        classes[2, 3:13] = objects[2, 3:13] = IGNORE  # the border VOC draws round an object
-        save(root / "JPEGImages" / f"{stem}.jpg", photo(24, 32, i))
-        save(root / "SegmentationClass" / f"{stem}.png", classes, voc_palette())
-        save(root / "SegmentationObject" / f"{stem}.png", objects, voc_palette())
-        written[stem] = classes, objects
-    (root / "ImageSets" / "Segmentation").mkdir(parents=True)
-    (root / "ImageSets" / "Segmentation" / "train.txt").write_text("".join(f"{s}\n" for s in list(written)[:3]))
-    (root / "ImageSets" / "Segmentation" / "val.txt").write_text(f"{list(written)[3]}\n")
-    return written
-
-
 def test_voc_segmentation_with_borders_and_objects(tmp_path):
     written = write_voc(tmp_path / "VOCdevkit" / "VOC2012")
     data = read_segmentation(str(tmp_path), val_fraction=0.2, test_fraction=0.25, seed=0)
@@ -171,44 +164,6 @@ def test_dsb_nuclei_layout_counts_empty_masks(tmp_path):
     labels = decoded(data, f"{0:064x}")
     assert len(labels.masks) == 3 and labels.labels.tolist() == [1, 1, 1]
     assert all((got == want).all() for got, want in zip(labels.masks, nuclei[0], strict=True))
-
-
-def uncompressed(mask: np.ndarray) -> list[int]:
-    """COCO's uncompressed RLE counts: runs over the column-major pixels, starting with a run of zeros."""
-    counts, value = [0], 0
-    for pixel in mask.flatten(order="F").tolist():
-        if pixel != value:
-            counts.append(0)
-            value = pixel
-        counts[-1] += 1
-    return counts
-
-
-def write_coco(root: Path) -> Path:
-    """Two images; a two-part polygon, an uncompressed RLE, a compressed RLE and a compressed crowd; sparse category
-    ids (3, 7)."""
-    for name in ("a.png", "b.png"):
-        save(root / "images" / name, photo(30, 40))
-    disk, block = np.zeros((30, 40), np.uint8), np.zeros((30, 40), np.uint8)
-    cv2.circle(disk, (25, 12), 6, 1, -1)
-    block[20:28, 2:15] = 1
-    crowd = np.zeros((30, 40), np.uint8)
-    crowd[0:5, 20:40] = 1
-    compressed = coco_mask.encode(np.asfortranarray(block))
-    crowd_rle = coco_mask.encode(np.asfortranarray(crowd))
-    annotations = [
-        {"image_id": 1, "category_id": 7, "segmentation": [[2, 2, 12, 2, 12, 9, 2, 9], [30.5, 20, 38, 20, 34, 29]]},
-        {"image_id": 1, "category_id": 3, "segmentation": {"size": [30, 40], "counts": uncompressed(disk)}},
-        {"image_id": 2, "category_id": 3, "segmentation": {"size": [30, 40], "counts": compressed["counts"].decode()}},
-        {"image_id": 2, "category_id": 7, "iscrowd": 1,
-         "segmentation": {"size": [30, 40], "counts": crowd_rle["counts"].decode()}}]
-    for number, annotation in enumerate(annotations, start=1):
-        annotation.update(id=number, area=1.0, bbox=[0, 0, 1, 1], iscrowd=annotation.get("iscrowd", 0))
-    document = {"images": [{"id": 1, "file_name": "a.png", "width": 40, "height": 30},
-                           {"id": 2, "file_name": "b.png", "width": 40, "height": 30}],
-                "annotations": annotations, "categories": [{"id": 7, "name": "dog"}, {"id": 3, "name": "cat"}]}
-    (root / "train.json").write_text(json.dumps(document))
-    return root / "train.json"
 
 
 def test_coco_polygons_and_rle_decode_as_pycocotools_does(tmp_path):
@@ -305,3 +260,66 @@ def test_real_coco_mini():
         labels = decoded(data, Path(image["file_name"]).stem)
         assert len(labels.masks) == len(objects)
         assert all((got == api.annToMask(a).astype(bool)).all() for got, a in zip(labels.masks, objects, strict=True))
+
+
+# ---- augmentation --------------------------------------------------------------------------------------------------
+
+
+def test_mosaic_masks_move_with_their_pixels():
+    """Eight flat 64 px images, each a 32 px square object of its own grey and class: in every mosaic window each
+    object's mask covers pixels of its own grey alone, the class map names its class there, and no mask spans more
+    than its square; the other three tiles come from the whole split."""
+    from ocularis.data.cache import ImageCache
+    from ocularis.data.masks import ArrayTarget, SegmentationSplit
+    from ocularis.tasks.segment.config import SegmentConfig
+    from ocularis.tasks.segment.data import MaskDataset, segment_transform
+
+    split = SegmentationSplit()
+    for index in range(8):
+        split.sources.append(np.full((64, 64, 3), 20 + index * 30, dtype=np.uint8))
+        square = np.zeros((64, 64), bool)
+        square[16:48, 16:48] = True
+        split.targets.append(ArrayTarget(MaskLabels(square.astype(np.uint8) * (1 + index % 2), square[None],
+                                                    np.array([1 + index % 2]))))
+        split.image_ids.append(f"flat_{index}")
+    transform = segment_transform(SegmentConfig(augment="none"), (0.0,) * 3, (1.0,) * 3, train=True)
+    mosaics = MaskDataset(split, transform, images=ImageCache(), imgsz=64, resize=None, train=True, seed=3,
+                          mosaic=1.0)
+    greys_seen = set()
+    for key in [(epoch, index) for epoch in range(3) for index in range(8)]:
+        image, target = mosaics[key]
+        again, _ = mosaics[key]
+        assert torch.equal(image, again)  # seeded per epoch and index
+        pixels = (image[0] * 255).round()
+        for mask, label, box in zip(target["masks"].bool(), target["labels"], target["boxes"], strict=True):
+            greys = pixels[mask].unique()
+            assert len(greys) == 1 and (int(greys[0]) - 20) // 30 % 2 + 1 == label
+            assert (target["semantic"][mask] == label).all()
+            assert box[2] - box[0] <= 32 and box[3] - box[1] <= 32
+            greys_seen.add(int(greys[0]))
+        assert ((target["semantic"] != 0) == target["masks"].any(0)).all()  # nothing else is an object
+    assert len(greys_seen) >= 6
+
+
+def test_pixels_a_zoom_uncovers_are_no_class_and_in_no_object():
+    """--scale zooms out as well as in: the pixels that uncovers are IGNORE in the class map (0 is a real class
+    where the data has no background, as CamVid's Sky) and belong to no object; the rest keep their class."""
+    from ocularis.data.cache import ImageCache
+    from ocularis.data.masks import ArrayTarget, SegmentationSplit
+    from ocularis.tasks.segment.config import SegmentConfig
+    from ocularis.tasks.segment.data import MaskDataset, segment_transform
+
+    everything = np.ones((64, 64), bool)
+    split = SegmentationSplit([np.full((64, 64, 3), 200, np.uint8)],
+                              [ArrayTarget(MaskLabels(np.zeros((64, 64), np.uint8), everything[None], np.array([0])))],
+                              ["flat"])
+    transform = segment_transform(SegmentConfig(augment="none", scale=0.5), (0.0,) * 3, (1.0,) * 3, train=True)
+    zoomed = MaskDataset(split, transform, images=ImageCache(), imgsz=64, resize=None, train=True)
+    uncovered_seen = False
+    for epoch in range(8):
+        image, target = zoomed[(epoch, 0)]
+        uncovered = image[0] == 0
+        uncovered_seen |= bool(uncovered.any())
+        assert (target["semantic"][uncovered] == IGNORE).all() and (target["semantic"][~uncovered] == 0).all()
+        assert not target["masks"][:, uncovered].any() and target["masks"][:, ~uncovered].all()
+    assert uncovered_seen

@@ -5,6 +5,7 @@ exported ONNX file (three outputs) reproduces PyTorch, and the server returns th
 
 import base64
 import io
+import json
 
 import numpy as np
 import pytest
@@ -108,6 +109,18 @@ def test_yolo_seg_learns_object_masks(yolo_seg_run):
     assert run.metrics.headline[0] == "mask_mAP50"
     assert run.metrics.values["mask_mAP50"] > 0.2  # untrained: about 0; four epochs 0.3-0.35
     assert run.metrics.values["mIoU"] > 0.2  # the class map the objects paint (all background: 0.14)
+
+
+def test_the_threshold_is_where_mask_f1_peaks_on_the_val_images(yolo_seg_run):
+    """Trained without --conf, the model keeps the confidence where mask F1 peaks on its val images: predictions,
+    and the class map score() draws, use it; metrics.json says so."""
+    _, run = yolo_seg_run
+    loaded = ocularis.load(run.best)
+    chosen = loaded.evaluate(split="val").values["mask_best_f1_conf"]
+    assert loaded.meta["config"]["conf"] is None and loaded.meta["conf"] == pytest.approx(max(chosen, 0.001))
+    assert loaded.default_options().conf == loaded.meta["conf"]
+    saved = json.loads((run.dir / "metrics.json").read_text())["conf"]
+    assert saved == {"value": loaded.meta["conf"], "chosen_on": "val"}
 
 
 def test_instance_predictions_carry_masks_boxes_and_rle(yolo_seg_run):

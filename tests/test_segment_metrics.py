@@ -114,6 +114,37 @@ def test_mask_and_box_ap_equal_pycocotools(seed: int):
     assert_equals_pycocotools(ours, pycocotools_eval(predictions, truths, classes=3, kind="bbox"), "box")
 
 
+def test_the_best_f1_confidence_of_masks_is_detections_for_rectangles():
+    """Masks that fill their boxes overlap as their boxes do: the mask precision, recall and the confidence where
+    F1 peaks (what an instance model's threshold is chosen by) equal the detection metrics' on those boxes."""
+    from ocularis.tasks.detect.metrics import detection_metrics
+
+    predictions, truths = noisy_mask_set(2)
+    square_truths = [(_filled(masks), labels) for masks, labels in truths]
+    square = []
+    for (masks, scores, labels, _), (gt_masks, gt_labels) in zip(predictions, square_truths, strict=True):
+        masks = _filled(masks)
+        right = np.array([(mask & gt_masks[gt_labels == label]).any() for mask, label in zip(masks, labels,
+                                                                                           strict=True)], bool)
+        square.append((masks, np.where(right, 0.4 + 0.6 * scores, 0.6 * scores), labels,
+                       mask_extents(masks).astype(float)))  # right objects mostly score higher: F1 peaks inside
+    ours = instance_average_precision(square, square_truths, num_classes=4)
+    boxes = detection_metrics([(b, s, lab) for _, s, lab, b in square],
+                              [(mask_extents(m).astype(float), lab) for m, lab in square_truths],
+                              ["bg", "a", "b", "c"])
+    assert 0.05 < ours["mask_best_f1_conf"] < 0.95
+    for key in ("best_f1_conf", "precision", "recall", "f1"):
+        assert ours[f"mask_{key}"] == pytest.approx(boxes.values[key], abs=1e-9), key
+
+
+def _filled(masks: np.ndarray) -> np.ndarray:
+    """Each mask as the rectangle of its extent."""
+    filled = np.zeros_like(masks)
+    for mask, (x0, y0, x1, y1) in zip(filled, mask_extents(masks), strict=True):
+        mask[y0:y1, x0:x1] = True
+    return filled
+
+
 def test_crowded_images_of_hundreds_of_objects_are_scored_like_pycocotools():
     """A 20 x 20 grid of small discs (400 objects of one class, as nuclei crowd a microscope image): pycocotools'
     own area() overflows past 255 masks; our AP counts every object, up to max_detections a image."""

@@ -13,6 +13,7 @@ RECALL_POINTS = np.linspace(0.0, 1.0, 101)
 # Ranges of GT area (boxes: w*h; masks: pixel count, as COCO's json area)
 AREA_RANGES = {"all": (0.0, 1e10), "small": (0.0, 32.0**2), "medium": (32.0**2, 96.0**2), "large": (96.0**2, 1e10)}
 MAX_DETECTIONS = 100  # per image AND class, as COCOeval's maxDets[-1] with useCats
+CONFIDENCE_GRID = np.linspace(0, 1, 1000)  # where precision and recall are read to find the best F1 (Ultralytics')
 
 Entry = tuple[np.ndarray, np.ndarray, np.ndarray, int]  # scores (D,), matched (T, D), ignored (T, D), GT counted
 
@@ -87,3 +88,34 @@ def mean_defined(values: np.ndarray) -> float | None:
     """Mean over the defined (non-NaN) entries; None when none is defined (COCO's -1)."""
     defined = values[~np.isnan(values)]
     return float(defined.mean()) if len(defined) else None
+
+
+def at_best_f1(entries_per_class: list) -> tuple[np.ndarray, np.ndarray, int | None]:
+    """Per-class precision and recall at IoU .5 of the detections scoring >= the confidence where the classes' mean
+    F1 peaks (Ultralytics' report, read as steps rather than interpolated between scores, and without its F1
+    smoothing) -> (precision (C,), recall (C,), index into CONFIDENCE_GRID); NaN without GT, 0 without detections."""
+    precision = np.full((len(entries_per_class), len(CONFIDENCE_GRID)), np.nan)
+    recall = precision.copy()
+    for c, entries in enumerate(entries_per_class):
+        gt_count = sum(e[3] for e in entries)
+        if gt_count == 0:
+            continue
+        recall[c] = precision[c] = 0.0  # unless there are detections to read the curves from
+        if not sum(len(e[0]) for e in entries):
+            continue
+        scores = np.concatenate([e[0] for e in entries])
+        order = np.argsort(-scores, kind="mergesort")
+        hits = np.concatenate([e[1][0] & ~e[2][0] for e in entries])[order]
+        kept = np.searchsorted(-scores[order], -CONFIDENCE_GRID, side="right")  # detections scoring >= each conf
+        true_positives = np.concatenate([[0], np.cumsum(hits)])[kept]
+        recall[c] = true_positives / gt_count
+        precision[c] = np.where(kept > 0, true_positives / np.maximum(kept, 1), 1.0)  # none kept: none wrong
+    if np.isnan(recall).all():
+        return precision[:, 0], recall[:, 0], None
+    f1 = np.nanmean(2 * precision * recall / (precision + recall + 1e-16), axis=0)
+    best = int(np.argmax(f1))
+    return precision[:, best], recall[:, best], best
+
+
+def f1_score(precision: float | None, recall: float | None) -> float | None:
+    return None if precision is None or recall is None else 2 * precision * recall / max(precision + recall, 1e-16)

@@ -16,16 +16,17 @@ from torchvision.ops import box_iou
 
 from ocularis.core.coco_ap import (
     AREA_RANGES,
+    CONFIDENCE_GRID,
     MAX_DETECTIONS,
     RECALL_POINTS,
+    at_best_f1,
+    f1_score,
     image_entries,
     mean_defined,
     summarise,
 )
 from ocularis.core.plots import plot_confusion
 from ocularis.core.results import Metrics
-
-CONFIDENCE_GRID = np.linspace(0, 1, 1000)  # where precision and recall are read to find the best F1 (Ultralytics')
 
 
 @dataclass
@@ -107,9 +108,9 @@ def detection_metrics(predictions: list, ground_truths: list, classes: list[str]
     voc_curves = [_voc_curve(entries) for entries in voc]
     values["mAP50_voc07"] = mean_defined(np.array([_voc07_ap(*cur) if cur else np.nan for cur in voc_curves]))
     values["mAP50_voc"] = mean_defined(np.array([_all_point_ap(*cur) if cur else np.nan for cur in voc_curves]))
-    precision, recall, best = _at_best_f1([entries[0] for entries in coco])
+    precision, recall, best = at_best_f1([entries[0] for entries in coco])
     mean_precision, mean_recall = mean_defined(precision), mean_defined(recall)
-    values.update(precision=mean_precision, recall=mean_recall, f1=_f1(mean_precision, mean_recall),
+    values.update(precision=mean_precision, recall=mean_recall, f1=f1_score(mean_precision, mean_recall),
                   best_f1_conf=None if best is None else float(CONFIDENCE_GRID[best]))
 
     gt_counts = np.bincount(np.concatenate([g[1] for g in ground_truths] + [np.zeros(0, np.int64)]),
@@ -147,33 +148,6 @@ def confusion_matrix(predictions: list, ground_truths: list, num_classes: int, c
         np.add.at(matrix, (gt_labels, predicted), 1)
         np.add.at(matrix, (num_classes, labels[gt_of_detection < 0]), 1)
     return matrix
-
-
-def _at_best_f1(entries_per_class: list) -> tuple[np.ndarray, np.ndarray, int | None]:
-    """Per-class precision and recall at IoU .5 of the detections scoring >= the confidence where the classes' mean
-    F1 peaks (Ultralytics' report, read as steps rather than interpolated between scores, and without its F1
-    smoothing) -> (precision (C,), recall (C,), index into CONFIDENCE_GRID); NaN without GT, 0 without detections."""
-    precision = np.full((len(entries_per_class), len(CONFIDENCE_GRID)), np.nan)
-    recall = precision.copy()
-    for c, entries in enumerate(entries_per_class):
-        gt_count = sum(e[3] for e in entries)
-        if gt_count == 0:
-            continue
-        recall[c] = precision[c] = 0.0  # unless there are detections to read the curves from
-        if not sum(len(e[0]) for e in entries):
-            continue
-        scores = np.concatenate([e[0] for e in entries])
-        order = np.argsort(-scores, kind="mergesort")
-        hits = np.concatenate([e[1][0] & ~e[2][0] for e in entries])[order]
-        kept = np.searchsorted(-scores[order], -CONFIDENCE_GRID, side="right")  # detections scoring >= each conf
-        true_positives = np.concatenate([[0], np.cumsum(hits)])[kept]
-        recall[c] = true_positives / gt_count
-        precision[c] = np.where(kept > 0, true_positives / np.maximum(kept, 1), 1.0)  # none kept: none wrong
-    if np.isnan(recall).all():
-        return precision[:, 0], recall[:, 0], None
-    f1 = np.nanmean(2 * precision * recall / (precision + recall + 1e-16), axis=0)
-    best = int(np.argmax(f1))
-    return precision[:, best], recall[:, best], best
 
 
 def _voc_true_positives(iou: np.ndarray) -> np.ndarray:
@@ -228,10 +202,6 @@ def _area(boxes: np.ndarray) -> np.ndarray:
 
 def _number(value: float) -> float | None:
     return None if np.isnan(value) else float(value)
-
-
-def _f1(precision: float | None, recall: float | None) -> float | None:
-    return None if precision is None or recall is None else 2 * precision * recall / max(precision + recall, 1e-16)
 
 
 def _format(value) -> str:

@@ -4,6 +4,8 @@ from dataclasses import dataclass
 
 from ocularis.config import PredictOptions, TrainConfig, option
 
+DEFAULT_CONF = 0.25  # Ultralytics' predict default: instance models trained without val images keep it
+
 
 @dataclass
 class SegmentConfig(TrainConfig):
@@ -27,8 +29,14 @@ class SegmentConfig(TrainConfig):
                                       "(CamVid's void 11, ADE20K's 0); the classes after it move down one index",
                                       low=0, high=255)
     elastic: float = option(0.0, "share of training crops elastically deformed (the augmentation U-Net relied on)")
+    mosaic: float = option(0.0, "share of training crops made of four tiled crops (YOLOv4's mosaic; masks move "
+                           "with their pixels)", low=0.0, high=1.0)
+    scale: float = option(0.0, "random zoom of training crops, by 1 - scale to 1 + scale, with a shift of up to a "
+                          "tenth of the crop (Ultralytics' scale and translate; 0.5 is theirs)", low=0.0, high=0.9)
     fliplr: float | None = option(None, "horizontal (and vertical) flip probability (default: 0.5)")
-    conf: float = option(0.25, "instance models: confidence threshold of predictions")
+    conf: float | None = option(None, "instance models: confidence threshold of predictions and of the class map "
+                                "drawn from them (default: where mask F1 peaks on the val images after training, "
+                                f"{DEFAULT_CONF} without them)", low=0.0, high=1.0)
     iou: float = option(0.5, "instance models: IoU threshold of non-maximum suppression")
     max_det: int = option(1000, "instance models: most objects kept per image (and counted by mask AP: "
                           "crowded images such as nuclei hold hundreds)")
@@ -37,7 +45,8 @@ class SegmentConfig(TrainConfig):
 
 @dataclass
 class SegmentOptions(PredictOptions):
-    conf: float = option(0.25, "instance models: objects scoring less are dropped", low=0.0, high=1.0)
+    conf: float = option(DEFAULT_CONF, "instance models: objects scoring less are dropped (default: the model's "
+                         "own, chosen on its val images)", low=0.0, high=1.0)
     iou: float = option(0.5, "instance models: overlapping objects above this box IoU merge", low=0.0, high=1.0)
     mask_threshold: float = option(0.5, "instance models: a pixel belongs to an object above this probability",
                                    low=0.0, high=1.0)

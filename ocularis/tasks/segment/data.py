@@ -62,6 +62,8 @@ def segment_transform(config: SegmentConfig, mean, std, train: bool) -> v2.Compo
         fliplr = 0.5 if config.fliplr is None else config.fliplr
         if config.augment == "heavy":
             steps += [v2.RandomAffine(degrees=15, scale=(0.8, 1.2)), v2.RandomVerticalFlip(fliplr)]
+        if config.scale > 0:  # uncovered pixels: 0 in the image, in no object, IGNORE in the class map
+            steps.append(v2.RandomAffine(degrees=0, translate=(0.1, 0.1), scale=(1 - config.scale, 1 + config.scale)))
         if config.augment != "none":
             steps += [v2.RandomHorizontalFlip(fliplr), v2.ColorJitter(brightness=0.2, contrast=0.2)]
         if config.elastic > 0:
@@ -76,9 +78,9 @@ class MaskDataset(Dataset):
     per image; training crops are imgsz square, images smaller than that padded (with IGNORE in the class map)."""
 
     def __init__(self, split: SegmentationSplit, transform, *, images: ImageCache, imgsz: int, resize: int | None,
-                 train: bool, seed: int = 0):
+                 train: bool, seed: int = 0, mosaic: float = 0.0):
         self.split, self.transform, self.images = split, transform, images
-        self.imgsz, self.resize, self.train, self.seed = imgsz, resize, train, seed
+        self.imgsz, self.resize, self.train, self.seed, self.mosaic = imgsz, resize, train, seed, mosaic
 
     def __len__(self) -> int:
         return len(self.split)
@@ -86,16 +88,24 @@ class MaskDataset(Dataset):
     def __getitem__(self, key: int | tuple[int, int]):
         epoch, index = key if isinstance(key, tuple) else (None, key)
         with seeded_cpu_rng(None if epoch is None else sample_seed(self.seed, epoch, index)):
-            picture, labels = self.crop(index) if self.train else self.load(index)
-            image, semantic, masks = np.asarray(picture), labels.semantic, labels.masks
-            if self.train:
-                image, semantic, masks = _pad_to(image, semantic, masks, self.imgsz)
+            if not self.train:
+                picture, found = self.load(index)
+                image, semantic, masks, labels = np.asarray(picture), found.semantic, found.masks, found.labels
+            elif self.mosaic and torch.rand(()) < self.mosaic:
+                image, semantic, masks, labels = self.mosaic_square(index)
+            else:
+                image, semantic, masks, labels = self.square(index)
             # torch.tensor copies: cached pixels are read-only
             pixels = torch.tensor(image).permute(2, 0, 1) if image.ndim == 3 else torch.tensor(image)[None]
+            masks = torch.tensor(masks, dtype=torch.uint8)
+            if self.train:  # a last plane of ones: where an affine move uncovers pixels it reads 0 (see below)
+                masks = torch.cat([masks, torch.ones((1, *semantic.shape), dtype=torch.uint8)])
             image, semantic, masks = self.transform(tv_tensors.Image(pixels), tv_tensors.Mask(torch.tensor(semantic)),
-                                                    tv_tensors.Mask(torch.tensor(masks, dtype=torch.uint8)))
+                                                    tv_tensors.Mask(masks))
+            if self.train:  # uncovered pixels are no class (the affine fills the class map with 0, a real class)
+                semantic, masks = semantic.masked_fill(masks[-1] == 0, IGNORE), masks[:-1]
         # a training crop's slivers of objects say nothing of their shape; evaluation counts every object, as score()
-        return image, _target(semantic, masks, torch.as_tensor(labels.labels), MIN_OBJECT_PIXELS if self.train else 0)
+        return image, _target(semantic, masks, torch.as_tensor(labels), MIN_OBJECT_PIXELS if self.train else 0)
 
     def crop(self, index: int) -> tuple[Image.Image, MaskLabels]:
         """A random imgsz square of image `index` (all of it along a side shorter than that) and its annotation
@@ -108,6 +118,38 @@ class MaskDataset(Dataset):
         labels = (target.window(picture.size, box) if picture.size == original.size else
                   resize_labels(target.decode(original.size), picture.size).crop(box))
         return picture.crop(box), labels
+
+    def square(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """A random crop of image `index` padded to imgsz x imgsz: pixels, class map, object masks, their labels."""
+        picture, labels = self.crop(index)
+        return (*_pad_to(np.asarray(picture), labels.semantic, labels.masks, self.imgsz), labels.labels)
+
+    def mosaic_square(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """YOLOv4's mosaic with masks: the squares of image `index` and three random others tiled 2 x 2, and an
+        imgsz window of that cut at a random place, so objects keep their scale and meet other contexts. Only the
+        window is filled: each square's part of it and its objects' masks there."""
+        size = self.imgsz
+        x, y = torch.randint(size + 1, (2,)).tolist()
+        image = semantic = None
+        masks, labels = [], []
+        for place, chosen in enumerate([index, *torch.randint(len(self), (3,)).tolist()]):
+            pixels, classes, objects, kinds = self.square(chosen)
+            if image is None:
+                image = np.zeros((size, size, *pixels.shape[2:]), pixels.dtype)
+                semantic = np.full((size, size), IGNORE, classes.dtype)
+            dy, dx = (size * step for step in divmod(place, 2))
+            top, left = max(y, dy), max(x, dx)  # the square's part of the window, in canvas pixels
+            bottom, right = min(y + size, dy + size), min(x + size, dx + size)
+            if bottom <= top or right <= left:
+                continue
+            into = np.s_[top - y:bottom - y, left - x:right - x]
+            taken = np.s_[top - dy:bottom - dy, left - dx:right - dx]
+            image[into], semantic[into] = pixels[taken], classes[taken]
+            placed = np.zeros((len(objects), size, size), bool)
+            placed[(slice(None), *into)] = objects[(slice(None), *taken)]
+            masks.append(placed)
+            labels.append(kinds)
+        return image, semantic, np.concatenate(masks), np.concatenate(labels)
 
     def load(self, index: int) -> tuple[Image.Image, MaskLabels]:
         """Image `index` and its decoded annotation, both at the (resized) image's size."""
@@ -184,4 +226,4 @@ class SegmentData(TaskData):
     def dataset(self, split: str, train: bool = False) -> MaskDataset:
         return MaskDataset(getattr(self.masks, split), self.train_tf if train else self.eval_tf,
                            images=self.masks.images, imgsz=self.imgsz, resize=self.config.resize, train=train,
-                           seed=self.config.seed)
+                           seed=self.config.seed, mosaic=self.config.mosaic if train else 0.0)

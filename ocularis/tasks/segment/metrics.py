@@ -10,7 +10,15 @@ import numpy as np
 import torch
 from torchvision.ops import box_iou
 
-from ocularis.core.coco_ap import MAX_DETECTIONS, image_entries, mean_defined, summarise
+from ocularis.core.coco_ap import (
+    CONFIDENCE_GRID,
+    MAX_DETECTIONS,
+    at_best_f1,
+    f1_score,
+    image_entries,
+    mean_defined,
+    summarise,
+)
 from ocularis.core.plots import plot_bars, plot_confusion
 from ocularis.core.results import Metrics
 from ocularis.data.masks import IGNORE, has_background, mask_extents
@@ -69,7 +77,8 @@ class PixelCounter:
 
     def update(self, predicted: np.ndarray | torch.Tensor, truth: np.ndarray | torch.Tensor) -> None:
         """One image's (or a batch's) predicted and true class maps."""
-        predicted, truth = torch.as_tensor(np.asarray(predicted)).long(), torch.as_tensor(np.asarray(truth)).long()
+        # a copy (torch.tensor): a cached class map is read-only, which torch.as_tensor warns of
+        predicted, truth = (torch.tensor(np.asarray(m), dtype=torch.long) for m in (predicted, truth))
         self.matrix.update(predicted.reshape(-1), truth.reshape(-1))
         if self.num_classes == 2:
             for p, t in zip(predicted.reshape(-1, *predicted.shape[-2:]), truth.reshape(-1, *truth.shape[-2:]),
@@ -119,7 +128,9 @@ def semantic_values(confusion: np.ndarray, classes: list[str]) -> tuple[dict, di
 
 def instance_average_precision(predictions: list, truths: list, num_classes: int,
                            max_detections: int = MAX_DETECTIONS) -> dict[str, float | None]:
-    """COCO segm and bbox AP. predictions per image (masks (n, H, W) bool, scores (n,), labels (n,), boxes (n, 4)
+    """COCO segm and bbox AP, and the mask precision, recall and F1 at IoU .5 of the objects scoring at least the
+    confidence where F1 peaks (mask_best_f1_conf, Ultralytics' reading). predictions per image (masks (n, H, W)
+    bool, scores (n,), labels (n,), boxes (n, 4)
     xyxy); truths per image (masks (m, H, W) bool, labels (m,)), whose boxes are their masks' extents; labels are
     class indices (background, 0, has no objects). At most `max_detections` per image and class count, as COCOeval's
     maxDets (100 there; crowded images such as nuclei need more)."""
@@ -151,8 +162,13 @@ def instance_average_precision(predictions: list, truths: list, num_classes: int
             for kind, iou in overlaps.items():
                 for a, entry in enumerate(image_entries(scores[found], iou, *sizes[kind])):
                     entries[kind][c][a].append(entry)
-    return {f"{kind}_{key}": value for kind, per_class in entries.items()
-            for key, value in summarise(per_class)[2].items()}
+    values = {f"{kind}_{key}": value for kind, per_class in entries.items()
+              for key, value in summarise(per_class)[2].items()}
+    precision, recall, best = at_best_f1([per_area[0] for per_area in entries["mask"]])
+    mean_precision, mean_recall = mean_defined(precision), mean_defined(recall)
+    return {**values, "mask_precision": mean_precision, "mask_recall": mean_recall,
+            "mask_f1": f1_score(mean_precision, mean_recall),
+            "mask_best_f1_conf": None if best is None else float(CONFIDENCE_GRID[best])}
 
 
 def _box_area(boxes: np.ndarray) -> np.ndarray:

@@ -25,7 +25,7 @@ from ocularis.engine.tiling import Stitcher, TileLayout
 from ocularis.errors import ConfigError
 from ocularis.explain.target import ExplainTarget, box_target, class_target, detection_scores
 from ocularis.tasks.segment import SPEC
-from ocularis.tasks.segment.config import SegmentConfig, SegmentOptions
+from ocularis.tasks.segment.config import DEFAULT_CONF, SegmentConfig, SegmentOptions
 from ocularis.tasks.segment.data import MaskDataset, SegmentData, read_masks, resize_labels, resized
 from ocularis.tasks.segment.metrics import PixelCounter, SegmentMetrics, segmentation_metrics
 from ocularis.tasks.segment.model import build_segmenter, model_defaults, segments_objects
@@ -85,6 +85,20 @@ class Segmenter(Task):
         return SegmentModule(self.network, config, self.meta["classes"], self.class_weights,
                              self._validation_objects if self.network.instances else None)
 
+    def after_training(self, prepared: Prepared, best: Path) -> None:
+        """An instance model trained without --conf takes the confidence where mask F1 (IoU .5) peaks on the val
+        images as its threshold for objects and for the class map drawn from them, saved with it. A fixed 0.25
+        misreads young models: a YOLO score is objectness, trained towards the box's IoU, times the class
+        probability, so right objects may all score below it (a class map from them then had IoU 0.09 where mask
+        AP, which reads every confidence, was 0.42)."""
+        if not self.meta["instances"] or self.meta["config"]["conf"] is not None:
+            return
+        val = prepared.datamodule.dataset("val")
+        chosen = self.score(val).values["mask_best_f1_conf"] if len(val) else None
+        self.meta["conf"] = DEFAULT_CONF if chosen is None else max(chosen, VAL_CONF)
+        prepared.notes["conf"] = {"value": self.meta["conf"], "chosen_on": "val" if chosen is not None else None}
+        self.save(best)
+
     def plot_examples(self, dataset: MaskDataset, path: Path, count: int = 6) -> Path:
         """The ground truth beside the prediction for the first `count` test images."""
         images, titles = [], []
@@ -118,7 +132,7 @@ class Segmenter(Task):
         for index in range(len(dataset)):
             picture, labels = dataset.load(index)
             result = self.segment(picture, dataset.split.image_ids[index], options)
-            shown = result.scores >= self.meta["config"]["conf"]
+            shown = result.scores >= self.conf
             counter.update(paint(result.masks[shown], result.scores[shown], result.labels[shown],
                                  result.semantic.shape) if self.meta["instances"] else result.semantic,
                            labels.semantic)
@@ -127,9 +141,15 @@ class Segmenter(Task):
         return segmentation_metrics(counter, self.meta["classes"], (found, truths) if self.meta["instances"]
                                     else None, self.meta["config"]["max_det"])
 
+    @property
+    def conf(self) -> float:
+        """--conf as trained, else the threshold chosen after training (models saved before that: 0.25)."""
+        given = self.meta["config"]["conf"]
+        return given if given is not None else self.meta.get("conf", DEFAULT_CONF)
+
     def default_options(self) -> SegmentOptions:
         config = self.meta["config"]
-        return SegmentOptions(conf=config["conf"], iou=config["iou"], overlap=config["overlap"])
+        return SegmentOptions(conf=self.conf, iou=config["iou"], overlap=config["overlap"])
 
     def predict(self, inputs: Any, batch: int = 8, **options: Any) -> list[Masks]:
         """Masks for image paths, folders, PIL images or arrays: each image in one pass, or, where it is larger than
@@ -184,7 +204,7 @@ class Segmenter(Task):
             same = (reference.argmax(1) == outputs.argmax(1)).float().flatten(1).mean(1) >= 0.99
             return same.float().mean().item()
         size, config = (self.meta["imgsz"],) * 2, self.meta["config"]
-        decoded = [[decode_objects(*(p[i] for p in parts(o)), size, config["conf"], config["iou"], config["max_det"])
+        decoded = [[decode_objects(*(p[i] for p in parts(o)), size, self.conf, config["iou"], config["max_det"])
                     for i in range(len(parts(o)[0]))] for o in (reference, outputs)]
         return float(np.mean([_same_objects(a, b) for a, b in zip(*decoded, strict=True)]))
 
