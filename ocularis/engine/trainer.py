@@ -94,3 +94,5 @@ def _quiet_lightning() -> None:
     # the run folder already holds config.yaml (and, on --resume, last.ckpt) when the checkpoint callback starts
     warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
     warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")  # epoch metrics are logged
+    # a run without val images (the ORL protocol: train and test only) has an empty val loader on purpose
+    warnings.filterwarnings("ignore", message=".*Total length of .* across ranks is zero.*")
