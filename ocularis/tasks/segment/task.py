@@ -10,7 +10,6 @@ import numpy as np
 import torch
 from PIL import Image
 from torch import nn
-from torchvision.ops import batched_nms, box_iou
 from torchvision.transforms import v2
 
 from ocularis.core.drawing import overlay_mask
@@ -30,7 +29,8 @@ from ocularis.tasks.segment.data import MaskDataset, SegmentData, read_masks, re
 from ocularis.tasks.segment.metrics import PixelCounter, SegmentMetrics, segmentation_metrics
 from ocularis.tasks.segment.model import build_segmenter, model_defaults, segments_objects
 from ocularis.tasks.segment.module import SegmentModule
-from ocularis.tasks.segment.predict import Masks, Objects, decode_objects, paint
+from ocularis.tasks.segment.predict import Masks, decode_objects, paint
+from ocularis.tasks.segment.tiles import FLIPS, flipped, merge_tiles, same_objects, unflipped_mean
 from ocularis.tasks.segment.weights import class_weights
 
 __all__ = ["Segmenter"]
@@ -38,7 +38,6 @@ __all__ = ["Segmenter"]
 VAL_CONF = 0.001  # mask AP integrates over every confidence; a high threshold would cut the PR curve short
 WHOLE = 1024  # predict(): an image up to this many pixels a side runs in one pass (no overlap computed twice)
 OUTPUTS = ("rows", "coefficients", "prototypes")  # an instance network's outputs (ocularis.models.segmenter)
-FLIPS = ((), (-1,), (-2,), (-2, -1))  # --tta: the image as it is, flipped left-right, up-down and both
 
 
 class Segmenter(Task):
@@ -206,7 +205,7 @@ class Segmenter(Task):
         size, config = (self.meta["imgsz"],) * 2, self.meta["config"]
         decoded = [[decode_objects(*(p[i] for p in parts(o)), size, self.conf, config["iou"], config["max_det"])
                     for i in range(len(parts(o)[0]))] for o in (reference, outputs)]
-        return float(np.mean([_same_objects(a, b) for a, b in zip(*decoded, strict=True)]))
+        return float(np.mean([same_objects(a, b) for a, b in zip(*decoded, strict=True)]))
 
     def graphs(self, samples: torch.Tensor) -> dict[str, Graph]:
         names = OUTPUTS if self.meta["instances"] else ("logits",)
@@ -269,7 +268,7 @@ class Segmenter(Task):
             labels = MaskLabels.from_semantic(stitcher.result().argmax(0).numpy().astype(np.uint8))
             found = None
         else:
-            found = _merge_tiles(layout, chunks, options, self.meta["config"]["max_det"])
+            found = merge_tiles(layout, chunks, options, self.meta["config"]["max_det"])
             masks, scores, classes_found, _ = found.as_numpy()
             labels = MaskLabels(paint(masks, scores, classes_found, size), masks, classes_found)
         labels = resize_labels(labels, picture.size)  # back from --resize, if the run resized
@@ -284,55 +283,6 @@ class Segmenter(Task):
         config = self.meta["config"]
         return [decode_objects(*(p[i] for p in parts(outputs)), tuple(size), VAL_CONF, config["iou"],
                                config["max_det"]).as_numpy() for i in range(len(parts(outputs)[0]))]
-
-
-def flipped(tiles: torch.Tensor) -> torch.Tensor:
-    """(T, C, H, W) -> (len(FLIPS) T, ...): the tiles as they are, then flipped each way of FLIPS."""
-    return torch.cat([tiles.flip(dims) if dims else tiles for dims in FLIPS])
-
-
-def unflipped_mean(logits: torch.Tensor) -> torch.Tensor:
-    """The outputs of flipped(tiles) flipped back and averaged: (len(FLIPS) T, C, H, W) -> (T, C, H, W)."""
-    return torch.stack([part.flip(dims) if dims else part
-                        for part, dims in zip(logits.chunk(len(FLIPS)), FLIPS, strict=True)]).mean(dim=0)
-
-
-def _merge_tiles(layout: TileLayout, chunks, options: SegmentOptions, max_det: int) -> Objects:
-    """Objects of every tile in the image's frame. Each object is kept from the tile whose centre is nearest its box's
-    centre (where it is furthest from a cut), then overlapping survivors of neighbouring tiles are suppressed."""
-    size, tile = layout.padded, (layout.tile_height, layout.tile)
-    if len(layout.corners) == 1:  # one pass over the whole image: nothing to move, nothing to merge
-        (_, outputs), = chunks
-        found = decode_objects(*(p[0] for p in parts(outputs)), tile, options.conf, options.iou, max_det,
-                               options.mask_threshold)
-        return Objects(found.boxes, found.scores, found.labels, found.masks[:, :layout.height, :layout.width])
-    corners = torch.tensor(layout.corners, dtype=torch.float32)
-    centres = corners + torch.tensor([layout.tile, layout.tile_height]) / 2
-    kept: list[Objects] = []
-    for start, outputs in chunks:
-        for offset in range(len(parts(outputs)[0])):
-            index = start + offset
-            found = decode_objects(*(p[offset] for p in parts(outputs)), tile, options.conf,
-                                   options.iou, max_det, options.mask_threshold)
-            x, y = layout.corners[index]
-            boxes = found.boxes + torch.tensor([x, y, x, y], dtype=torch.float32)
-            middle = (boxes[:, :2] + boxes[:, 2:]) / 2
-            home = torch.cdist(middle, centres).argmin(dim=1) == index if len(boxes) else torch.zeros(0, dtype=bool)
-            masks = torch.zeros(int(home.sum()), *size, dtype=torch.bool)
-            masks[:, y:y + tile[0], x:x + tile[1]] = found.masks[home]
-            kept.append(Objects(boxes[home], found.scores[home], found.labels[home],
-                                masks[:, :layout.height, :layout.width]))
-    merged = Objects(*(torch.cat([getattr(k, f.name) for k in kept]) for f in dataclasses.fields(Objects)))
-    return merged.select(batched_nms(merged.boxes, merged.scores, merged.labels, options.iou)[:max_det])
-
-
-def _same_objects(a: Objects, b: Objects) -> bool:
-    if len(a) != len(b) or not torch.equal(a.labels.sort().values, b.labels.sort().values):
-        return False
-    if not len(a):
-        return True
-    overlap = box_iou(a.boxes, b.boxes) * (a.labels[:, None] == b.labels[None, :])
-    return bool((overlap.max(dim=1).values >= 0.9).all() and (overlap.max(dim=0).values >= 0.9).all())
 
 
 def _normalisation(defaults: dict, channels: int) -> tuple[list[float], list[float]]:
