@@ -62,7 +62,8 @@ def bare_epochs(config: ClassifyConfig) -> tuple[int, list[float]]:
     network = build_network(config.model, num_classes=len(labelled.classes), in_channels=labelled.channels)
     data = ClassifyData(labelled, config, imgsz=config.imgsz, mean=network.mean, std=network.std)
     train_loader, val_loader = data.train_dataloader(), data.val_dataloader()
-    optimizer = torch.optim.AdamW(network.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    # the fused kernel ocularis picks on a CPU or GPU (ocularis.engine.optim), so both sides step alike
+    optimizer = torch.optim.AdamW(network.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=True)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs, eta_min=config.lr * 0.01)
     seconds, images = [], 0
     for epoch in range(config.epochs):

@@ -8,6 +8,10 @@ import torch
 from ocularis.config import TrainConfig
 from ocularis.errors import ConfigError
 
+# Where PyTorch's fused optimiser kernels run: one pass over every parameter instead of its default loop of small
+# operations per tensor; on a CPU a step is 3-4 times faster (benchmarks/optimizer_step.py).
+FUSED_DEVICES = ("cpu", "cuda")
+
 
 def optimizers_for(parameters, config: TrainConfig, trainer: L.Trainer) -> dict | torch.optim.Optimizer:
     """What a LightningModule's configure_optimizers returns (call it once per optimiser; return a list for
@@ -17,12 +21,13 @@ def optimizers_for(parameters, config: TrainConfig, trainer: L.Trainer) -> dict 
 
     Under manual optimisation Lightning steps no scheduler: the module calls `self.lr_schedulers()` itself."""
     parameters = [p for p in parameters if p.requires_grad]
+    fused = {"fused": True} if all(p.device.type in FUSED_DEVICES and p.is_floating_point() for p in parameters) else {}
     if config.optimizer == "sgd":
         optimizer = torch.optim.SGD(parameters, lr=config.lr, momentum=0.9, weight_decay=config.weight_decay,
-                                    nesterov=True)
+                                    nesterov=True, **fused)
     else:
         kind = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
-        optimizer = kind(parameters, lr=config.lr, weight_decay=config.weight_decay)
+        optimizer = kind(parameters, lr=config.lr, weight_decay=config.weight_decay, **fused)
     if config.scheduler == "none":
         return optimizer
     if config.scheduler == "onecycle":
