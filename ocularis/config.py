@@ -32,6 +32,8 @@ class TrainConfig:
     model: str = option("", "architecture name (see `ocularis info`)")
     weights: str | None = option(None, "pretrained weights: a file, a folder, or a torchvision name (IMAGENET1K_V1)")
     epochs: int = option(10, "training epochs")
+    fraction: float = option(1.0, "share of the training batches each epoch runs (a different random share every "
+                             "epoch): a quick first run on a large data set", low=0.001, high=1.0)
     batch: int = option(32, "images per batch (per device)")
     imgsz: int | None = option(None, "input size in pixels (default: the model's own)")
     lr: float = option(1e-3, "peak learning rate")

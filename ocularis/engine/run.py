@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from ocularis.config import TrainConfig
@@ -14,7 +15,7 @@ from ocularis.core.runs import new_run_dir, resumed_checkpoint
 from ocularis.engine.callbacks import BestCheckpoint, EpochPictures
 from ocularis.engine.module import TaskModule
 from ocularis.engine.trainer import build_trainer, history_of
-from ocularis.errors import TrainingStopped
+from ocularis.errors import ConfigError, TrainingStopped
 
 RUN_DIR_ENV = "OCULARIS_RUN_DIR"  # DDP worker processes re-run the command and must find the same folder
 
@@ -48,4 +49,9 @@ def train_module(module: TaskModule, datamodule: L.LightningDataModule, config: 
         terminated = isinstance(stop, SIGTERMException)
         raise TrainingStopped(run_dir, signal.SIGTERM if terminated else signal.SIGINT,
                               "SIGTERM" if terminated else "Ctrl+C (SIGINT)") from None
+    except MisconfigurationException as error:
+        if "limit_train_batches" not in str(error):
+            raise
+        raise ConfigError(f"--fraction {config.fraction} leaves no whole training batch in an epoch: raise it, or "
+                          "lower --batch") from None
     return history_of(trainer) if trainer.is_global_zero else None

@@ -50,6 +50,7 @@ def build_trainer(config: TrainConfig, run_dir: Path, *, monitor: str | None, mo
     return L.Trainer(
         default_root_dir=run_dir,
         max_epochs=config.epochs,
+        limit_train_batches=config.fraction,
         accelerator=config.accelerator,
         devices=devices,
         strategy=strategy,
