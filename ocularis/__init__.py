@@ -15,7 +15,8 @@ except metadata.PackageNotFoundError:  # running from a source tree that was not
 
 __all__ = ["AutoEncoder", "Boxes", "Classifier", "ClassifyMetrics", "DetectMetrics", "DetectRun", "Detector",
            "EmbedMetrics", "Embedder", "Embeddings", "ExplainReport", "Explanation", "ImageIndex", "Images", "Labels",
-           "Masks", "Matches", "RestoreMetrics", "Restorer", "SegmentMetrics", "Segmenter", "Task", "TrainingRun",
+           "LandmarkMetrics", "LandmarkModel", "Landmarks", "Masks", "Matches", "RestoreMetrics", "Restorer",
+           "SegmentMetrics", "Segmenter", "Task", "TrainingRun",
            "PairVerdict", "errors", "load", "task_class", "__version__"]
 
 

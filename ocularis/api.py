@@ -21,6 +21,9 @@ from ocularis.tasks.detect.task import Detector
 from ocularis.tasks.embed.metrics import EmbedMetrics
 from ocularis.tasks.embed.predict import Embeddings
 from ocularis.tasks.embed.task import Embedder
+from ocularis.tasks.landmarks.metrics import LandmarkMetrics
+from ocularis.tasks.landmarks.predict import Landmarks
+from ocularis.tasks.landmarks.task import LandmarkModel
 from ocularis.tasks.restore.metrics import RestoreMetrics
 from ocularis.tasks.restore.task import Restorer
 from ocularis.tasks.segment.metrics import SegmentMetrics
@@ -31,7 +34,8 @@ DetectRun = TrainingRun  # every task's fit() returns a TrainingRun; the old nam
 
 __all__ = ["AutoEncoder", "Boxes", "Classifier", "ClassifyMetrics", "DetectMetrics", "DetectRun", "Detector",
            "EmbedMetrics", "Embedder", "Embeddings", "ExplainReport", "Explanation", "ImageIndex", "Images", "Labels",
-           "Masks", "Matches", "RestoreMetrics", "Restorer", "SegmentMetrics", "Segmenter", "Task", "TrainingRun",
+           "LandmarkMetrics", "LandmarkModel", "Landmarks", "Masks", "Matches", "RestoreMetrics", "Restorer",
+           "SegmentMetrics", "Segmenter", "Task", "TrainingRun",
            "PairVerdict", "load", "task_class"]
 
 
