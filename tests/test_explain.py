@@ -109,6 +109,7 @@ def test_cam_is_gradcam_for_a_global_pooling_linear_head():
 
 def test_explanations_refuse_what_they_cannot_do(digits, tmp_path):
     classifier, pixels, _ = digits
+    assert "cam" not in classifier.explanations() and "gradcam" in classifier.explanations()  # LeNet's head is MLP
     with pytest.raises(ConfigError, match="cam reads the target class's weights"):
         classifier.explain("cam", pixels[:1])
     with pytest.raises(ConfigError, match="per-image methods are"):

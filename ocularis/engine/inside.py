@@ -39,7 +39,7 @@ class LooksInside:
             return ()
         layered = self.explain_layer() is not None
         return tuple(m for m in IMAGE_METHODS if (self.explains_logits or m not in ATTACKS)
-                     and (layered or m not in (*CAMS, *LAYER_PICTURES)))
+                     and (layered or m not in (*CAMS, *LAYER_PICTURES)) and (m != "cam" or self.gives_cam_weights()))
 
     def explain(self, method: str, inputs: Any, target: str | None = None, layer: str | None = None,
                 batch: int = 16, progress: bool = False, epsilon: float = 0.05) -> list[Explanation]:
@@ -72,6 +72,11 @@ class LooksInside:
         """The layer whose (pooled) output is an image's feature vector for t-SNE, PCA and neighbours; default:
         explain_layer()."""
         return self.explain_layer()
+
+    def gives_cam_weights(self) -> bool:
+        """Whether explain_target carries the target's head weights that CAM reads (a network whose last
+        convolutional stage is pooled straight into a linear head); without them only the gradient CAMs run."""
+        return False
 
     def explain_target(self, outputs: Any, target: str | None = None) -> ExplainTarget:
         """What is explained for each input, read from the network's raw outputs: `target` (a class name) or,

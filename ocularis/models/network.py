@@ -44,12 +44,14 @@ class Network(nn.Module):
         is read from them."""
         return [b for b in self.blocks() if any(isinstance(m, nn.Conv2d) for m in b.modules())][-1]
 
+    def pools_into_linear_head(self) -> bool:
+        """CAM's case: the last convolutional stage is pooled straight into a linear head (nothing with weights
+        between)."""
+        return self.blocks()[-1] is self.last_conv_stage() and isinstance(self.head, nn.Linear)
+
     def cam_weights(self, outputs: torch.Tensor) -> torch.Tensor | None:
-        """The head's weights of output columns `outputs` (B,) where the last convolutional stage is pooled straight
-        into a linear head (CAM's case: nothing with weights between); None otherwise."""
-        if self.blocks()[-1] is self.last_conv_stage() and isinstance(self.head, nn.Linear):
-            return self.head.weight.detach()[outputs]
-        return None
+        """The head's weights of output columns `outputs` (B,) where pools_into_linear_head; None otherwise."""
+        return self.head.weight.detach()[outputs] if self.pools_into_linear_head() else None
 
     def freeze(self, trainable_blocks: int) -> None:
         """Freeze the body except its last `trainable_blocks` stages; the head always trains."""

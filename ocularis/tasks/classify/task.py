@@ -141,6 +141,9 @@ class Classifier(Task):
         """The body: its output is the penultimate features the head classifies."""
         return self.network.body if isinstance(self.network, Network) else None
 
+    def gives_cam_weights(self) -> bool:
+        return isinstance(self.network, Network) and self.network.pools_into_linear_head()
+
     def explain_target(self, outputs: torch.Tensor, target: str | None = None) -> ExplainTarget:
         """The logit of `target` or of each image's top class; with the head's weights of that class where the
         last convolutional stage is pooled straight into a linear head (CAM's case: nothing with weights between)."""

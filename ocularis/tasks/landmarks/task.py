@@ -122,6 +122,9 @@ class LandmarkModel(Task):
         """The body: its pooled output is what every point and attribute is read from."""
         return self.network.body if isinstance(self.network, Network) else None
 
+    def gives_cam_weights(self) -> bool:
+        return isinstance(self.network, Network) and self.network.pools_into_linear_head()
+
     def explain_target(self, outputs: torch.Tensor, target: str | None = None) -> ExplainTarget:
         """One output per image: an attribute's logit ("glasses": each image's own value, "glasses=yes": that one)
         or a point's coordinate ("left_eye.x", "left_eye.y"); default: the first attribute's own value (the first
