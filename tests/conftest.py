@@ -1,13 +1,22 @@
 """Shared fixtures: small real-pixel datasets written to disk, and the path of the real assets."""
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
+from filelock import FileLock
 from PIL import Image
 
 from ocularis.data.shapes import SHAPES, draw_scene
+
+# Under pytest-xdist every worker is a process of its own: each takes its share of the cores (read by
+# ocularis.core.devices.use_threads, and by torch when it first loads), so two workers on two cores do not make every
+# operation wait on the other's threads.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    os.environ.setdefault("OMP_NUM_THREADS",
+                          str(max(1, len(os.sched_getaffinity(0)) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))))
 
 # The real assets sit beside the checkout (../shared/assets) unless OCULARIS_ASSETS points elsewhere.
 ASSETS = Path(os.environ.get("OCULARIS_ASSETS", Path(__file__).resolve().parents[1].parent / "shared" / "assets"))
@@ -41,15 +50,31 @@ def _run_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
 
 
+def trained_once(tmp_path_factory, name: str, train: Callable[[Path], Path]) -> Path:
+    """The checkpoint `train(folder)` returns, trained once per test run: pytest-xdist's workers share it (the first
+    to ask trains it while the others wait on its lock), so a model that tests on every worker use is trained once."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the run's folder, above each worker's own
+    done = root / f"{name}.done"
+    with FileLock(root / f"{name}.lock"):
+        if not done.exists():
+            done.write_text(str(train(root / name)))
+    return Path(done.read_text())
+
+
 @pytest.fixture(scope="session")
 def digits_model(tmp_path_factory) -> Path:
     """best.ckpt of LeNet-5 trained briefly on the real handwritten digits (shared by the deploy and serve tests)."""
     import ocularis
 
-    project = tmp_path_factory.mktemp("digits_runs")
-    run = ocularis.Classifier(model="lenet5", lr=0.003, progress=False, project=str(project)).fit("digits", epochs=4)
-    assert run.metrics.values["accuracy"] > 0.85
-    return run.best
+    def train(project: Path) -> Path:
+        run = ocularis.Classifier(model="lenet5", lr=0.003, progress=False, project=str(project)).fit("digits",
+                                                                                                     epochs=4)
+        assert run.metrics.values["accuracy"] > 0.85
+        return run.best
+
+    return trained_once(tmp_path_factory, "digits_model", train)
 
 
 @pytest.fixture(scope="session")
@@ -60,12 +85,14 @@ def embed_model(tmp_path_factory) -> Path:
     images."""
     import ocularis
 
-    project = tmp_path_factory.mktemp("embed_runs")
-    run = ocularis.Embedder(model="resnet18", loss="triplet", imgsz=32, progress=False,
-                            project=str(project)).fit("digits", epochs=3, batch=32, per_class=4,
-                                                      calibration_classes=0)
-    assert run.metrics.values["rank1"] > 0.85  # chance: 0.1
-    return run.best
+    def train(project: Path) -> Path:
+        run = ocularis.Embedder(model="resnet18", loss="triplet", imgsz=32, progress=False,
+                                project=str(project)).fit("digits", epochs=3, batch=32, per_class=4,
+                                                          calibration_classes=0)
+        assert run.metrics.values["rank1"] > 0.85  # chance: 0.1
+        return run.best
+
+    return trained_once(tmp_path_factory, "embed_model", train)
 
 
 def write_digit_images(folder: Path, per_class: int) -> list[Path]:
@@ -82,6 +109,20 @@ def write_digit_images(folder: Path, per_class: int) -> list[Path]:
             written.append(path)
             counts[digit] += 1
     return written
+
+
+def main(capsys: pytest.CaptureFixture, *args) -> tuple[int, str, str]:
+    """Run the console command `ocularis ARGS` in this process: (exit code, stdout, stderr), as a shell sees them."""
+    from ocularis.cli import main as console
+
+    capsys.readouterr()
+    try:
+        console([str(a) for a in args])
+        code = 0
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else 1
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
 def cli(*args, fails: bool = False) -> str:

@@ -5,25 +5,23 @@ import sys
 
 import pytest
 
-
-def ocularis(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ocularis", *args], capture_output=True, text=True, timeout=300)
+from tests.conftest import main
 
 
-def test_train_val_predict(shape_folder):
-    trained = ocularis("classify", "train", "--data", str(shape_folder), "--model", "simple_cnn", "--epochs", "2",
-                       "--no-progress", "--name", "cli")
-    assert trained.returncode == 0, trained.stderr
-    assert "test accuracy" in trained.stdout and "runs/classify/cli" in trained.stdout
-    checked = ocularis("classify", "val", "--model", "runs/classify/cli/best.ckpt")
-    assert checked.returncode == 0 and "accuracy=" in checked.stdout
-    predicted = ocularis("classify", "predict", "--model", "runs/classify/cli/best.ckpt", str(shape_folder / "star"),
-                         "--save")
-    assert predicted.returncode == 0, predicted.stderr
+def test_train_val_predict(shape_folder, capsys):
+    code, out, err = main(capsys, "classify", "train", "--data", shape_folder, "--model", "simple_cnn", "--epochs", 2,
+                          "--no-progress", "--name", "cli")
+    assert code == 0, err
+    assert "test accuracy" in out and "runs/classify/cli" in out
+    code, out, _ = main(capsys, "classify", "val", "--model", "runs/classify/cli/best.ckpt")
+    assert code == 0 and "accuracy=" in out
+    code, _, err = main(capsys, "classify", "predict", "--model", "runs/classify/cli/best.ckpt", shape_folder / "star",
+                        "--save")
+    assert code == 0, err
     assert len(list((shape_folder.parent / "runs/classify/predict").glob("*.png"))) == 12
     assert (shape_folder.parent / "runs/classify/predict/predictions.json").is_file()
-    info = ocularis("info")
-    assert "lenet5" in info.stdout and "digits" in info.stdout
+    _, out, _ = main(capsys, "info")
+    assert "lenet5" in out and "digits" in out
 
 
 @pytest.mark.parametrize("args, message", [
@@ -32,11 +30,11 @@ def test_train_val_predict(shape_folder):
     (["classify", "train", "--epocs", "3"], "unknown option --epocs"),
     (["classify", "val", "--model", "missing.ckpt"], "checkpoint missing.ckpt does not exist"),
 ])
-def test_user_errors_are_one_line_with_exit_code_2(args, message):
-    result = ocularis(*args)
-    assert result.returncode == 2
-    assert message in result.stderr and "Traceback" not in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
+def test_user_errors_are_one_line_with_exit_code_2(args, message, capsys):
+    code, _, err = main(capsys, *args)
+    assert code == 2
+    assert message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_help_answers_without_importing_torch():

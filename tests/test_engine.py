@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from ocularis.errors import DataError
-from tests.conftest import write_shape_images
+from tests.conftest import main, write_shape_images
 
 TRAIN = ["classify", "train", "--data", "digits", "--model", "lenet5", "--lr", "0.003", "--no-progress"]
 
@@ -23,9 +23,9 @@ def ocularis(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "ocularis", *args], capture_output=True, text=True, timeout=timeout)
 
 
-def test_killed_run_resumes_to_the_same_metrics(tmp_path):
-    straight = ocularis(*TRAIN, "--epochs", "4", "--name", "straight")
-    assert straight.returncode == 0, straight.stderr
+def test_killed_run_resumes_to_the_same_metrics(tmp_path, capsys):
+    code, _, err = main(capsys, *TRAIN, "--epochs", "4", "--name", "straight")
+    assert code == 0, err
     run = Path("runs/classify/killed")
     process = subprocess.Popen([sys.executable, "-m", "ocularis", *TRAIN, "--epochs", "4", "--name", "killed"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -37,8 +37,8 @@ def test_killed_run_resumes_to_the_same_metrics(tmp_path):
     interrupted_at = torch.load(run / "last.ckpt", weights_only=True)["epoch"]
     assert interrupted_at < 3, "the run finished before it could be killed"
     assert not list(run.glob(".*.tmp")) or True  # a kill mid-write leaves at most a stray temporary file
-    resumed = ocularis("classify", "train", "--resume", str(run))
-    assert resumed.returncode == 0, resumed.stderr
+    code, _, err = main(capsys, "classify", "train", "--resume", run)
+    assert code == 0, err
     first, second = (json.loads((Path("runs/classify") / n / "metrics.json").read_text()) for n in ("straight",
                                                                                                      "killed"))
     assert [r["val/acc"] for r in second["history"]] == [r["val/acc"] for r in first["history"]]
@@ -91,24 +91,24 @@ def test_ddp_on_two_cpu_processes(tmp_path):
     assert sorted(os.listdir("runs/classify")) == ["ddp"]  # the worker process used the same run folder
 
 
-def test_a_diverging_run_stops_at_the_first_non_finite_loss_with_one_line(tmp_path):
-    result = ocularis("classify", "train", "--data", "digits", "--model", "lenet5", "--lr", "1e6", "--epochs", "3",
-                      "--no-progress", "--project", str(tmp_path))
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "the training loss became" in result.stderr and "epoch 0" in result.stderr and "lower --lr" in result.stderr
+def test_a_diverging_run_stops_at_the_first_non_finite_loss_with_one_line(tmp_path, capsys):
+    code, _, err = main(capsys, "classify", "train", "--data", "digits", "--model", "lenet5", "--lr", "1e6", "--epochs",
+                        3, "--no-progress", "--project", tmp_path)
+    assert code == 2 and "Traceback" not in err
+    assert "the training loss became" in err and "epoch 0" in err and "lower --lr" in err
 
 
-def test_a_run_without_a_test_split_is_scored_on_its_validation_images(tmp_path):
-    result = ocularis(*TRAIN, "--epochs", "1", "--test-fraction", "0", "--project", str(tmp_path))
-    assert result.returncode == 0, result.stderr[-2000:]
+def test_a_run_without_a_test_split_is_scored_on_its_validation_images(tmp_path, capsys):
+    code, _, err = main(capsys, *TRAIN, "--epochs", "1", "--test-fraction", "0", "--project", tmp_path)
+    assert code == 0, err[-2000:]
     metrics = json.loads(next(tmp_path.glob("classify/*/metrics.json")).read_text())
     assert metrics["scored_on"] == "val" and metrics["test"]["values"]["accuracy"] > 0.3
-    best = str(next(tmp_path.glob("classify/*/best.ckpt")))
-    refused = ocularis("classify", "val", "--model", best)  # the default --split test: there is none
-    assert refused.returncode == 2 and "digits has no test split" in refused.stderr
-    assert "--split train" in refused.stderr and "Traceback" not in refused.stderr
-    scored = ocularis("classify", "val", "--model", best, "--split", "val")
-    assert scored.returncode == 0 and "scored the val split of digits: 270 images" in scored.stdout
+    best = next(tmp_path.glob("classify/*/best.ckpt"))
+    code, _, err = main(capsys, "classify", "val", "--model", best)  # the default --split test: there is none
+    assert code == 2 and "digits has no test split" in err
+    assert "--split train" in err and "Traceback" not in err
+    code, out, _ = main(capsys, "classify", "val", "--model", best, "--split", "val")
+    assert code == 0 and "scored the val split of digits: 270 images" in out
 
 
 def test_other_spellings_of_the_training_folder_are_the_training_data(tmp_path, shape_folder):
