@@ -54,7 +54,11 @@ class TrainConfig:
     cache: str = option("none", "keep decoded images in memory (ram) or as .npy files in a cache folder (disk): "
                         "each image file is decoded once, not once per epoch", ("none", "ram", "disk"))
     accelerator: str = option("auto", "cpu, gpu or auto", ("auto", "cpu", "gpu", "cuda", "mps"))
-    devices: str = option("auto", "how many devices (more than one trains with DDP)")
+    devices: str = option("auto", "how many devices per machine (more than one trains with DDP)")
+    num_nodes: int = option(1, "machines the run spans: start the same command on each (torchrun or SLURM tells "
+                            "them apart); global rank 0 writes the run folder", low=1)
+    strategy: str = option("auto", "how the processes share the work (auto: DDP when there are several)",
+                           ("auto", "ddp", "ddp_spawn", "fsdp"))
     precision: str = option("auto", "32, 16-mixed, bf16-mixed or auto (16-mixed on GPU)")
     project: str = option("runs", "folder that holds run folders")
     name: str | None = option(None, "run name (default: the model name, numbered)")

@@ -5,6 +5,7 @@ training images in place of a split the run did not hold out."""
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -89,6 +90,30 @@ def test_ddp_on_two_cpu_processes(tmp_path):
     history = json.loads(Path("runs/classify/ddp/metrics.json").read_text())["history"]
     assert len(history) == 2 and history[-1]["val/acc"] > 0.5
     assert sorted(os.listdir("runs/classify")) == ["ddp"]  # the worker process used the same run folder
+
+
+def test_two_machines_write_one_run_folder(tmp_path, capsys):
+    """Two "machines" on loopback, as torchrun starts them (one process each, Gloo): one run folder written by
+    global rank 0, one best.ckpt, and a model as good as one process's with the same global batch."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    launch = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1",
+              "--master-addr", "127.0.0.1", "--master-port", str(port)]
+    train = [*TRAIN, "--epochs", "2", "--batch", "16", "--accelerator", "cpu", "--devices", "1", "--num-nodes", "2",
+             "--project", "nodes", "--name", "two"]
+    nodes = [subprocess.Popen([*launch, "--node-rank", str(rank), "-m", "ocularis", *train], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for rank in (0, 1)]
+    outputs = [node.communicate(timeout=300) for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], outputs[1][1][-2000:] + outputs[0][1][-2000:]
+    assert os.listdir("nodes/classify") == ["two"] and Path("nodes/classify/two/best.ckpt").is_file()
+    assert "test accuracy" in outputs[0][0] and "test accuracy" not in outputs[1][0]
+    two = json.loads(Path("nodes/classify/two/metrics.json").read_text())
+    assert len(two["history"]) == 2
+    code, _, err = main(capsys, *TRAIN, "--epochs", 2, "--batch", 32, "--project", "one", "--name", "one")
+    assert code == 0, err
+    one = json.loads(Path("one/classify/one/metrics.json").read_text())
+    assert abs(two["test"]["values"]["accuracy"] - one["test"]["values"]["accuracy"]) < 0.1
 
 
 def test_a_diverging_run_stops_at_the_first_non_finite_loss_with_one_line(tmp_path, capsys):

@@ -2,6 +2,7 @@
 
 import os
 import signal
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,11 +19,22 @@ from ocularis.engine.trainer import build_trainer, history_of
 from ocularis.errors import ConfigError, TrainingStopped
 
 RUN_DIR_ENV = "OCULARIS_RUN_DIR"  # DDP worker processes re-run the command and must find the same folder
+# What launchers say of a process: torchrun's global RANK, SLURM's task number, Lightning's own DDP launcher's node
+# and local rank; any of them above 0 is a process that writes no run folder.
+RANK_ENV = ("RANK", "SLURM_PROCID", "NODE_RANK", "LOCAL_RANK")
+
+
+def is_global_zero() -> bool:
+    """Whether this process is the one that writes the run folder (before Lightning has started)."""
+    return all(os.environ.get(name, "0") in ("", "0") for name in RANK_ENV)
 
 
 def prepare_run_dir(config: TrainConfig, task: str) -> Path:
-    if os.environ.get("LOCAL_RANK", "0") != "0" and RUN_DIR_ENV in os.environ:
-        return Path(os.environ[RUN_DIR_ENV])
+    """The run folder global rank 0 writes; another process gets a scratch folder of its own (on one machine, the
+    folder its launcher named, which it only reads), so a run over several machines makes one run folder."""
+    if not is_global_zero():
+        given = os.environ.get(RUN_DIR_ENV)
+        return Path(given) if given else Path(tempfile.mkdtemp(prefix="ocularis-rank-"))
     if config.resume:
         run_dir = resumed_checkpoint(config.resume).parent
     else:

@@ -39,7 +39,8 @@ def build_trainer(config: TrainConfig, run_dir: Path, *, monitor: str | None, mo
     optimisers) the Trainer does not clip gradients: the module calls ocularis.engine.optim.clip_gradients."""
     check_mode(mode)
     devices = parse_devices(config.devices)
-    strategy = "ddp" if isinstance(devices, int) and devices > 1 else "auto"
+    several = config.num_nodes > 1 or (isinstance(devices, int) and devices > 1)
+    strategy = config.strategy if config.strategy != "auto" else ("ddp" if several else "auto")
     extra: list[L.Callback] = []
     if config.patience > 0:
         if monitor is None:
@@ -53,6 +54,7 @@ def build_trainer(config: TrainConfig, run_dir: Path, *, monitor: str | None, mo
         limit_train_batches=config.fraction,
         accelerator=config.accelerator,
         devices=devices,
+        num_nodes=config.num_nodes,
         strategy=strategy,
         precision=resolve_precision(config),
         logger=TensorBoardLogger(run_dir, name="tensorboard", version=""),
