@@ -234,3 +234,18 @@ def test_stitched_tiles_reproduce_the_image_and_cover_it():
     stitcher = Stitcher(whole, 3)
     stitcher.add(whole.cut(image), 0)
     torch.testing.assert_close(stitcher.result(), image)
+
+
+def test_masks_made_in_one_product_over_a_small_image_are_the_per_box_masks(monkeypatch):
+    """decode_objects' two ways to the masks (one product over the whole of a small image; one per box in a large
+    one) give the same pixels, boxes over the image's edges included."""
+    from ocularis.tasks.segment import predict
+
+    torch.manual_seed(0)
+    rows, centres, sizes = torch.rand(60, 10), torch.rand(60, 2) * torch.tensor([80.0, 64.0]), torch.rand(60, 2) * 30
+    rows[:, :4] = torch.cat([centres - sizes / 2, centres + sizes / 2], 1)
+    outputs = (rows, torch.randn(60, 32), torch.randn(32, 16, 20), (64, 80), 0.01, 0.7, 300)
+    whole = predict.decode_objects(*outputs)
+    monkeypatch.setattr(predict, "WHOLE_IMAGE_MASKS", 0)
+    boxed = predict.decode_objects(*outputs)
+    assert len(whole) > 20 and whole.masks.any() and torch.equal(whole.masks, boxed.masks)
