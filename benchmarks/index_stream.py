@@ -20,7 +20,7 @@ What it measures, each indexing job a separate `python -m ocularis embed index F
    last two commits; so not before the second commit), or after --kill-after seconds. The committed rows are polled
    through SQLite opened read-only: ImageIndex.open would cut vectors.f32 back to the table, a write that could race
    the job's own append. The files are inspected as the kill left them, then reopened with
-   ocularis.engine.indexing.open_index (which repairs an interrupted write): the reopened index must hold
+   ocularis.uses.indexing.open_index (which repairs an interrupted write): the reopened index must hold
    vectors.f32 rows == table rows, unit vectors only and unique paths. Then `ocularis embed add FOLDER --index
    INDEX` resumes: its printed counts must say added + unchanged == n and updated == 0, and the index must hold n
    images, each path once, the whole folder, with the same vectors as the uninterrupted run of step 1.
@@ -53,9 +53,9 @@ from PIL import Image
 
 import ocularis
 from ocularis.core.images import list_images
-from ocularis.engine.indexing import open_index
 from ocularis.search import ImageIndex, backends
 from ocularis.search.index import FAISS_FILE, TABLE_FILE, VECTORS_FILE
+from ocularis.uses.indexing import open_index
 
 REPO = Path(__file__).resolve().parent.parent
 # The real assets sit beside the checkout (../shared/assets) unless OCULARIS_ASSETS points elsewhere.

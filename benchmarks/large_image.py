@@ -15,8 +15,8 @@ import time
 import numpy as np
 
 import ocularis
+from ocularis.core.tiling import tile_starts
 from ocularis.data.segmentation import read_segmentation
-from ocularis.engine.tiling import tile_starts
 
 
 def mosaic(size: int) -> tuple[np.ndarray, np.ndarray]:

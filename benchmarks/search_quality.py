@@ -12,7 +12,7 @@ The embeddings:
 
 - network: a classifier (default simple_cnn, imgsz 64, 30 epochs, light augmentation) trained FROM SCRATCH here, on
   the train photos only (no pretrained weights exist offline); its feature layer embeds. It is indexed and queried
-  through the public API, `ocularis.engine.indexing.index_images` and `search_images`, as `ocularis embed index` and
+  through the public API, `ocularis.uses.indexing.index_images` and `search_images`, as `ocularis embed index` and
   `ocularis embed search` do. --holdout of the train photos (default 0.15) are held out of training to choose the best
   epoch, so the val photos take no part in training or model selection; --holdout 0 trains on all train photos and
   chooses the epoch on the val photos, the queries themselves (an optimistic choice, reported as such).
@@ -50,10 +50,10 @@ from PIL import Image
 
 import ocularis
 from ocularis.core.images import read_image
-from ocularis.engine.indexing import index_images, labelled_files, search_images
 from ocularis.errors import CorruptImageError
 from ocularis.search import ImageIndex
 from ocularis.search.metrics import retrieval_metrics
+from ocularis.uses.indexing import index_images, labelled_files, search_images
 
 REPO = Path(__file__).resolve().parent.parent
 # The real assets sit beside the checkout (../shared/assets) unless OCULARIS_ASSETS points elsewhere.

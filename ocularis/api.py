@@ -6,7 +6,6 @@ from ocularis.core.image_result import Images
 from ocularis.engine.explain_report import ExplainReport
 from ocularis.engine.loading import load_model
 from ocularis.engine.task import Task, TrainingRun
-from ocularis.engine.verifying import PairVerdict
 from ocularis.explain.result import Explanation
 from ocularis.registry import TASKS
 from ocularis.search.index import ImageIndex
@@ -29,6 +28,7 @@ from ocularis.tasks.restore.task import Restorer
 from ocularis.tasks.segment.metrics import SegmentMetrics
 from ocularis.tasks.segment.predict import Masks
 from ocularis.tasks.segment.task import Segmenter
+from ocularis.uses.verifying import PairVerdict
 
 DetectRun = TrainingRun  # every task's fit() returns a TrainingRun; the old name stays for existing code
 

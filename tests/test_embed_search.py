@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ocularis.engine.indexing import open_index
 from ocularis.errors import SearchIndexError
 from ocularis.search import ImageIndex
+from ocularis.uses.indexing import open_index
 from tests.conftest import cli, write_digit_images
 
 

@@ -54,7 +54,7 @@ def test_detect_and_align_find_the_orl_faces(tmp_path):
 
 def test_verification_is_right_and_the_same_through_api_cli_and_server(face_model):
     model = ocularis.load(face_model)
-    from ocularis.engine.verifying import verify_pair
+    from ocularis.uses.verifying import verify_pair
 
     same = [(ORL / p / "7.pgm", ORL / p / "9.pgm") for p in PEOPLE]
     other = [(ORL / p / "7.pgm", ORL / q / "8.pgm") for p, q in zip(PEOPLE, PEOPLE[1:] + PEOPLE[:1], strict=True)]

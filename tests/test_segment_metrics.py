@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
+from ocularis.core.tiling import Stitcher, TileLayout, tile_starts
 from ocularis.data.masks import mask_extents
-from ocularis.engine.tiling import Stitcher, TileLayout, tile_starts
 from ocularis.tasks.segment.metrics import (
     PixelCounter,
     adapted_rand_error,

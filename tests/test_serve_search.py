@@ -5,10 +5,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 import ocularis
-from ocularis.engine.indexing import index_images, search_images
 from ocularis.search import ImageIndex
 from ocularis.serve.app import create_app, load_models
 from ocularis.serve.search import load_indexes
+from ocularis.uses.indexing import index_images, search_images
 from tests.conftest import write_digit_images
 from tests.serving import needs_browser, page_at
 
@@ -46,7 +46,7 @@ def test_search_over_rest_matches_the_python_api(served):
 
 def test_verify_over_rest_gives_the_python_verdict(served):
     client, paths, embedder, _ = served
-    from ocularis.engine.verifying import verify_pair
+    from ocularis.uses.verifying import verify_pair
 
     for first, second in ((paths[0], paths[1]), (paths[0], paths[50])):
         response = client.post("/v1/models/faces/verify", files=upload(first, second))
@@ -75,7 +75,7 @@ def test_bad_search_and_verify_requests_are_named(served, route, files, status, 
 def test_the_page_shows_search_hits_as_a_grid_and_a_verdict_against_the_threshold(served, embed_model,
                                                                                    digits_model):
     _, paths, embedder, folder = served
-    from ocularis.engine.verifying import verify_pair
+    from ocularis.uses.verifying import verify_pair
 
     app = create_app(load_models([f"faces={embed_model}"]), indexes=load_indexes([f"digits={folder}"]))
     with page_at(app) as page:

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field, create_model
 
 from ocularis.config import option_fields
-from ocularis.engine.verifying import PairVerdictResult
+from ocularis.uses.verifying import PairVerdictResult
 
 
 class ErrorBody(BaseModel):

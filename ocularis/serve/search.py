@@ -15,13 +15,13 @@ from fastapi import Depends, FastAPI, File, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
 from ocularis.engine.embedding import model_fingerprint
-from ocularis.engine.indexing import search_images
 from ocularis.engine.loading import load_model
-from ocularis.engine.verifying import pair_verdict
 from ocularis.errors import ConfigError, OcularisError
 from ocularis.search.results import MatchesResult
 from ocularis.serve.limits import ApiError, Limits, decode_upload
 from ocularis.serve.schemas import ERRORS, IndexInfo, VerifyResponse, index_info, response_schema
+from ocularis.uses.indexing import search_images
+from ocularis.uses.verifying import pair_verdict
 
 
 @dataclass

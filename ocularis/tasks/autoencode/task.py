@@ -13,9 +13,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from ocularis.core.image_result import Images
 from ocularis.core.plots import save_mosaic
+from ocularis.core.tiling import Stitcher, TileLayout
 from ocularis.deploy.export import Graph
 from ocularis.engine.task import Prepared, Task
-from ocularis.engine.tiling import Stitcher, TileLayout
 from ocularis.tasks.autoencode import SPEC, latent, uses
 from ocularis.tasks.autoencode.config import AutoencodeConfig, AutoencodeOptions
 from ocularis.tasks.autoencode.data import ImageData, ImageSet, natural_size, read_images

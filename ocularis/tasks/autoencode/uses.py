@@ -9,13 +9,13 @@ from PIL import Image
 
 from ocularis.core.image_result import Images
 from ocularis.data.inputs import batches, expand_inputs
-from ocularis.engine.indexing import labelled_files
 from ocularis.errors import ConfigError
 from ocularis.tasks.autoencode.config import NOISES
 from ocularis.tasks.autoencode.metrics import false_alarm_threshold, outlier_metrics
 from ocularis.tasks.autoencode.module import image_psnr
 from ocularis.tasks.autoencode.noise import corrupt, seeded
 from ocularis.tasks.autoencode.predict import OutlierReport, Ranked, to_uint8
+from ocularis.uses.indexing import labelled_files
 
 
 def denoise(task, inputs: Any, add_noise: str = "none", level: float = 0.0, seed: int = 0,

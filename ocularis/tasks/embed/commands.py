@@ -27,8 +27,8 @@ def index(sources: list[str] = typer.Argument(..., help="images or folders (a fo
           layer: str = typer.Option(None, help="embed with this layer's pooled output (default: the model's own)"),
           batch: int = typer.Option(64, help="images embedded at a time")) -> None:
     """Index images for search; run again to add new or changed files (a killed run resumes where it stopped)."""
-    from ocularis.engine.indexing import index_images
     from ocularis.engine.loading import load_model
+    from ocularis.uses.indexing import index_images
 
     task = load_model(model)
     with Progress(console=console, transient=True) as bar:
@@ -43,7 +43,7 @@ def add(sources: list[str] = typer.Argument(..., help="images or folders to add 
         index: Path = typer.Option(..., "--index", help="index folder"),
         model: Path = typer.Option(None, help="the index's model (default: the one that built it)")) -> None:
     """Add images to an index; a path already indexed is updated, never duplicated."""
-    from ocularis.engine.indexing import index_images
+    from ocularis.uses.indexing import index_images
 
     task, model = _index_model(index, model)
     _report(index_images(task, sources, index, model_path=str(model)))
@@ -52,7 +52,7 @@ def add(sources: list[str] = typer.Argument(..., help="images or folders to add 
 def remove(paths: list[str] = typer.Argument(..., help="indexed image paths to remove"),
            index: Path = typer.Option(..., "--index", help="index folder")) -> None:
     """Remove images from an index by path (searches stop returning them at once)."""
-    from ocularis.engine.indexing import open_index
+    from ocularis.uses.indexing import open_index
 
     with open_index(index) as opened:
         removed = opened.remove([os.path.abspath(p) for p in paths])  # indexed as absolute paths
@@ -76,8 +76,8 @@ def search(queries: list[str] = typer.Argument(..., help="query images or folder
            save: bool = typer.Option(False, help="write a contact sheet per query and matches.json"),
            project: str = typer.Option("runs", help="folder that holds run folders")) -> None:
     """Find the indexed images nearest each query image."""
-    from ocularis.engine.indexing import search_images
     from ocularis.search import ImageIndex
+    from ocularis.uses.indexing import search_images
 
     if rerank not in RERANKS:
         raise ConfigError(f"--rerank {rerank!r} is not one of {', '.join(RERANKS)}")
@@ -96,8 +96,8 @@ def evaluate(index: Path = typer.Option(..., "--index", help="index folder of la
              k: int = typer.Option(5, "-k", "--k", help="rank cut-off"),
              rerank: str = typer.Option("none", help="none or expand")) -> None:
     """Retrieval quality: every labelled image queries the rest (precision@k, recall@k, mAP@k)."""
-    from ocularis.engine.indexing import evaluate_index
     from ocularis.search import ImageIndex
+    from ocularis.uses.indexing import evaluate_index
 
     with ImageIndex.open(index, mmap=True) as opened:
         found = evaluate_index(opened, k, expand=3 if rerank == "expand" else 0)
@@ -111,7 +111,7 @@ def verify(first: Path = typer.Argument(..., help="an image"), second: Path = ty
            ) -> None:
     """Do two images show the same identity? Their cosine similarity against the threshold."""
     from ocularis.engine.loading import load_model
-    from ocularis.engine.verifying import verify_pair
+    from ocularis.uses.verifying import verify_pair
 
     found = verify_pair(load_model(model), first, second, threshold)
     console.print(found.sentence())
@@ -125,8 +125,8 @@ def cluster(sources: list[str] = typer.Argument(..., help="images or folders"),
             distance: float = typer.Option(None, help="cosine distance that separates clusters (default: 1 - the "
                                                       "model's threshold, else 0.5)")) -> None:
     """Group images by their embeddings (an album by person, a folder by object)."""
-    from ocularis.engine.clustering import cluster_images
     from ocularis.engine.loading import load_model
+    from ocularis.uses.clustering import cluster_images
 
     report = cluster_images(load_model(model), sources, out, method=method, clusters=clusters, distance=distance)
     console.print(str(report))

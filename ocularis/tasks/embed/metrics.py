@@ -11,8 +11,8 @@ from sklearn.metrics import normalized_mutual_info_score, roc_auc_score, roc_cur
 
 from ocularis.core.plots import plot_roc
 from ocularis.core.results import Metrics
-from ocularis.engine.verifying import recognition_note, threshold_note
 from ocularis.errors import DataError
+from ocularis.uses.verifying import recognition_note, threshold_note
 
 MAX_PAIRS_IMAGES = 4000  # verification scores every pair: 8 million pairs at most
 

@@ -59,7 +59,7 @@ def verify(first: Path = typer.Argument(..., help="a photo of a face"),
            threshold: float = typer.Option(None, help="similarity at or above which they match (default: the "
                                                       "model's)")) -> None:
     """Are two photos of the same person?"""
-    from ocularis.engine.verifying import verify_pair
+    from ocularis.uses.verifying import verify_pair
 
     console.print(verify_pair(_face_model(model), first, second, threshold).sentence())
 
@@ -70,7 +70,7 @@ def recognize(sources: list[str] = typer.Argument(..., help="photos or folders")
               project: str = typer.Option("runs", help="folder that holds run folders")) -> None:
     """Name the person in each photo: the nearest of the people the model was trained on, or unknown when the
     similarity is below its threshold."""
-    from ocularis.engine.verifying import recognition_note
+    from ocularis.uses.verifying import recognition_note
 
     task = _face_model(model)
     results = task.predict(sources)
@@ -89,7 +89,7 @@ def cluster(sources: list[str] = typer.Argument(..., help="photos or folders"),
             out: Path = typer.Option(..., help="folder to write: one sub-folder per person found"),
             clusters: int = typer.Option(None, help="how many people (default: cut at the model's threshold)")) -> None:
     """Group an album's photos by person."""
-    from ocularis.engine.clustering import cluster_images
+    from ocularis.uses.clustering import cluster_images
 
     console.print(str(cluster_images(_face_model(model), sources, out, clusters=clusters)))
 

@@ -14,10 +14,10 @@ from pydantic import BaseModel
 from ocularis.core.images import list_images, read_image
 from ocularis.core.results import Result
 from ocularis.data.points import eye_pair
-from ocularis.engine.indexing import labelled_files
 from ocularis.engine.loading import load_model
 from ocularis.errors import ConfigError, CorruptImageError
 from ocularis.models.faces import Face, HaarFaceDetector, align_face
+from ocularis.uses.indexing import labelled_files
 
 # a Haar face box on a frontal photo is about the face's own width: a little room around it frames it like the
 # photos landmark models are usually trained on (ORL's head-and-shoulders photos: their box fills most of them)

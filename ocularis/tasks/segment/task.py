@@ -14,13 +14,13 @@ from torchvision.transforms import v2
 
 from ocularis.core.drawing import overlay_mask
 from ocularis.core.plots import plot_image_grid
+from ocularis.core.tiling import Stitcher, TileLayout
 from ocularis.data.inputs import batches, expand_inputs
 from ocularis.data.masks import MaskLabels, MaskTarget, has_background
 from ocularis.data.splits import class_mapping
 from ocularis.deploy.export import Graph
 from ocularis.deploy.outputs import parts, rows
 from ocularis.engine.task import Prepared, Task
-from ocularis.engine.tiling import Stitcher, TileLayout
 from ocularis.errors import ConfigError
 from ocularis.explain.target import ExplainTarget, box_target, class_target, detection_scores
 from ocularis.tasks.segment import SPEC

@@ -6,8 +6,8 @@ import dataclasses
 import torch
 from torchvision.ops import batched_nms, box_iou
 
+from ocularis.core.tiling import TileLayout
 from ocularis.deploy.outputs import parts
-from ocularis.engine.tiling import TileLayout
 from ocularis.tasks.segment.config import SegmentOptions
 from ocularis.tasks.segment.predict import Objects, decode_objects
 

@@ -13,8 +13,8 @@ from sklearn.metrics import normalized_mutual_info_score
 
 from ocularis.core.runs import write_json
 from ocularis.engine.embedding import embed_files
-from ocularis.engine.indexing import labelled_files
 from ocularis.errors import ConfigError, DataError
+from ocularis.uses.indexing import labelled_files
 
 METHODS = ("agglomerative", "dbscan")
 
