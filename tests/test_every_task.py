@@ -75,8 +75,7 @@ def fitted(request, tmp_path_factory):
 
 def test_every_task_in_the_registry_has_its_tiny_fit_and_stands_alone():
     assert set(TINY_FITS) == set(NAMES) == set(TASKS.names())
-    contracts = tomllib.loads(Path("pyproject.toml").read_text() if Path("pyproject.toml").is_file() else
-                              (Path(__file__).parents[1] / "pyproject.toml").read_text())["tool"]["importlinter"]
+    contracts = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["tool"]["importlinter"]
     alone = next(c for c in contracts["contracts"] if c["type"] == "independence")
     folders = {p.name for p in (Path(ocularis.__file__).parent / "tasks").iterdir() if (p / "__init__.py").is_file()}
     assert set(alone["modules"]) == {f"ocularis.tasks.{folder}" for folder in folders}
