@@ -29,6 +29,8 @@ def test_train_val_predict(shape_folder, capsys):
     (["classify", "train", "--model", "resnet19"], "unknown model 'resnet19'"),
     (["classify", "train", "--epocs", "3"], "unknown option --epocs"),
     (["classify", "val", "--model", "missing.ckpt"], "checkpoint missing.ckpt does not exist"),
+    (["classify", "train", "--fraction", "0.001", "--epochs", "1", "--no-progress"],
+     "--fraction 0.001 leaves no whole training batch in an epoch"),
 ])
 def test_user_errors_are_one_line_with_exit_code_2(args, message, capsys):
     code, _, err = main(capsys, *args)
