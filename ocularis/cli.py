@@ -59,7 +59,8 @@ def task_app(spec: TaskSpec) -> typer.Typer:
     group = typer.Typer(help=spec.summary, no_args_is_help=True)
     group.command("train", context_settings=EXTRA_ARGS, epilog=options_help(spec.config))(train_command(spec))
     group.command("val")(val_command(spec))
-    group.command("predict")(predict_command(spec))
+    for verb in dict.fromkeys(("predict", spec.inputs.verb)):  # a generator's `generate` is its predict
+        group.command(verb)(predict_command(spec))
     group.command("export")(export_command(spec.name))
     group.command("benchmark")(benchmark_command(spec.name))
     for verb, command in spec.own_commands().items():
@@ -104,14 +105,15 @@ def predict_command(spec: TaskSpec) -> Callable:
     """`predict SOURCES --model M` with one flag per field of the task's predict options."""
     fields = option_fields(spec.options)
 
-    def predict(sources: list[str], model: Path, batch: int, save: bool, project: str, **options: Any) -> None:
+    def predict(model: Path, batch: int, save: bool, project: str, sources: list[str] | None = None,
+                **options: Any) -> None:
         from ocularis.api import load
         from ocularis.core.video import is_video_file
 
         task = load(model, spec.name)
         folder = new_run_dir(project, spec.name, "predict") if save else None
-        videos = [s for s in sources if spec.inputs == Inputs.IMAGE and is_video_file(s)]
-        inputs = [s for s in sources if s not in videos]
+        videos = [s for s in sources or [] if spec.inputs == Inputs.IMAGE and is_video_file(s)]  # streams
+        inputs = [s for s in sources or [] if s not in videos]
         results = task.predict(inputs, batch=batch, **options) if inputs or not sources else []
         for video in videos:
             found = task.predict_video(video, folder / f"{Path(video).stem}.mp4" if folder else None, batch=batch,
@@ -123,13 +125,11 @@ def predict_command(spec: TaskSpec) -> Callable:
             save_results(results, folder, "predictions.json")
             console.print(f"saved to {folder}")
 
-    needs_sources = spec.inputs != Inputs.NONE
     parameters = [
-        _parameter("sources", list[str], typer.Argument(... if needs_sources else None,
-                                                        help="images, folders or videos" if needs_sources else
-                                                        "nothing: this task generates")),
+        *([_parameter("sources", list[str], typer.Argument(..., help=spec.inputs.sources))]
+          if spec.inputs.sources else []),
         _parameter("model", Path, typer.Option(..., help="checkpoint (best.ckpt) or exported file")),
-        *[_parameter(f.name, f.kind | None, typer.Option(None, help=_option_text(f))) for f in fields],
+        *[_parameter(f.name, f.kind | None, typer.Option(None, _flags(f), help=_option_text(f))) for f in fields],
         _parameter("batch", int, typer.Option(16, help="inputs per forward pass")),
         _parameter("save", bool, typer.Option(False, help="write pictures of the results and predictions.json")),
         _parameter("project", str, typer.Option("runs", help="folder that holds run folders")),
@@ -305,6 +305,10 @@ def _option_text(field) -> str:
     bounds = f" [{field.low:g}..{field.high:g}]" if field.low is not None and field.high is not None else ""
     choices = f" [{'|'.join(field.choices)}]" if field.choices else ""
     return f"{field.help}{bounds}{choices} (default: the model's own, else {field.default})"
+
+
+def _flags(field) -> str:
+    return f"--{field.flag}/--no-{field.flag}" if field.kind is bool else f"--{field.flag}"
 
 
 def _parameter(name: str, annotation: Any, default: Any) -> inspect.Parameter:

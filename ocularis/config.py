@@ -127,6 +127,11 @@ class OptionField:
     high: float | None = None
     picture: bool = False  # an image: an uploaded file on the server
 
+    @property
+    def flag(self) -> str:
+        """Its name on the command line and in a query, a Python keyword's trailing underscore dropped (class_)."""
+        return self.name.rstrip("_").replace("_", "-")
+
 
 def option_fields(cls: type) -> list[OptionField]:
     """The fields of a config or predict-options dataclass, typed and ranged."""
@@ -145,6 +150,15 @@ class PredictOptions:
     """Base of a task's predict options. Its fields become the CLI's predict flags, the server's query parameters
     and the web page's controls (a slider for each ranged number); a task's `default_options` fills them from the
     model's own run, so an unset option means "the model's default"."""
+
+
+@dataclass
+class GenerateOptions(PredictOptions):
+    """What every generator's options hold (a task of the input kind "none"): how many samples, from which seed
+    (sample i comes from seed + i, so one sample can be drawn again alone)."""
+
+    count: int = option(4, "samples to generate", low=1, high=1024)
+    seed: int = option(0, "the first sample's random seed", low=0)
 
 
 def parse_cli_options(tokens: list[str]) -> dict[str, Any]:

@@ -6,17 +6,67 @@ ARCHITECTURE.md shows both halves and which members each task uses.
 """
 
 from dataclasses import dataclass
-from enum import Enum
 from importlib import import_module
 
+from ocularis.config import GenerateOptions, PredictOptions
 
-class Inputs(str, Enum):
-    """What a task predicts from; entry points decode files, uploads and Python objects into it."""
 
-    IMAGE = "image"  # one image; a video file is read frame by frame
-    IMAGE_PAIR = "image_pair"  # two images compared (verification)
-    VIDEO = "video"  # a clip: (B, T, C, H, W) tensors from short video files
-    NONE = "none"  # nothing: a generator samples from its latent space (its options say how many, which class)
+@dataclass(frozen=True)
+class Upload:
+    """One file field of a predict request: the server's multipart field and the page's file chooser."""
+
+    name: str
+    accept: str  # the page's file filter: "image/*", "video/*"
+    help: str
+
+
+@dataclass(frozen=True)
+class InputKind:
+    """What a task predicts from, declared once for every entry point: the CLI's sources argument (`sources`; empty:
+    the verb takes none), the server's file fields and OpenAPI request (`uploads`; none: a route of options only),
+    the page's choosers (the same uploads) and the predict options every task of the kind has (`options`, a
+    PredictOptions subclass its tasks' options extend: a generator's count and seed). `reader` ("module:Class", an
+    ocularis.data.inputs.InputReader) decodes files, uploads and Python objects into items, imported on first use;
+    a task's `preprocess` makes one batch tensor of items (an image pair: (B, 2, C, H, W); a clip: (B, T, C, H, W);
+    nothing: (B, latent))."""
+
+    name: str
+    summary: str
+    uploads: tuple[Upload, ...]
+    sources: str  # the CLI argument's help; "" when the kind takes no sources
+    reader: str
+    options: type = PredictOptions
+    verb: str = "predict"  # the CLI verb that answers (a generator's: generate), beside predict
+
+    @property
+    def value(self) -> str:  # the name, as the enum this replaced spelt it
+        return self.name
+
+    def read(self):
+        """The kind's InputReader (importing its module)."""
+        module, _, name = self.reader.partition(":")
+        return getattr(import_module(module), name)(self)
+
+
+class Inputs:
+    """The built-in input kinds; a new one is an InputKind with its reader, registered in INPUT_KINDS."""
+
+    IMAGE = InputKind("image", "one image; a video file is read frame by frame (a stream)",
+                      (Upload("image", "image/*", "one or more image files"),), "images, folders or videos",
+                      "ocularis.data.inputs:InputReader")
+    IMAGE_PAIR = InputKind("image_pair", "two images compared",
+                           (Upload("first", "image/*", "the first image of each pair"),
+                            Upload("second", "image/*", "the second image of each pair, in the same order")),
+                           "images two at a time (a, b, a, b ...), or two folders paired by file name",
+                           "ocularis.data.inputs:PairReader")
+    VIDEO = InputKind("video", "a short video clip, sampled to the model's frames",
+                      (Upload("clip", "video/*", "one or more short video files"),), "video files or folders of them",
+                      "ocularis.data.inputs:ClipReader")
+    NONE = InputKind("none", "nothing: a generator samples from its latent space", (), "",
+                     "ocularis.data.inputs:NoReader", GenerateOptions, verb="generate")
+
+
+INPUT_KINDS = {kind.name: kind for kind in (Inputs.IMAGE, Inputs.IMAGE_PAIR, Inputs.VIDEO, Inputs.NONE)}
 
 
 @dataclass(frozen=True)
@@ -33,6 +83,11 @@ class TaskSpec:
     implementation: str
     inputs: Inputs = Inputs.IMAGE
     commands: str = ""
+
+    def __post_init__(self) -> None:
+        if not issubclass(self.options, self.inputs.options):
+            raise TypeError(f"task {self.name!r}: {self.inputs.name} inputs need predict options that extend "
+                            f"{self.inputs.options.__name__}")
 
     def own_commands(self) -> dict:
         """The task's own CLI verbs, {name: Typer command}."""

@@ -1,10 +1,12 @@
 """What every task's prediction result is: one small typed object per input, rendered the same way everywhere.
 
 The CLI prints `row()`, writes `save_to()` with --save; the server returns `to_json()` documented by `schema`; the web
-page draws it with the renderer named `renderer` (a generic one lists the JSON's fields). No entry point reaches into
-a model's raw tensors.
+page draws it with the renderer named `renderer`, a script beside the Python module that declares it
+(`renderer_file`: classify/predict.py's Labels -> classify/predict.js; this module's generic one lists the JSON's
+fields). No entry point reaches into a model's raw tensors.
 """
 
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,8 +24,15 @@ class Result(ABC):
     """One input's prediction."""
 
     schema: ClassVar[type[BaseModel]]  # the JSON of to_json(), for OpenAPI
-    renderer: ClassVar[str] = "generic"  # the web page's renderer for it (static/index.html: renderers)
+    renderer: ClassVar[str] = "generic"  # the web page's renderer for it, in renderer_file()
     source: str  # the input's name (file path, upload name, image0 ...)
+
+    @classmethod
+    def renderer_file(cls) -> Path:
+        """The script that adds `renderers[renderer]` to the page: the .js file beside the module of the class that
+        names the renderer (a result that names none is drawn by this module's generic one)."""
+        owner = next(klass for klass in cls.__mro__ if "renderer" in vars(klass))
+        return Path(sys.modules[owner.__module__].__file__).with_suffix(".js")
 
     @abstractmethod
     def to_json(self) -> dict[str, Any]:

@@ -31,6 +31,23 @@ def read_frames(path: str | Path) -> Iterator[np.ndarray]:
         capture.release()
 
 
+MAX_CLIP_FRAMES = 256  # frames a clip keeps in memory: a longer video is read at an even stride
+
+
+def read_clip(path: str | Path, max_frames: int = MAX_CLIP_FRAMES) -> list[np.ndarray]:
+    """The frames of a short video (RGB uint8), at most `max_frames` of them spread evenly over it."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else 0
+    capture.release()
+    stride = max(1, -(-count // max_frames))
+    frames = [frame for index, frame in enumerate(read_frames(path)) if index % stride == 0][:max_frames]
+    if not frames:
+        raise DataError(f"video {path} has no frames that can be read; check the file")
+    return frames
+
+
 def frame_rate(path: str | Path) -> float:
     import cv2
 

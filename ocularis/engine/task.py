@@ -34,7 +34,6 @@ from ocularis.core.plots import plot_curves
 from ocularis.core.results import Metrics, Result
 from ocularis.core.runs import run_config, saved_config, write_json, write_yaml
 from ocularis.core.video import VideoWriter, frame_rate, read_frames
-from ocularis.data.inputs import batches, expand_inputs
 from ocularis.data.splits import pick_split, same_data
 from ocularis.data.transforms import eval_transform
 from ocularis.deploy.export import Exported, Graph, export_task
@@ -85,6 +84,15 @@ class TrainingRun:
     history: list[dict]
     fps: float  # images per second at batch 1 on this machine
     load: Load  # under which the fps was measured
+
+
+class Stream:
+    """What a task keeps from one video frame to the next (a tracker's tracks, a running answer): `Task.stream()`
+    makes one per video, so nothing carries over into the next. This one keeps nothing."""
+
+    def update(self, results: list[Result]) -> list[Result]:
+        """The results of the next frames, in order, given what came before (they may be replaced or amended)."""
+        return results
 
 
 class Task(LooksInside, ABC):
@@ -239,26 +247,35 @@ class Task(LooksInside, ABC):
         defaults = dataclasses.asdict(self.default_options())
         return build_config(self.spec.options, {**defaults, **{k: v for k, v in given.items() if v is not None}})
 
-    def predict(self, inputs: Any, batch: int = 16, **options: Any) -> list[Result]:
-        """Results for image paths, folders, PIL images or uint8 arrays; `options` are the task's predict options."""
+    def predict(self, inputs: Any = None, batch: int = 16, **options: Any) -> list[Result]:
+        """Results for the inputs of the task's kind (images: paths, folders, PIL images or uint8 arrays; pairs;
+        clips; a generator: none, `count` and `seed` among the options); `options` are the task's predict options."""
         self._require_network()
         chosen = self.resolve_options(**options)
+        reader = self.spec.inputs.read()
         results: list[Result] = []
-        for names, pictures in batches(expand_inputs(inputs), self.meta["channels"], batch):
-            results += self.postprocess(self.infer(self.preprocess(pictures, chosen)), names, pictures, chosen)
+        for names, items in reader.batches(reader.expand(inputs, chosen), self.meta.get("channels"), batch):
+            results += self.postprocess(self.infer(self.preprocess(items, chosen)), names, items, chosen)
         return results
+
+    def stream(self) -> "Stream":
+        """The state a video's frames share, new for each video (default: none; a tracker keeps its tracks)."""
+        return Stream()
 
     def predict_video(self, path: str | Path, save: str | Path | None = None, batch: int = 16,
                       **options: Any) -> list[Result]:
-        """Results for every frame of a video; with `save`, the frames' plots are written there as a video."""
+        """Results for every frame of a video, each batch of frames passed through a new `stream()` in order;
+        with `save`, the frames' plots are written there as a video."""
         self._require_network()
         chosen = self.resolve_options(**options)
+        stream = self.stream()
         writer = VideoWriter(save, frame_rate(path)) if save else None
         results: list[Result] = []
         try:
             for chunk in _chunks((Image.fromarray(frame) for frame in read_frames(path)), batch):
                 names = [f"{Path(path).name}#{len(results) + i}" for i in range(len(chunk))]
-                found = self.postprocess(self.infer(self.preprocess(chunk, chosen)), names, chunk, chosen)
+                found = stream.update(self.postprocess(self.infer(self.preprocess(chunk, chosen)), names, chunk,
+                                                       chosen))
                 for result in found if writer else []:
                     writer.write(result.plot(enlarge=False))
                 results += found
@@ -268,9 +285,14 @@ class Task(LooksInside, ABC):
         return results
 
     # ---- the steps of predict(), shared by every back end and by the server's micro-batches -------------------
-    def preprocess(self, pictures: list[Image.Image], options: PredictOptions | None = None) -> torch.Tensor:
-        """Decoded images (any size and mode) -> the network's input batch (rows need not be one per image: a task
-        that tiles large images makes several, and its postprocess, given the same options, joins them)."""
+    def preprocess(self, pictures: list[Any], options: PredictOptions | None = None) -> torch.Tensor:
+        """Decoded items of the task's input kind -> the network's input batch (rows need not be one per image: a
+        task that tiles large images makes several, and its postprocess, given the same options, joins them). The
+        default is for images; a pair task stacks each pair's `image_tensors`, a clip task its sampled frames'."""
+        return self.image_tensors(pictures)
+
+    def image_tensors(self, pictures: list[Image.Image]) -> torch.Tensor:
+        """Images (any size and mode) resized and normalised as the network sees them, stacked."""
         transform = eval_transform(self.meta["imgsz"], self.meta["mean"], self.meta["std"])
         mode = "L" if self.meta["channels"] == 1 else "RGB"
         return torch.stack([transform(picture.convert(mode)) for picture in pictures])

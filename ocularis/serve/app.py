@@ -25,21 +25,26 @@ from typing import Any
 from fastapi import Depends, FastAPI, File, Header, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException
 
 from ocularis.api import load
 from ocularis.config import option_fields
-from ocularis.contract import Inputs
+from ocularis.contract import INPUT_KINDS
+from ocularis.core.results import Result
 from ocularis.errors import ConfigError, OcularisError
 from ocularis.explain import IMAGE_METHODS, TARGET_HELP
-from ocularis.explain.result import ExplanationResult
+from ocularis.explain.result import Explanation, ExplanationResult
+from ocularis.search.results import Matches
 from ocularis.serve.batching import MicroBatcher
-from ocularis.serve.limits import ApiError, Limits, decode_upload
+from ocularis.serve.limits import ApiError, Limits, decode_file, decode_upload
 from ocularis.serve.schemas import ERRORS, Health, ModelInfo, model_info, predict_route, response_schema
 from ocularis.serve.search import ServedIndex, add_search_routes
 
 TOKEN_ENV = "OCULARIS_TOKEN"
+# every input kind's file fields, with an example file for the message that one is missing
+FILE_FIELDS = {"image": "photo.jpg", **{upload.name: "clip.mp4" if upload.accept.startswith("video") else "photo.jpg"
+                                        for kind in INPUT_KINDS.values() for upload in kind.uploads}}
 
 
 @dataclass
@@ -84,9 +89,6 @@ def create_app(models: dict[str, Any], *, indexes: dict[str, ServedIndex] | None
     """The FastAPI application serving `models` ({name: task object}) and image `indexes` (load_indexes)."""
     limits = limits or Limits()
     indexes = indexes or {}
-    for name, task in models.items():
-        if task.spec.inputs != Inputs.IMAGE:  # decoders of the other kinds come with the first task that has them
-            raise ConfigError(f"model {name!r}: the server takes image uploads, not {task.spec.inputs.value} inputs")
     token = token if token is not None else os.environ.get(TOKEN_ENV) or None
     served = {name: ServedModel(name, task, MicroBatcher(task.infer, max_batch, max_wait_ms))
               for name, task in models.items()}
@@ -100,7 +102,8 @@ def create_app(models: dict[str, Any], *, indexes: dict[str, ServedIndex] | None
             await model.batcher.stop()
 
     app = FastAPI(title="ocularis", description="Computer-vision models over REST.", lifespan=lifespan)
-    app.add_middleware(BodyLimit, max_bytes=limits.max_upload_bytes * limits.max_images + 2**20)
+    files_per_item = max([len(task.spec.inputs.uploads) for task in models.values()] or [1])
+    app.add_middleware(BodyLimit, max_bytes=limits.max_upload_bytes * limits.max_images * files_per_item + 2**20)
     _add_error_handlers(app)
 
     def require_token(authorization: str | None = Header(None, description="Bearer TOKEN, when the server has one")):
@@ -114,6 +117,16 @@ def create_app(models: dict[str, Any], *, indexes: dict[str, ServedIndex] | None
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> str:
         return resources.files("ocularis.serve").joinpath("static/index.html").read_text()
+
+    scripts = {kind.renderer: kind.renderer_file() for kind in (Result, Matches, Explanation,
+                                                                *(model.task.result_type for model in served.values()))}
+
+    @app.get("/renderers/{name}.js", include_in_schema=False)
+    def renderer(name: str) -> FileResponse:
+        """A result type's page renderer (the page loads one per served model's result type)."""
+        if name not in scripts:
+            raise ApiError(404, f"no renderer named {name!r}; the page's renderers: {', '.join(scripts)}")
+        return FileResponse(scripts[name], media_type="text/javascript")
 
     @app.get("/health", response_model=Health)
     def health() -> Health:
@@ -173,21 +186,29 @@ def create_app(models: dict[str, Any], *, indexes: dict[str, ServedIndex] | None
 
 
 def _add_predict_route(app: FastAPI, model: ServedModel, limits: Limits, require_token: Callable) -> None:
-    """POST /v1/models/NAME/predict with the task's options as query parameters and its result schema."""
+    """POST /v1/models/NAME/predict: a multipart file field per upload of the task's input kind (none for a
+    generator), the task's options as query parameters (with their ranges), its result schema as the response."""
     task = model.task
+    kind = task.spec.inputs
     fields = option_fields(task.spec.options)
     defaults = task.default_options()
+    pictures = [field.name for field in fields if field.picture]
+    uploads = [upload.name for upload in kind.uploads]
+    by_flag = {field.flag: field.name for field in fields}
 
-    async def predict(request: Request, image: list[UploadFile], **given: Any):
+    async def predict(request: Request, **given: Any):
         started = time.perf_counter()
-        unknown = [key for key in request.query_params if key not in given or key in pictures]
+        files = {name: given.pop(name) for name in uploads}
+        for name, sent in files.items():
+            if len(sent) > limits.max_images:
+                raise ApiError(413, f"{len(sent)} {'images' if name == 'image' else name + ' files'} in one request; "
+                                    f"the limit is {limits.max_images}")
+        unknown = [key for key in request.query_params if by_flag.get(key) not in given or by_flag[key] in pictures]
         if unknown:
             raise ApiError(422, f"option {unknown[0]!r} does not apply to a {task.meta['task']} model; its options: "
-                                f"{', '.join(given) or 'none'}" + (f" (upload {', '.join(pictures)} as a file)"
-                                                                   if unknown[0] in pictures else ""))
-        if len(image) > limits.max_images:
-            raise ApiError(413, f"{len(image)} images in one request; the limit is {limits.max_images}")
-        for key in pictures:  # a picture option arrives as a file beside the images
+                                f"{', '.join(by_flag) or 'none'}" + (f" (upload {', '.join(pictures)} as a file)"
+                                                                     if by_flag.get(unknown[0]) in pictures else ""))
+        for key in pictures:  # a picture option arrives as a file beside the inputs
             if given[key] is not None:
                 data = await given[key].read()
                 given[key] = await run_in_threadpool(decode_upload, data, given[key].filename or key, limits)
@@ -196,19 +217,19 @@ def _add_predict_route(app: FastAPI, model: ServedModel, limits: Limits, require
         except ConfigError as error:
             raise ApiError(422, str(error)) from None
         try:
-            results = await asyncio.wait_for(_predict(model, image, limits, options), limits.timeout_s)
+            results = await asyncio.wait_for(_predict(model, files, limits, options), limits.timeout_s)
         except asyncio.TimeoutError:
             raise ApiError(504, f"the request took longer than {limits.timeout_s:g} s; send fewer or smaller "
-                                "images, or retry when the server is less busy") from None
-        except OcularisError as error:  # what the model refuses in an image (a face model given no face)
+                                "inputs, or retry when the server is less busy") from None
+        except OcularisError as error:  # what the model refuses in an input (a face model given no face)
             raise ApiError(422, str(error)) from None
         return {"model": model.name, "task": task.meta["task"], "results": [r.to_json() for r in results],
                 "milliseconds": round((time.perf_counter() - started) * 1000, 3)}
 
-    parameters = [inspect.Parameter("request", inspect.Parameter.KEYWORD_ONLY, annotation=Request),
-                  inspect.Parameter("image", inspect.Parameter.KEYWORD_ONLY, annotation=list[UploadFile],
-                                    default=File(..., description="one or more image files"))]
-    pictures = [field.name for field in fields if field.picture]
+    parameters = [inspect.Parameter("request", inspect.Parameter.KEYWORD_ONLY, annotation=Request)]
+    for upload in kind.uploads:
+        parameters.append(inspect.Parameter(upload.name, inspect.Parameter.KEYWORD_ONLY, annotation=list[UploadFile],
+                                            default=File(..., description=upload.help)))
     for field in fields:
         default = getattr(defaults, field.name)
         if field.picture:
@@ -216,7 +237,8 @@ def _add_predict_route(app: FastAPI, model: ServedModel, limits: Limits, require
                                                 annotation=UploadFile | None,
                                                 default=File(None, description=f"{field.help} (an image file)")))
             continue
-        query = Query(None, ge=field.low, le=field.high, description=f"{field.help} (this model's default: {default})")
+        query = Query(None, ge=field.low, le=field.high, alias=field.flag,
+                      description=f"{field.help} (this model's default: {default})")
         parameters.append(inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY, annotation=field.kind | None,
                                             default=query))
     predict.__signature__ = inspect.Signature(parameters)
@@ -226,18 +248,24 @@ def _add_predict_route(app: FastAPI, model: ServedModel, limits: Limits, require
                  operation_id=f"{verb}_{model.name}", tags=[task.spec.name])(predict)
 
 
-async def _predict(model: ServedModel, uploads: list[UploadFile], limits: Limits, options: Any) -> list:
+async def _predict(model: ServedModel, files: dict[str, list[UploadFile]], limits: Limits, options: Any) -> list:
     """Decode and preprocess in worker threads, infer in a shared micro-batch, postprocess per request."""
-    names = [upload.filename or f"image{index}" for index, upload in enumerate(uploads)]
-    payloads = [await upload.read() for upload in uploads]
+    kind = model.task.spec.inputs
+    read = {upload.name: [(file.filename or f"{upload.name}{index}", await file.read(), upload.accept)
+                          for index, file in enumerate(files[upload.name])] for upload in kind.uploads}
 
-    def decode_and_preprocess() -> tuple[list, Any]:
-        pictures = [decode_upload(data, name, limits) for data, name in zip(payloads, names, strict=True)]
-        return pictures, model.task.preprocess(pictures, options)
+    def decode_and_preprocess() -> tuple[list, list, Any]:
+        decoded = {field: [(name, decode_file(data, name, accept, limits)) for name, data, accept in items]
+                   for field, items in read.items()}
+        named = kind.read().from_uploads(decoded, options)
+        if len(named) > limits.max_images:
+            raise ApiError(413, f"{len(named)} inputs in one request; the limit is {limits.max_images}")
+        names, items = [name for name, _ in named], [item for _, item in named]
+        return names, items, model.task.preprocess(items, options)
 
-    pictures, batch = await run_in_threadpool(decode_and_preprocess)
+    names, items, batch = await run_in_threadpool(decode_and_preprocess)
     outputs = await model.batcher.submit(batch)
-    return await run_in_threadpool(lambda: model.task.postprocess(outputs, names, pictures, options))
+    return await run_in_threadpool(lambda: model.task.postprocess(outputs, names, items, options))
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -258,9 +286,9 @@ def _add_error_handlers(app: FastAPI) -> None:
         problems = []
         for item in error.errors():
             where = ".".join(str(part) for part in item["loc"] if part != "body")
-            if item["type"] == "missing" and where == "image":
-                problems.append("no image: send the file as multipart/form-data field 'image' "
-                                "(curl -F image=@photo.jpg)")
+            if item["type"] == "missing" and where in FILE_FIELDS:
+                problems.append(f"no {where}: send the file as multipart/form-data field '{where}' "
+                                f"(curl -F {where}=@{FILE_FIELDS[where]})")
             else:
                 problems.append(f"{where}: {item['msg']}")
         return _error(422, "; ".join(problems))

@@ -2,10 +2,15 @@
 with a 4xx status and a message naming the file and the limit."""
 
 import io
+import tempfile
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
+
+from ocularis.core.video import read_clip
+from ocularis.errors import DataError
 
 ALLOWED_FORMATS = ("JPEG", "PNG", "BMP", "GIF", "WEBP", "TIFF", "PPM")
 
@@ -33,11 +38,7 @@ class Limits:
 
 def decode_upload(data: bytes, filename: str, limits: Limits) -> Image.Image:
     """The decoded image in `data`, or an ApiError saying why it is refused."""
-    if not data:
-        raise ApiError(400, f"file {filename!r} is empty (0 bytes); upload an image file")
-    if len(data) > limits.max_upload_bytes:
-        raise ApiError(413, f"file {filename!r} is {len(data) / 2**20:.1f} MB; "
-                            f"the limit is {limits.max_upload_mb:g} MB")
+    _check_size(data, filename, "an image", limits)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the pixel limit below is ours
         try:
@@ -60,3 +61,39 @@ def decode_upload(data: bytes, filename: str, limits: Limits) -> Image.Image:
             raise ApiError(400, f"image {filename!r} is damaged or truncated ({str(error).splitlines()[0]}); "
                                 "upload the complete file") from None
     return image
+
+
+def decode_file(data: bytes, filename: str, accept: str, limits: Limits) -> Image.Image | list[Image.Image]:
+    """An uploaded file decoded as its field accepts: an image, or a video's frames."""
+    return decode_video_upload(data, filename, limits) if accept.startswith("video") else \
+        decode_upload(data, filename, limits)
+
+
+def decode_video_upload(data: bytes, filename: str, limits: Limits) -> list[Image.Image]:
+    """The frames of an uploaded video (at most core.video.MAX_CLIP_FRAMES, evenly spread), or an ApiError."""
+    _check_size(data, filename, "a video", limits)
+    try:  # OpenCV would read a picture as a video of one frame
+        kind = Image.open(io.BytesIO(data)).format
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        kind = None
+    if kind:
+        raise ApiError(415, f"file {filename!r} is a {kind} image, not a video; upload an mp4, avi, mov or webm")
+    with tempfile.TemporaryDirectory() as scratch:  # the decoders read files, not bytes
+        path = Path(scratch) / f"upload{Path(filename).suffix or '.mp4'}"
+        path.write_bytes(data)
+        try:
+            frames = read_clip(path)
+        except DataError:
+            raise ApiError(415, f"file {filename!r} is not a video that can be read; upload an mp4, avi, mov or webm")\
+                from None
+    if frames[0].shape[0] * frames[0].shape[1] > limits.max_pixels:
+        raise ApiError(413, f"video {filename!r} frames are over the limit of {limits.max_pixels:,} pixels")
+    return [Image.fromarray(frame) for frame in frames]
+
+
+def _check_size(data: bytes, filename: str, what: str, limits: Limits) -> None:
+    if not data:
+        raise ApiError(400, f"file {filename!r} is empty (0 bytes); upload {what} file")
+    if len(data) > limits.max_upload_bytes:
+        raise ApiError(413, f"file {filename!r} is {len(data) / 2**20:.1f} MB; "
+                            f"the limit is {limits.max_upload_mb:g} MB")

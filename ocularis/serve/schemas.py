@@ -28,11 +28,18 @@ class OptionInfo(BaseModel):
 
     name: str
     type: str = Field(description="bool, int, float, str, or image (uploaded as a form field of its name)")
+    query: str = Field(description="its name in the query (a Python keyword's underscore dropped: class)")
     default: Any = Field(description="this model's own default")
     help: str
     choices: list[str] = Field(default_factory=list)
     low: float | None = None
     high: float | None = None
+
+
+class UploadInfo(BaseModel):
+    name: str = Field(description="the multipart form field")
+    accept: str = Field(description="the files it takes: image/* or video/*")
+    help: str
 
 
 class ModelInfo(BaseModel):
@@ -42,6 +49,7 @@ class ModelInfo(BaseModel):
     format: str = Field(description="checkpoint, onnx or torchscript")
     precision: str
     inputs: str = Field(description="what the model predicts from: image, image_pair, video or none")
+    uploads: list[UploadInfo] = Field(description="the predict route's file fields (none: a generator)")
     renderer: str = Field(description="the web page's renderer for its results")
     route: str = Field(description="the model's predict route")
     explain_route: str = Field(description="the model's explain route (POST images, ?method=...)")
@@ -92,11 +100,12 @@ def model_info(name: str, task) -> ModelInfo:
     """What /v1/models says of a served task object."""
     meta, defaults = task.meta, dataclasses.asdict(task.default_options())
     threshold = task.verification_threshold()
-    options = [OptionInfo(name=f.name, type="image" if f.picture else f.kind.__name__, default=defaults[f.name],
-                          help=f.help, choices=list(f.choices), low=f.low, high=f.high)
+    options = [OptionInfo(name=f.name, query=f.flag, type="image" if f.picture else f.kind.__name__,
+                          default=defaults[f.name], help=f.help, choices=list(f.choices), low=f.low, high=f.high)
                for f in option_fields(task.spec.options)]
     return ModelInfo(name=name, task=meta["task"], model=meta["model"], format=meta.get("format", "checkpoint"),
-                     precision=meta.get("precision", "float32"), inputs=task.spec.inputs.value,
+                     precision=meta.get("precision", "float32"), inputs=task.spec.inputs.name,
+                     uploads=[UploadInfo(**dataclasses.asdict(u)) for u in task.spec.inputs.uploads],
                      renderer=task.result_type.renderer, route=predict_route(name), options=options,
                      explain_route=f"/v1/models/{name}/explain", explanations=list(task.explanations()),
                      verify_route=f"/v1/models/{name}/verify" if threshold is not None else None, threshold=threshold,
