@@ -1,10 +1,12 @@
 """Checkpoints: one file, written atomically, safe to load (weights_only), carrying everything needed to predict."""
 
 import platform
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from ocularis.core.files import atomic_write
@@ -29,9 +31,31 @@ def atomic_save(obj: Any, path: str | Path) -> None:
     atomic_write(path, lambda file: torch.save(obj, file))
 
 
-def save_checkpoint(path: str | Path, state_dict: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
-    """Write weights plus metadata (task, architecture, classes, preprocessing, config, versions)."""
-    atomic_save({FORMAT_KEY: {**meta, "versions": versions()}, "state_dict": state_dict}, path)
+@dataclass
+class Parts:
+    """What a saved model holds beside a network's weights, or instead of them: named arrays (a k-means codebook, an
+    SVM's support vectors) and small text files (a vocabulary, a cascade's XML). They are stored as tensors and
+    strings, so the file still loads with weights_only=True: no pickle, no code run on load."""
+
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    texts: dict[str, str] = field(default_factory=dict)
+
+    def to_saved(self) -> dict[str, dict]:
+        return {"arrays": {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in self.arrays.items()},
+                "texts": dict(self.texts)}
+
+    @classmethod
+    def from_saved(cls, saved: dict[str, dict] | None) -> "Parts":
+        saved = saved or {}
+        return cls({k: v.numpy() for k, v in saved.get("arrays", {}).items()}, dict(saved.get("texts", {})))
+
+
+def save_checkpoint(path: str | Path, state_dict: dict[str, torch.Tensor], meta: dict[str, Any],
+                    parts: Parts | None = None) -> Path:
+    """Write weights, the model's other parts, and metadata (task, architecture, classes, preprocessing, config,
+    versions)."""
+    atomic_save({FORMAT_KEY: {**meta, "versions": versions()}, "state_dict": state_dict,
+                 "parts": (parts or Parts()).to_saved()}, path)
     return Path(path)
 
 

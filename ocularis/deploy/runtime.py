@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ocularis.core.checkpoint import FORMAT_KEY, load_checkpoint
+from ocularis.core.checkpoint import FORMAT_KEY, Parts, load_checkpoint
 from ocularis.deploy.formats import META_KEY, exported_kind, graph_path
 from ocularis.deploy.outputs import Outputs, joined
 from ocularis.errors import CheckpointError
@@ -61,6 +61,7 @@ class OpenedModel:
     meta: dict[str, Any]
     state_dict: dict[str, torch.Tensor] | None = None
     graphs: dict[str, Any] = field(default_factory=dict)  # graph name -> OnnxNetwork or TorchScript module
+    parts: Parts = field(default_factory=Parts)  # arrays and texts saved beside the weights (a checkpoint's)
 
 
 def open_model(path: str | Path, task: str | None = None) -> OpenedModel:
@@ -70,7 +71,8 @@ def open_model(path: str | Path, task: str | None = None) -> OpenedModel:
     kind = exported_kind(path)
     if kind is None:
         checkpoint = load_checkpoint(path, task)
-        return OpenedModel(checkpoint[FORMAT_KEY], state_dict=checkpoint["state_dict"])
+        return OpenedModel(checkpoint[FORMAT_KEY], state_dict=checkpoint["state_dict"],
+                           parts=Parts.from_saved(checkpoint.get("parts")))
     meta, first = open_graph(path)
     if task is not None and meta.get("task") != task:
         raise CheckpointError(f"{path} is a {meta.get('task')!r} model, not {task!r}; use "

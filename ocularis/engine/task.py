@@ -28,7 +28,7 @@ from torch.utils.data import Dataset
 
 from ocularis.config import PredictOptions, TrainConfig, build_config, to_dict
 from ocularis.contract import TaskSpec
-from ocularis.core.checkpoint import load_checkpoint, save_checkpoint
+from ocularis.core.checkpoint import Parts, load_checkpoint, save_checkpoint
 from ocularis.core.devices import Load, best_device, use_threads
 from ocularis.core.plots import plot_curves
 from ocularis.core.results import Metrics, Result
@@ -101,6 +101,12 @@ class Task(LooksInside, ABC):
     spec: ClassVar[TaskSpec]  # name, summary, inputs, train config and predict options (ocularis.contract)
     result_type: ClassVar[type[Result]]  # one per input: to_json + schema, row, plot, save_to, page renderer
     required_meta: ClassVar[tuple[str, ...]] = ()  # metadata keys beyond BASE_META that `build` needs
+    # How a model of the task learns: "gradients" (the Lightning loop over `training_module`), "fit" (its own
+    # `train`: OpenCV or scikit-learn state, saved as `parts`) or "none" (a fixed pipeline `build` makes; never
+    # trained). And whether `network` is a torch module whose weights are saved; without one, `build` makes the
+    # pipeline object that `infer` runs and the saved model is metadata and parts only.
+    learns_by: ClassVar[str] = "gradients"
+    has_network: ClassVar[bool] = True
 
     def __init__(self, model: str | None = None, weights: str | None = None, **options: Any):
         self.options = {**({"model": model} if model else {}), **({"weights": weights} if weights else {}),
@@ -149,6 +155,9 @@ class Task(LooksInside, ABC):
 
     def fit_config(self, config: TrainConfig) -> TrainingRun | None:
         """Train with a typed config (what the CLI builds); the run, or None on DDP worker ranks."""
+        if self.learns_by == "none":
+            raise ConfigError(f"a {self.spec.name} model is not trained: load it with ocularis.load or build it "
+                              f"with {type(self).__name__}(...)")
         L.seed_everything(config.seed, workers=True, verbose=False)
         devices = int(config.devices) if config.devices.isdigit() else 1
         use_threads(config.threads, config.workers, devices if config.accelerator == "cpu" else 1)
@@ -308,8 +317,8 @@ class Task(LooksInside, ABC):
 
     # ---- export -----------------------------------------------------------------------------------------------
     def export_refusal(self) -> str | None:
-        """Why this model cannot be exported, or None."""
-        return None
+        """Why this model cannot be exported, or None (default: a model without a network has nothing to export)."""
+        return None if self.has_network else "it has no network; its saved parts are its whole model"
 
     def graphs(self, samples: torch.Tensor) -> dict[str, Graph]:
         """The graphs an export writes, with example inputs built from preprocessed `samples`: by default one,
@@ -327,8 +336,16 @@ class Task(LooksInside, ABC):
     # ---- persistence ------------------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
         self._require_network()
-        state = {k: v.detach().cpu() for k, v in self.network.state_dict().items()}
-        return save_checkpoint(path, state, self.meta)
+        state = {k: v.detach().cpu() for k, v in self.network.state_dict().items()} if self.has_network else {}
+        return save_checkpoint(path, state, self.meta, self.parts())
+
+    def parts(self) -> Parts:
+        """Arrays and small text files the saved model holds beside the network's weights (default: none)."""
+        return Parts()
+
+    def load_parts(self, parts: Parts) -> None:
+        """Take back what `parts` saved, after `build` (default: nothing to take)."""
+        return None
 
     @classmethod
     def load(cls, path: str | Path) -> "Task":
@@ -344,12 +361,15 @@ class Task(LooksInside, ABC):
             raise CheckpointError(f"{path} lacks the metadata {missing[0]!r}; pass a best.ckpt written by ocularis")
         loaded = cls(model=meta["model"])
         loaded.meta, loaded.source = meta, Path(path)  # runtime_network may read the metadata
-        if opened.state_dict is not None:
-            network = cls.build(meta)
-            network.load_state_dict(opened.state_dict)
+        if opened.state_dict is None:
+            loaded.network = loaded.runtime_network(opened.graphs).eval()
+        elif cls.has_network:
+            loaded.network = cls.build(meta)
+            loaded.network.load_state_dict(opened.state_dict)
+            loaded.network.eval()
         else:
-            network = loaded.runtime_network(opened.graphs)
-        loaded.network = network.eval()
+            loaded.network = cls.build(meta)
+        loaded.load_parts(opened.parts)
         return loaded
 
     def runtime_network(self, graphs: dict[str, Any]) -> Any:
@@ -360,8 +380,10 @@ class Task(LooksInside, ABC):
     def _restore(self, best: Path) -> None:
         """The best epoch's weights and metadata back into this object."""
         checkpoint = load_checkpoint(best, self.spec.name)
-        self.network.load_state_dict(checkpoint["state_dict"])
+        if self.has_network:
+            self.network.load_state_dict(checkpoint["state_dict"])
         self.meta, self.source = checkpoint["ocularis"], best
+        self.load_parts(Parts.from_saved(checkpoint.get("parts")))
 
     def _data_config(self, data: str | None) -> tuple[TrainConfig, str]:
         """The training config for reading `data` (default: the training data); other data counts whole."""
