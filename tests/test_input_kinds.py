@@ -23,7 +23,7 @@ from ocularis.core.image_result import Images
 from ocularis.core.results import Metrics, Result
 from ocularis.core.video import VideoWriter
 from ocularis.data.builtin import digits
-from ocularis.engine.task import Stream, Task  # noqa: F401
+from ocularis.engine.task import Stream, Task
 from ocularis.errors import ConfigError
 from ocularis.registry import TASKS
 from ocularis.serve.app import create_app
@@ -294,7 +294,8 @@ def test_a_generator_draws_count_samples_from_seed_and_class(models, capsys, tmp
                           "--class", "2", "--save", "--project", tmp_path)
     assert code == 0, err
     assert all(f"seed{s}" in out for s in (5, 6, 7)) and "seed8" not in out
-    assert sorted(p.name for p in tmp_path.rglob("*_seed?.png")) == ["0000_seed5.png", "0001_seed6.png", "0002_seed7.png"]
+    saved = sorted(p.name for p in tmp_path.rglob("*_seed?.png"))
+    assert saved == ["0000_seed5.png", "0001_seed6.png", "0002_seed7.png"]
     model = ocularis.load(models["sketch"])
     again = model.predict(count=3, seed=5, class_=2)
     alone = model.predict(count=1, seed=6, class_=2)[0]  # sample i is seed + i: one can be drawn again alone
