@@ -128,9 +128,14 @@ class OptionField:
     picture: bool = False  # an image: an uploaded file on the server
 
     @property
+    def query(self) -> str:
+        """Its name in a query and on the page: a Python keyword's trailing underscore dropped (class_ -> class)."""
+        return self.name.rstrip("_")
+
+    @property
     def flag(self) -> str:
-        """Its name on the command line and in a query, a Python keyword's trailing underscore dropped (class_)."""
-        return self.name.rstrip("_").replace("_", "-")
+        """Its name on the command line: --mask-threshold, --class."""
+        return self.query.replace("_", "-")
 
 
 def option_fields(cls: type) -> list[OptionField]:

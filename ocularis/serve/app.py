@@ -194,7 +194,7 @@ def _add_predict_route(app: FastAPI, model: ServedModel, limits: Limits, require
     defaults = task.default_options()
     pictures = [field.name for field in fields if field.picture]
     uploads = [upload.name for upload in kind.uploads]
-    by_flag = {field.flag: field.name for field in fields}
+    by_query = {field.query: field.name for field in fields}
 
     async def predict(request: Request, **given: Any):
         started = time.perf_counter()
@@ -203,11 +203,11 @@ def _add_predict_route(app: FastAPI, model: ServedModel, limits: Limits, require
             if len(sent) > limits.max_images:
                 raise ApiError(413, f"{len(sent)} {'images' if name == 'image' else name + ' files'} in one request; "
                                     f"the limit is {limits.max_images}")
-        unknown = [key for key in request.query_params if by_flag.get(key) not in given or by_flag[key] in pictures]
+        unknown = [key for key in request.query_params if by_query.get(key) not in given or by_query[key] in pictures]
         if unknown:
             raise ApiError(422, f"option {unknown[0]!r} does not apply to a {task.meta['task']} model; its options: "
-                                f"{', '.join(by_flag) or 'none'}" + (f" (upload {', '.join(pictures)} as a file)"
-                                                                     if by_flag.get(unknown[0]) in pictures else ""))
+                                f"{', '.join(by_query) or 'none'}" + (f" (upload {', '.join(pictures)} as a file)"
+                                                                     if by_query.get(unknown[0]) in pictures else ""))
         for key in pictures:  # a picture option arrives as a file beside the inputs
             if given[key] is not None:
                 data = await given[key].read()
@@ -237,7 +237,7 @@ def _add_predict_route(app: FastAPI, model: ServedModel, limits: Limits, require
                                                 annotation=UploadFile | None,
                                                 default=File(None, description=f"{field.help} (an image file)")))
             continue
-        query = Query(None, ge=field.low, le=field.high, alias=field.flag,
+        query = Query(None, ge=field.low, le=field.high, alias=field.query,
                       description=f"{field.help} (this model's default: {default})")
         parameters.append(inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY, annotation=field.kind | None,
                                             default=query))

@@ -100,7 +100,7 @@ def model_info(name: str, task) -> ModelInfo:
     """What /v1/models says of a served task object."""
     meta, defaults = task.meta, dataclasses.asdict(task.default_options())
     threshold = task.verification_threshold()
-    options = [OptionInfo(name=f.name, query=f.flag, type="image" if f.picture else f.kind.__name__,
+    options = [OptionInfo(name=f.name, query=f.query, type="image" if f.picture else f.kind.__name__,
                           default=defaults[f.name], help=f.help, choices=list(f.choices), low=f.low, high=f.high)
                for f in option_fields(task.spec.options)]
     return ModelInfo(name=name, task=meta["task"], model=meta["model"], format=meta.get("format", "checkpoint"),
