@@ -20,6 +20,10 @@ from ocularis.models.detector import DetectorNetwork
 class TorchvisionDetector(DetectorNetwork):
     """Wraps a torchvision detection model; class k here is label k + 1 there (0 is torchvision's background)."""
 
+    export_refusal = ("torchvision's detectors do not export: torch.export stops at their post-processing, whose "
+                      "shapes depend on the data (score filtering and batched NMS keep a varying number of boxes); "
+                      "yolo, yolo_s and ssd7 export with NMS outside the graph")
+
     def __init__(self, model: nn.Module, num_classes: int, max_det: int = 100):
         super().__init__()
         self.model, self.num_classes, self.max_det = model, num_classes, max_det

@@ -145,12 +145,19 @@ class RowEncoder(nn.Module):
     def __init__(self, channels: int, size: int, code_size: int, hidden: int):
         super().__init__()
         self.lstm = nn.LSTM(channels * size, hidden, batch_first=True)
-        self.code = nn.Linear(hidden, code_size)
+        # not `code`: torch.export's graph modules have a `code` property, and ONNX export fails on the clash
+        self.to_code = nn.Linear(hidden, code_size)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         rows = images.permute(0, 2, 1, 3).flatten(2)  # (B, H, C * W): row by row, every channel of a row together
         outputs, _ = self.lstm(rows)
-        return self.code(outputs[:, -1])
+        return self.to_code(outputs[:, -1])
+
+    def _load_from_state_dict(self, state_dict, prefix, *args) -> None:
+        for name in ("weight", "bias"):  # checkpoints written before the layer's rename
+            if f"{prefix}code.{name}" in state_dict:
+                state_dict[f"{prefix}to_code.{name}"] = state_dict.pop(f"{prefix}code.{name}")
+        super()._load_from_state_dict(state_dict, prefix, *args)
 
 
 class RowDecoder(nn.Module):
@@ -166,7 +173,8 @@ class RowDecoder(nn.Module):
         steps = code.unsqueeze(1).expand(-1, self.size, -1)
         outputs, _ = self.lstm(steps)
         rows = torch.sigmoid(self.row(outputs))  # (B, H, C * W)
-        return rows.reshape(len(code), self.size, self.channels, self.size).permute(0, 2, 1, 3)
+        # -1, not len(code): ONNX export would fix the batch at the example's size
+        return rows.reshape(-1, self.size, self.channels, self.size).permute(0, 2, 1, 3)
 
 
 def build_lstm(channels: int, size: int, code_size: int, width: int) -> tuple[nn.Module, nn.Module]:
