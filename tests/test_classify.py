@@ -74,6 +74,11 @@ def test_a_checkpoint_of_another_task_is_refused(tmp_path, digits_run):
     torch.save({"conv.weight": torch.zeros(1)}, tmp_path / "plain.pth")
     with pytest.raises(CheckpointError, match="holds no ocularis metadata"):
         ocularis.load(tmp_path / "plain.pth")
+    saved = torch.load(run.best, weights_only=True)  # typed metadata: a wrong normalisation is refused on load
+    saved["ocularis"]["mean"] = [0.5, 0.5, 0.5]
+    torch.save(saved, tmp_path / "wrong.ckpt")
+    with pytest.raises(CheckpointError, match=r"wrong.ckpt has mean \[0.5, 0.5, 0.5\] .* for 1 channel"):
+        ocularis.load(tmp_path / "wrong.ckpt")
 
 
 def test_multi_label_csv_learns_every_label_of_a_digit(tmp_path):

@@ -1,16 +1,17 @@
 """Export any task object to ONNX or TorchScript (optionally float16 or int8) and prove the file reproduces it.
 
-What it asks of a task is the export part of the contract on ocularis.engine.task.Task: `meta`, `source` (the
-checkpoint it came from), `graphs(samples)` (the modules to write, with example inputs), `sample_inputs(data, split,
-count)` (real preprocessed inputs), `agreement(reference, outputs)` (share of inputs given the same answer, on the
-first graph's outputs) and `evaluate(data)` (metrics with a `headline`).
+What it asks of a task is the `Exportable` protocol below, the export part of the contract on
+ocularis.engine.task.Task: `meta`, `source` (the checkpoint it came from), `graphs(samples)` (the modules to write,
+with example inputs), `sample_inputs(data, split, count)` (real preprocessed inputs), `agreement(reference, outputs)`
+(share of inputs given the same answer, on the first graph's outputs), `evaluate(data)` (metrics with a `headline`)
+and `load(path)` (the exported file back, for int8's quality check).
 """
 
 import copy
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -85,13 +86,33 @@ class Graph:
     any_size: bool = False  # height and width are free axes too (a fully convolutional network on whole photos)
 
 
+class Exportable(Protocol):
+    """What export asks of a task object (ocularis.engine.task.Task has every member)."""
+
+    meta: dict[str, Any]
+    source: Path | None  # the checkpoint it came from
+    network: Any
+
+    def graphs(self, samples: torch.Tensor) -> dict[str, Graph]: ...
+
+    def sample_inputs(self, data: str | None = None, split: str = "test", count: int | None = None) -> torch.Tensor:
+        ...
+
+    def agreement(self, reference: Any, outputs: Any) -> float: ...
+
+    def evaluate(self, data: str | None = None, split: str = "test") -> Any: ...
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Exportable": ...
+
+
 def exported_path(source: Path, format: str = "onnx", *, int8: str | None = None, half: bool = False) -> Path:
     """best.ckpt -> best.onnx, best.int8.onnx, best.int8-dynamic.onnx, best.fp16.onnx, best.torchscript ..."""
     tag = {None: "", "static": ".int8", "dynamic": ".int8-dynamic"}[int8] + (".fp16" if half else "")
     return source.with_name(source.stem + tag + (".onnx" if format == "onnx" else ".torchscript"))
 
 
-def export_task(task, format: str = "onnx", path: str | Path | None = None, *, int8: str | None = None,
+def export_task(task: Exportable, format: str = "onnx", path: str | Path | None = None, *, int8: str | None = None,
                 half: bool = False, verify: bool = False, data: str | None = None,
                 calibration_images: int = 256) -> Exported:
     """Write `task`'s graphs as `format`; with `verify`, fail unless they reproduce PyTorch on `data`'s test split."""
@@ -133,7 +154,7 @@ def export_task(task, format: str = "onnx", path: str | Path | None = None, *, i
 
 
 def _write(graph: Graph, network: nn.Module, path: Path, format: str, meta: dict[str, Any], half: bool,
-           int8: str | None, float_onnx: Path, task, data: str | None, calibration_images: int) -> None:
+           int8: str | None, float_onnx: Path, task: Exportable, data: str | None, calibration_images: int) -> None:
     example = tuple(tensor[:2] for tensor in graph.inputs)
     exported = HalfPrecision(copy.deepcopy(network)) if half else network
     if format == "torchscript":
@@ -147,7 +168,7 @@ def _write(graph: Graph, network: nn.Module, path: Path, format: str, meta: dict
         export_onnx(exported, example, path, meta, graph.input_names, graph.output_names, graph.any_size)
 
 
-def _verify(task, network: nn.Module, path: Path, inputs: tuple[torch.Tensor, ...], precision: str,
+def _verify(task: Exportable, network: nn.Module, path: Path, inputs: tuple[torch.Tensor, ...], precision: str,
             agree: bool) -> Verification:
     """Run PyTorch and the exported file on the same real inputs and compare their raw outputs (and, for the first
     graph, their answers)."""
@@ -172,8 +193,8 @@ def _combined(verifications: dict[str, Verification]) -> Verification:
     return first
 
 
-def _compare_quantised(verification: Verification, task, path: Path, float_onnx: Path, samples: torch.Tensor,
-                       data: str | None) -> None:
+def _compare_quantised(verification: Verification, task: Exportable, path: Path, float_onnx: Path,
+                       samples: torch.Tensor, data: str | None) -> None:
     """What int8 costs and gains: the task's headline metric and the throughput against the float ONNX model."""
     name, before = task.evaluate(data).headline
     verification.quality = {f"{name} pytorch": before, f"{name} int8": type(task).load(path).evaluate(data).headline[1]}
@@ -188,4 +209,4 @@ def onnx_model(path: Path):
     return onnx.load(str(path))
 
 
-__all__ = ["FORMATS", "Exported", "Graph", "Verification", "export_task", "exported_path", "read_meta"]
+__all__ = ["FORMATS", "Exportable", "Exported", "Graph", "Verification", "export_task", "exported_path", "read_meta"]

@@ -82,7 +82,7 @@ def file_sha1(path: str | Path) -> str:
 
 def embed_files(task, paths: Sequence[str], batch: int = 64, layer: str | None = None) -> Iterator[Chunk]:
     """Vectors of image files, `batch` files a forward pass (memory: one batch of pixels)."""
-    mode = "L" if task.meta["channels"] == 1 else "RGB"
+    mode = task.pixels.mode
     for start in range(0, len(paths), batch):
         chunk, pictures = Chunk(), []
         for path in paths[start:start + batch]:

@@ -93,7 +93,7 @@ def _rows(task: "Task", network: nn.Module, data, split, limit) -> tuple[torch.T
 
 def _space(task, method, network, layer, features, images, labels, names, inputs, folder,
            progress: bool) -> ExplainReport:
-    thumbnails = [pixels_of(task.meta["mean"], task.meta["std"])(row) for row in images]
+    thumbnails = [pixels_of(task.pixels.mean, task.pixels.std)(row) for row in images]
     if method == "projector":
         write_projector(folder / "projector", features, [names[i] for i in labels], thumbnails)
         return ExplainReport(method, {"images": len(images), "dimensions": int(features.shape[1])},
@@ -102,13 +102,13 @@ def _space(task, method, network, layer, features, images, labels, names, inputs
         if inputs is None:
             raise ConfigError("neighbours finds the dataset's images nearest to query images: give some")
         files = []
-        for query_names, pictures in batches(expand_inputs(inputs), task.meta["channels"], 16):
+        for query_names, pictures in batches(expand_inputs(inputs), task.pixels.channels, 16):
             queries = task.explain_inputs(pictures)
             found, similarity = nearest(features, layer_features(network, layer or task.explain_features(),
                                                                  [queries]), k=5)
             for name, query, rows, sims in zip(query_names, queries, found, similarity, strict=True):
                 path = folder / f"{Path(name).stem}_neighbours.png"
-                plot_neighbours(pixels_of(task.meta["mean"], task.meta["std"])(query), [thumbnails[r] for r in rows],
+                plot_neighbours(pixels_of(task.pixels.mean, task.pixels.std)(query), [thumbnails[r] for r in rows],
                                 list(sims), [names[labels[r]] for r in rows], path)
                 files.append(path)
         return ExplainReport(method, {"database": len(images)}, files)
@@ -124,7 +124,7 @@ def _robustness(task, network, images, labels, folder, progress: bool) -> Explai
         raise ConfigError(f"robustness attacks a classifier's class logits; a {task.spec.name} model has none")
     pairs = list(zip(images.split(64), torch.from_numpy(labels).split(64), strict=True))
     shown = _counter("robustness") if progress else None
-    report = robustness(network, pairs, EPSILONS, task.meta["mean"], task.meta["std"], progress=shown)
+    report = robustness(network, pairs, EPSILONS, task.pixels.mean, task.pixels.std, progress=shown)
     path = plot_robustness(report, folder / "robustness.png")
     return ExplainReport("robustness", report, [path])
 
@@ -146,8 +146,8 @@ def _filters(network: nn.Module, layer: nn.Module | None, folder: Path) -> Expla
 def _maximise(task, network, layer, folder) -> ExplainReport:
     """For each class (or, given a layer, each of its first channels), the image the network scores highest as that
     class (or that activates the channel most), by regularised gradient ascent."""
-    side, channels = task.meta["imgsz"], task.meta["channels"]
-    to_pixels = pixels_of(task.meta["mean"], task.meta["std"])
+    side, channels = task.pixels.imgsz, task.pixels.channels
+    to_pixels = pixels_of(task.pixels.mean, task.pixels.std)
     pictures, scores = [], {}
     if layer is not None:
         with torch.no_grad():
@@ -159,7 +159,7 @@ def _maximise(task, network, layer, folder) -> ExplainReport:
     else:
         goals = {name: _class_score(task, network, name) for name in task.meta["classes"][:MAX_CLASSES]}
     for name, score in goals.items():
-        image = maximise(network, score, (channels, side, side), task.meta["mean"], task.meta["std"], steps=100)
+        image = maximise(network, score, (channels, side, side), task.pixels.mean, task.pixels.std, steps=100)
         with torch.no_grad():
             scores[name] = float(score(image))
         pictures.append(to_pixels(image[0]))
@@ -204,7 +204,7 @@ def _top_patches(task, network, layer, images, folder, channels: int = 8, shown:
     maps = torch.cat(kept)[:, :channels]  # (N, K, h, w)
     n, k, h, w = maps.shape
     side_y, side_x = images.shape[-2] / h, images.shape[-1] / w
-    to_pixels = pixels_of(task.meta["mean"], task.meta["std"])
+    to_pixels = pixels_of(task.pixels.mean, task.pixels.std)
     size = max(8, round(2 * max(side_y, side_x)))
     tiles, peaks = [], {}
     for channel in range(k):

@@ -34,7 +34,7 @@ def explain_images(task: "Task", method: str, inputs: Any, target: str | None = 
     chosen_layer = named_layer(network, layer) if layer else task.explain_layer()
     mean, std = (torch.tensor(task.meta[k], dtype=torch.float32)[:, None, None] for k in ("mean", "std"))
     results: list[Explanation] = []
-    for names, pictures in batches(expand_inputs(inputs), task.meta["channels"], batch):
+    for names, pictures in batches(expand_inputs(inputs), task.pixels.channels, batch):
         images = task.explain_inputs(pictures)
         with torch.no_grad():
             explained = task.explain_target(network(images), target)
@@ -77,7 +77,7 @@ def _pictures(task, method, network, layer, images, explained, epsilon) -> tuple
     (magnified) | adversarial triple; with their numbers."""
     if layer is None and method in LAYER_PICTURES:
         raise ConfigError(f"{method} needs a layer: pass --layer NAME (this model declares no default)")
-    mean, std = task.meta["mean"], task.meta["std"]
+    mean, std = task.pixels.mean, task.pixels.std
     if method == "feature_maps":
         kept: list[torch.Tensor] = []
         handle = layer.register_forward_hook(lambda _m, _i, output: kept.append(output.detach()))

@@ -92,7 +92,7 @@ class LooksInside:
         embedding or the pooled output of `layer` (default: the task's feature layer)."""
         self._require_network()
         found = [embed_pictures(self, pictures, layer)
-                 for _, pictures in batches(expand_inputs(inputs), self.meta["channels"], batch)]
+                 for _, pictures in batches(expand_inputs(inputs), self.pixels.channels, batch)]
         return np.concatenate(found)
 
     def verification_threshold(self) -> float | None:

@@ -30,6 +30,7 @@ from ocularis.config import PredictOptions, TrainConfig, build_config, to_dict
 from ocularis.contract import TaskSpec
 from ocularis.core.checkpoint import Parts, load_checkpoint, save_checkpoint
 from ocularis.core.devices import Load, best_device, use_threads
+from ocularis.core.meta import Pixels
 from ocularis.core.plots import plot_curves
 from ocularis.core.results import Metrics, Result
 from ocularis.core.runs import run_config, saved_config, write_json, write_yaml
@@ -302,9 +303,14 @@ class Task(LooksInside, ABC):
 
     def image_tensors(self, pictures: list[Image.Image]) -> torch.Tensor:
         """Images (any size and mode) resized and normalised as the network sees them, stacked."""
-        transform = eval_transform(self.meta["imgsz"], self.meta["mean"], self.meta["std"])
-        mode = "L" if self.meta["channels"] == 1 else "RGB"
-        return torch.stack([transform(picture.convert(mode)) for picture in pictures])
+        pixels = self.pixels
+        transform = eval_transform(pixels.imgsz, pixels.mean, pixels.std)
+        return torch.stack([transform(picture.convert(pixels.mode)) for picture in pictures])
+
+    @property
+    def pixels(self) -> Pixels:
+        """How this model sees an image (channels, side, normalisation), read from its metadata."""
+        return Pixels.of(self.meta, self.source)
 
     def infer(self, batch: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
         """The network's raw outputs for a preprocessed batch, on the CPU: one tensor, or a tuple of tensors (each
@@ -360,6 +366,8 @@ class Task(LooksInside, ABC):
         if missing:
             raise CheckpointError(f"{path} lacks the metadata {missing[0]!r}; pass a best.ckpt written by ocularis")
         loaded = cls(model=meta["model"])
+        if set(Pixels.KEYS) <= set(cls.required_meta):  # a model that reads images through `pixels`
+            Pixels.of(meta, path)  # refused now, by name, rather than at the first image
         loaded.meta, loaded.source = meta, Path(path)  # runtime_network may read the metadata
         if opened.state_dict is None:
             loaded.network = loaded.runtime_network(opened.graphs).eval()

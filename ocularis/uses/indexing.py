@@ -121,7 +121,7 @@ def search_images(task, index: ImageIndex, queries, *, k: int = 10, expand: int 
     if not checked:
         index.check_fingerprint(model_fingerprint(task), str(task.source or task.meta["model"]))
     results: list[Matches] = []
-    for names, pictures in batches(expand_inputs(queries), task.meta["channels"], 32):
+    for names, pictures in batches(expand_inputs(queries), task.pixels.channels, 32):
         vectors = embed_pictures(task, pictures, index.layer or None)
         for name, picture, hits in zip(names, pictures, index.search(vectors, k, expand), strict=True):
             inliers = None
