@@ -10,7 +10,7 @@ import torch
 from ocularis.data.convert import WRITERS, convert, read_source
 from ocularis.data.detection import (
     SPLITS,
-    DetectionSet,
+    AnnotatedSet,
     SourceDetections,
     read_detection,
     shapes_detection,
@@ -26,11 +26,11 @@ needs_coco128 = pytest.mark.skipif(not (COCO128 / "coco128.yaml").is_file(), rea
 
 
 @pytest.fixture(scope="module")
-def small_shapes() -> DetectionSet:
+def small_shapes() -> AnnotatedSet:
     return shapes_detection(val_fraction=0.2, test_fraction=0.2, seed=0, count=30, size=64)
 
 
-def assert_same(read: DetectionSet | SourceDetections, reference: DetectionSet, splits=SPLITS) -> None:
+def assert_same(read: AnnotatedSet | SourceDetections, reference: AnnotatedSet, splits=SPLITS) -> None:
     """Same classes, and per split the same image ids, labels and boxes (to 1e-3 px)."""
     assert read.classes == reference.classes
     for name in splits:
@@ -191,10 +191,10 @@ def test_image_ids_stay_unique_when_stems_clash(tmp_path):
 def test_mosaic_boxes_move_with_their_pixels():
     """Eight flat images, each one box over the whole image labelled by its grey level: in every mosaic, each box
     must cover pixels of exactly its own image's grey, and nothing outside the 64 px window."""
-    from ocularis.data.detection import BoxLabels, DetectionSplit
+    from ocularis.data.detection import AnnotatedSplit, BoxLabels
     from ocularis.tasks.detect.data import BoxDataset, detect_transform
 
-    split = DetectionSplit()
+    split = AnnotatedSplit()
     for index in range(8):
         split.sources.append(np.full((64, 64, 3), index * 30, dtype=np.uint8))
         split.targets.append(BoxLabels.of([(0.0, 0.0, 64.0, 64.0)], [index]))

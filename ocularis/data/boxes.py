@@ -33,7 +33,7 @@ class BoxLabels:
     """The annotations of one image."""
 
     boxes: np.ndarray  # (N, 4) float32, x1 y1 x2 y2 in pixels of the original image
-    labels: np.ndarray  # (N,) int64 class indices into DetectionSet.classes
+    labels: np.ndarray  # (N,) int64 class indices into AnnotatedSet.classes
 
     @staticmethod
     def of(boxes: Sequence, labels: Sequence) -> "BoxLabels":
@@ -42,8 +42,8 @@ class BoxLabels:
 
 
 @dataclass
-class DetectionSplit:
-    """Images, their boxes, and a stable name per image."""
+class AnnotatedSplit:
+    """Images, their annotations (boxes; for segmentation, masks with boxes), and a stable name per image."""
 
     sources: list[Source] = field(default_factory=list)
     targets: list[BoxLabels] = field(default_factory=list)
@@ -55,10 +55,10 @@ class DetectionSplit:
     def __len__(self) -> int:
         return len(self.sources)
 
-    def subset(self, indices) -> "DetectionSplit":
+    def subset(self, indices) -> "AnnotatedSplit":
         indices = list(indices)
         sizes = [self.sizes[i] for i in indices] if len(self.sizes) == len(self.sources) else []
-        return DetectionSplit([self.sources[i] for i in indices], [self.targets[i] for i in indices],
+        return AnnotatedSplit([self.sources[i] for i in indices], [self.targets[i] for i in indices],
                               [self.image_ids[i] for i in indices], sizes)
 
     def size(self, index: int) -> Size:
@@ -71,13 +71,14 @@ class DetectionSplit:
 
 
 @dataclass
-class DetectionSet:
-    """A detection dataset ready to train on: class names, three splits, and what a user should know about it."""
+class AnnotatedSet:
+    """An annotated dataset (detection's boxes, segmentation's masks) ready to train on: class names, three splits,
+    and what a user should know about it."""
 
     classes: list[str]
-    train: DetectionSplit
-    val: DetectionSplit
-    test: DetectionSplit
+    train: AnnotatedSplit
+    val: AnnotatedSplit
+    test: AnnotatedSplit
     channels: int = 3
     warnings: list[str] = field(default_factory=list)  # background images, orphan label files ...
     images: ImageCache | None = None  # set by read_boxes: where training reads the decoded pixels from
@@ -92,13 +93,13 @@ class SourceDetections:
     """A dataset as its files define it: only the splits the source names (an unsplit source is all 'train')."""
 
     classes: list[str]
-    splits: dict[str, DetectionSplit]
+    splits: dict[str, AnnotatedSplit]
     warnings: list[str] = field(default_factory=list)
 
 
 def finish_splits(source: SourceDetections, val_fraction: float, test_fraction: float, seed: int,
-                  origin: str) -> DetectionSet:
-    """The DetectionSet of `source`: val and test drawn from train (seeded) where the source has none."""
+                  origin: str) -> AnnotatedSet:
+    """The AnnotatedSet of `source`: val and test drawn from train (seeded) where the source has none."""
     if "train" not in source.splits:
         raise DataError(f"{origin}: it defines {', '.join(source.splits)} but no train split; add one")
     train, val, test = (source.splits.get(name) for name in SPLITS)
@@ -116,13 +117,13 @@ def finish_splits(source: SourceDetections, val_fraction: float, test_fraction: 
     if val is None:
         train, val = draw_split(train, val_fraction / max(1e-9, 1 - test_fraction) if drawn_test else val_fraction,
                                 seed, "validation")
-    return DetectionSet(source.classes, train, val, test, warnings=warnings)
+    return AnnotatedSet(source.classes, train, val, test, warnings=warnings)
 
 
-def draw_split(split: DetectionSplit, fraction: float, seed: int, what: str) -> tuple[DetectionSplit, DetectionSplit]:
+def draw_split(split: AnnotatedSplit, fraction: float, seed: int, what: str) -> tuple[AnnotatedSplit, AnnotatedSplit]:
     """Seeded split of `split` into (rest, held-out fraction); both keep the original order."""
     if fraction <= 0 or len(split) < 2:
-        return split, DetectionSplit()
+        return split, AnnotatedSplit()
     held = max(1, round(len(split) * fraction))
     if held >= len(split):
         raise DataError(f"cannot hold out {fraction:.0%} of {len(split)} images for {what}; lower the fraction")
@@ -130,8 +131,8 @@ def draw_split(split: DetectionSplit, fraction: float, seed: int, what: str) -> 
     return split.subset(sorted(order[held:])), split.subset(sorted(order[:held]))
 
 
-def as_source(dataset: DetectionSet | SourceDetections) -> SourceDetections:
-    """What a writer writes: a DetectionSet's non-empty splits, or a source's splits as they are."""
+def as_source(dataset: AnnotatedSet | SourceDetections) -> SourceDetections:
+    """What a writer writes: a AnnotatedSet's non-empty splits, or a source's splits as they are."""
     if isinstance(dataset, SourceDetections):
         return dataset
     splits = {name: getattr(dataset, name) for name in SPLITS if len(getattr(dataset, name))}
@@ -157,7 +158,7 @@ def assemble(classes: list[str], split_images: dict[str, list[tuple[Path, BoxLab
     """A SourceDetections from (image file, boxes, size) per split, with image ids unique over all splits."""
     unique = list(dict.fromkeys(path for images in split_images.values() for path, _, _ in images))
     ids = dict(zip(unique, unique_image_ids(unique), strict=True))
-    splits = {name: DetectionSplit([str(p) for p, _, _ in images], [t for _, t, _ in images],
+    splits = {name: AnnotatedSplit([str(p) for p, _, _ in images], [t for _, t, _ in images],
                                    [ids[p] for p, _, _ in images], [size for _, _, size in images])
               for name, images in split_images.items()}
     return SourceDetections(classes, splits, warnings)
@@ -262,10 +263,10 @@ def unique_image_ids(paths: Sequence[Path]) -> list[str]:
 
 
 def shapes_detection(*, val_fraction: float, test_fraction: float, seed: int, count: int = 600,
-                     size: int = 96) -> DetectionSet:
+                     size: int = 96) -> AnnotatedSet:
     """`count` drawn scenes of 1-4 shapes each, boxed and labelled; a fixed generator seed keeps it the same set."""
     rng = np.random.default_rng(12345)
-    everything = DetectionSplit()
+    everything = AnnotatedSplit()
     while len(everything) < count:
         image, objects = draw_scene(rng, size, int(rng.integers(1, 5)), min_scale=0.15, max_scale=0.5)
         # A shape almost hidden by later ones leaves a sliver no detector should be asked to find.

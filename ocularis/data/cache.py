@@ -136,7 +136,7 @@ def _file_key(path: str, pixel_mode: str) -> tuple | None:
     return os.path.abspath(path), stat.st_size, stat.st_mtime_ns, pixel_mode
 
 
-S = TypeVar("S")  # a Split or a DetectionSplit: anything with .sources and .subset(indices)
+S = TypeVar("S")  # a Split or a AnnotatedSplit: anything with .sources and .subset(indices)
 SCREENFUL = 20  # more unreadable files than this are listed in a file that the message names
 UNREADABLE_LISTING = "unreadable_images.txt"  # in the working folder, beside runs/: the run folder does not exist yet
 

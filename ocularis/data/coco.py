@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from ocularis.data.boxes import (
+    AnnotatedSet,
     BoxLabels,
-    DetectionSet,
     Size,
     SourceDetections,
     annotation_files,
@@ -77,7 +77,7 @@ def read_coco_file(file: Path) -> tuple[list[str], list[tuple[Path, BoxLabels, S
     return classes, result, warnings
 
 
-def write_coco(dataset: DetectionSet | SourceDetections, out_dir: str | Path) -> Path:
+def write_coco(dataset: AnnotatedSet | SourceDetections, out_dir: str | Path) -> Path:
     """Write images/ and one <split>.json per split under `out_dir`; returns `out_dir`."""
     source, out_dir = as_source(dataset), Path(out_dir)
     categories = [{"id": i + 1, "name": name, "supercategory": ""} for i, name in enumerate(source.classes)]

@@ -3,7 +3,7 @@
 from collections.abc import Callable
 from pathlib import Path
 
-from ocularis.data.boxes import DetectionSet, SourceDetections, as_source, image_size, split_files
+from ocularis.data.boxes import AnnotatedSet, SourceDetections, as_source, image_size, split_files
 from ocularis.data.coco import read_coco, write_coco
 from ocularis.data.formats import MASK_FORMATS
 from ocularis.data.udacity import read_udacity, write_udacity
@@ -12,7 +12,7 @@ from ocularis.data.yolo import read_yolo, write_yolo
 from ocularis.errors import ConfigError, DataError
 from ocularis.registry import DATASETS
 
-WRITERS: dict[str, Callable[[DetectionSet | SourceDetections, Path], Path]] = {
+WRITERS: dict[str, Callable[[AnnotatedSet | SourceDetections, Path], Path]] = {
     "yolo": write_yolo, "coco": write_coco, "voc": write_voc, "csv": write_udacity}
 
 

@@ -194,7 +194,7 @@ def finish_masks(source: SourceMasks, val_fraction: float, test_fraction: float,
                  origin: str) -> SegmentationSet:
     """The SegmentationSet of `source`, val and test drawn from train (seeded) where the source has none. The drawing
     is detection's (boxes.finish_splits), which asks of a split only len, image_ids and subset; where it holds no
-    images out, its empty split is a DetectionSplit, made an empty SegmentationSplit here."""
+    images out, its empty split is a AnnotatedSplit, made an empty SegmentationSplit here."""
     drawn = finish_splits(SourceDetections(source.classes, source.splits, source.warnings),  # type: ignore[arg-type]
                           val_fraction, test_fraction, seed, origin)
     train, val, test = (split if isinstance(split, SegmentationSplit) else SegmentationSplit()

@@ -11,8 +11,8 @@ import csv
 from pathlib import Path
 
 from ocularis.data.boxes import (
+    AnnotatedSet,
     BoxLabels,
-    DetectionSet,
     Size,
     SourceDetections,
     annotation_files,
@@ -43,7 +43,7 @@ def read_udacity(path: str | Path) -> SourceDetections:
     return assemble(names, split_images, [])
 
 
-def write_udacity(dataset: DetectionSet | SourceDetections, out_dir: str | Path) -> Path:
+def write_udacity(dataset: AnnotatedSet | SourceDetections, out_dir: str | Path) -> Path:
     """Write the images, labels_<split>.csv and classes.txt into `out_dir`; returns it."""
     source, out_dir = as_source(dataset), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -15,8 +15,8 @@ from pathlib import Path
 from ocularis.core.images import IMAGE_EXTENSIONS
 from ocularis.data.boxes import (
     SPLITS,
+    AnnotatedSet,
     BoxLabels,
-    DetectionSet,
     Size,
     SourceDetections,
     as_source,
@@ -58,7 +58,7 @@ def read_voc(folder: str | Path, classes: list[str] | None = None) -> SourceDete
     return assemble(classes, {split: [entries[i] for i in ids] for split, ids in split_ids.items()}, warnings)
 
 
-def write_voc(dataset: DetectionSet | SourceDetections, out_dir: str | Path) -> Path:
+def write_voc(dataset: AnnotatedSet | SourceDetections, out_dir: str | Path) -> Path:
     """Write Annotations/, JPEGImages/, ImageSets/Main/<split>.txt and classes.txt under `out_dir`; returns it."""
     source, out_dir = as_source(dataset), Path(out_dir)
     (out_dir / "Annotations").mkdir(parents=True, exist_ok=True)

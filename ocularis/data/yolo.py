@@ -13,8 +13,8 @@ import yaml
 from ocularis.core.images import is_image_file, list_images
 from ocularis.data.boxes import (
     SPLITS,
+    AnnotatedSet,
     BoxLabels,
-    DetectionSet,
     Size,
     SourceDetections,
     as_source,
@@ -59,7 +59,7 @@ def label_path(image: Path) -> Path:
     return Path(swapped).with_suffix(".txt")
 
 
-def write_yolo(dataset: DetectionSet | SourceDetections, out_dir: str | Path) -> Path:
+def write_yolo(dataset: AnnotatedSet | SourceDetections, out_dir: str | Path) -> Path:
     """Write images/, labels/ and data.yaml under `out_dir`; returns the data.yaml."""
     source, out_dir = as_source(dataset), Path(out_dir)
     all_ids = [i for split in source.splits.values() for i in split.image_ids]

@@ -1,4 +1,4 @@
-"""Detection data: a dataset name or label file becomes a DetectionSet, then box-aware loaders for Lightning."""
+"""Detection data: a dataset name or label file becomes a AnnotatedSet, then box-aware loaders for Lightning."""
 
 import numpy as np
 import torch
@@ -8,14 +8,14 @@ from torchvision.transforms import v2
 
 from ocularis.data.cache import ImageCache, open_images
 from ocularis.data.dataset import seeded_cpu_rng
-from ocularis.data.detection import SPLITS, DetectionSet, DetectionSplit, read_detection
+from ocularis.data.detection import SPLITS, AnnotatedSet, AnnotatedSplit, read_detection
 from ocularis.data.sampling import sample_seed
 from ocularis.engine.datamodule import TaskData
 from ocularis.tasks.detect.config import DetectConfig
 
 
-def read_boxes(data: str, config: DetectConfig, training: bool = True, channels: int | None = None) -> DetectionSet:
-    """The DetectionSet behind --data, every image decodable (or, with skip_bad, the bad ones of all splits dropped
+def read_boxes(data: str, config: DetectConfig, training: bool = True, channels: int | None = None) -> AnnotatedSet:
+    """The AnnotatedSet behind --data, every image decodable (or, with skip_bad, the bad ones of all splits dropped
     and listed) and its size recorded. Each file is decoded once here, and with --cache ram|disk that decode is kept
     for training."""
     dataset = read_detection(data, val_fraction=config.val_fraction, test_fraction=config.test_fraction,
@@ -29,7 +29,7 @@ def read_boxes(data: str, config: DetectConfig, training: bool = True, channels:
     return dataset
 
 
-def _size_mismatches(split: DetectionSplit, images: ImageCache, name: str) -> list[str]:
+def _size_mismatches(split: AnnotatedSplit, images: ImageCache, name: str) -> list[str]:
     """A warning where annotations give an image a size its file does not have (boxes may then be misplaced)."""
     if len(split.sizes) != len(split):
         return []
@@ -61,7 +61,7 @@ class BoxDataset(Dataset):
     """(image tensor, {"boxes": (n, 4) xyxy in input pixels, "labels": (n,)}) per image; with `mosaic`, that share
     of training images are four images tiled and cropped (YOLOv4's mosaic: more objects and contexts per image)."""
 
-    def __init__(self, split: DetectionSplit, transform, channels: int = 3, seed: int = 0, mosaic: float = 0.0,
+    def __init__(self, split: AnnotatedSplit, transform, channels: int = 3, seed: int = 0, mosaic: float = 0.0,
                  imgsz: int = 0, images: ImageCache | None = None):
         self.split, self.transform, self.channels, self.seed = split, transform, channels, seed
         self.mosaic, self.imgsz = mosaic, imgsz
@@ -119,7 +119,7 @@ def collate(batch):
 class DetectData(TaskData):
     collate = staticmethod(collate)
 
-    def __init__(self, dataset: DetectionSet, config: DetectConfig, *, imgsz: int, mean, std):
+    def __init__(self, dataset: AnnotatedSet, config: DetectConfig, *, imgsz: int, mean, std):
         super().__init__(config)
         self.boxes = dataset
         fliplr = config.fliplr if config.fliplr is not None else 0.5
