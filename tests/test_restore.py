@@ -18,8 +18,8 @@ from PIL import Image
 import ocularis
 from ocularis.core.quality import luma, with_luma, y_psnr, y_ssim
 from ocularis.errors import ConfigError, DataError
+from ocularis.models.restorers import ESPCN
 from ocularis.serve.app import create_app, load_models
-from ocularis.tasks.restore.model import ESPCN
 from tests.serving import needs_browser, page_at
 
 from .conftest import ASSETS, cli

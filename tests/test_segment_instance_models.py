@@ -13,7 +13,7 @@ from ocularis.models import mask_rcnn, yolo_seg
 from ocularis.models.segmenter import InstanceNetwork
 
 CLASSES = len(SHAPES)
-NETWORKS = {**yolo_seg.BUILDERS, **mask_rcnn.BUILDERS}
+NETWORKS = {name: record.build for name, record in {**yolo_seg.RECORDS, **mask_rcnn.RECORDS}.items()}
 
 
 def scenes(count: int, size: int, seed: int = 0) -> tuple[torch.Tensor, list[dict[str, torch.Tensor]]]:
@@ -37,9 +37,8 @@ def build(name: str, imgsz: int, targets=None) -> InstanceNetwork:
 
 def test_the_tables_name_every_builder_with_its_defaults():
     assert set(NETWORKS) == {"yolo_seg", "yolo_seg_s", "maskrcnn_resnet18_fpn"}
-    assert set(yolo_seg.DEFAULTS) == set(yolo_seg.BUILDERS) and set(mask_rcnn.DEFAULTS) == set(mask_rcnn.BUILDERS)
-    for builder in NETWORKS.values():
-        assert builder.__doc__
+    for record in (*yolo_seg.RECORDS.values(), *mask_rcnn.RECORDS.values()):
+        assert record.build.__doc__ and record.imgsz and record.lr
 
 
 @pytest.mark.parametrize("name, detections", [("yolo_seg", 3 * (8 * 8 + 4 * 4 + 2 * 2)),

@@ -15,8 +15,8 @@ from ocularis.models.segmenter import SemanticNetwork
 from ocularis.models.segmenters import SegNet, bilinear_upsampler
 
 MODULES = (segmenters, smp_segmenters, torchvision_segmenters)
-BUILDERS = {name: build for module in MODULES for name, build in module.BUILDERS.items()}
-DEFAULTS = {name: defaults for module in MODULES for name, defaults in module.DEFAULTS.items()}
+RECORDS = {name: record for module in MODULES for name, record in module.RECORDS.items()}
+BUILDERS = {name: record.build for name, record in RECORDS.items()}
 NAMES = ("fcn32s", "fcn16s", "fcn8s", "segnet", "unet", "unet32", "unet64", "pspnet", "smp_unet", "smp_fpn",
          "smp_deeplabv3plus", "deeplabv3_resnet50", "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large",
          "fcn_resnet50", "deeplabv3_resnet18")
@@ -38,12 +38,12 @@ def shape_batch(count: int, size: int, seed: int = 0) -> tuple[torch.Tensor, tor
     return pixels, torch.from_numpy(np.stack(targets))
 
 
-def test_tables_hold_every_name_with_its_defaults():
-    assert set(BUILDERS) == set(NAMES) == set(DEFAULTS)
-    for name, build in BUILDERS.items():
-        assert build.__doc__ and "\n" not in build.__doc__.strip(), name
-        assert set(DEFAULTS[name]) >= {"imgsz", "lr", "mean", "std"}, name
-        assert len(DEFAULTS[name]["mean"]) == len(DEFAULTS[name]["std"]) == 3
+def test_records_hold_every_name_with_its_defaults():
+    assert set(RECORDS) == set(NAMES)
+    for name, record in RECORDS.items():
+        assert record.summary and "\n" not in record.build.__doc__.strip(), name
+        assert record.imgsz and record.lr, name
+        assert len(record.mean) == len(record.std) == 3
 
 
 @pytest.mark.parametrize("channels", [1, 3])
@@ -51,7 +51,7 @@ def test_tables_hold_every_name_with_its_defaults():
 def test_logits_have_the_input_size(name, channels):
     network = BUILDERS[name](num_classes=4, in_channels=channels).eval()
     assert isinstance(network, SemanticNetwork)
-    assert 64 % network.stride == 0 and DEFAULTS[name]["imgsz"] % network.stride == 0
+    assert 64 % network.stride == 0 and RECORDS[name].imgsz % network.stride == 0
     images = torch.randn(2, channels, 64, 64)
     with torch.no_grad():
         assert network(images).shape == (2, 4, 64, 64)
@@ -89,7 +89,7 @@ def test_network_learns_shapes(name, steps):
     images, targets = shape_batch(8, 64)
     background = float((targets == 0).float().mean())
     network = BUILDERS[name](num_classes=CLASSES, in_channels=3, width=8)
-    optimiser = torch.optim.Adam(network.parameters(), lr=DEFAULTS[name]["lr"])
+    optimiser = torch.optim.Adam(network.parameters(), lr=RECORDS[name].lr)
     for _ in range(steps):
         loss = F.cross_entropy(network(images), targets)
         optimiser.zero_grad()

@@ -8,6 +8,7 @@ from pathlib import Path
 from ocularis.errors import WeightsError
 from ocularis.models.classic import lenet5, simple_cnn
 from ocularis.models.network import Network
+from ocularis.models.record import ModelRecord
 from ocularis.models.torchvision_zoo import FAMILIES, torchvision_classifier
 from ocularis.models.weights import load_matching, read_state_dict
 from ocularis.registry import MODELS
@@ -21,21 +22,22 @@ def _torchvision(name: str) -> Callable[..., Network]:
     return build
 
 
-BUILDERS: dict[str, Callable[..., Network]] = {"simple_cnn": simple_cnn, "lenet5": lenet5,
-                                              **{name: _torchvision(name) for name in FAMILIES}}
+# torchvision's families load its published weights by name (DEFAULT, IMAGENET1K_V1 ...) through its cache
+RECORDS = {"simple_cnn": ModelRecord(simple_cnn), "lenet5": ModelRecord(lenet5),
+           **{name: ModelRecord(_torchvision(name), weights=("DEFAULT",)) for name in FAMILIES}}
 
 
 def register_classifiers(task: str) -> None:
     """Every classifier network under `task` in the model registry (one line in each task that uses them)."""
-    for name, builder in BUILDERS.items():
-        MODELS.add(name, builder, task=task)
+    for name, record in RECORDS.items():
+        MODELS.add(name, record, task=task)
 
 
 def build_classifier(name: str, *, task: str, num_classes: int, in_channels: int,
                      weights: str | None = None) -> Network:
     """The architecture `name` registered for `task`, with `num_classes` outputs; weights from a torchvision
     file/name or a checkpoint saved from the same architecture (by any task: its head is left out where it differs)."""
-    builder = MODELS.get(name, task=task)
+    builder = MODELS.get(name, task=task).build
     own_checkpoint = weights is not None and Path(weights).is_file() and _is_network_state(Path(weights))
     if name in FAMILIES and not own_checkpoint:
         return builder(num_classes=num_classes, in_channels=in_channels, weights=weights)

@@ -19,6 +19,7 @@ from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredic
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
 
 from ocularis.errors import ConfigError
+from ocularis.models.record import ModelRecord
 from ocularis.models.segmenter import InstanceNetwork
 from ocularis.models.torchvision_detectors import (
     anchor_generator,
@@ -98,5 +99,4 @@ def _build_resnet18(*, num_classes: int, in_channels: int, imgsz: int, box_sizes
     return build_mask_rcnn("resnet18", num_classes, imgsz)
 
 
-BUILDERS = {"maskrcnn_resnet18_fpn": _build_resnet18}
-DEFAULTS = {"maskrcnn_resnet18_fpn": {"imgsz": 128, "lr": 1e-3}}  # the torchvision detectors' rate
+RECORDS = {"maskrcnn_resnet18_fpn": ModelRecord(_build_resnet18, imgsz=128, lr=1e-3)}  # the torchvision detectors' rate

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ocularis.models.network import normalisation
+from ocularis.models.record import ModelRecord
 from ocularis.models.segmenter import SemanticNetwork
 
 VGG16_CONVS = (2, 2, 3, 3, 3)  # 3x3 convolutions per stage of VGG16, the encoder of FCN and SegNet
@@ -210,8 +211,9 @@ def _unet(default_width: int):
     return build
 
 
-BUILDERS = {"fcn32s": _fcn(0), "fcn16s": _fcn(1), "fcn8s": _fcn(2), "segnet": segnet, "unet": _unet(16),
+_BUILDERS = {"fcn32s": _fcn(0), "fcn16s": _fcn(1), "fcn8s": _fcn(2), "segnet": segnet, "unet": _unet(16),
             "unet32": _unet(32), "unet64": _unet(64)}
 
 _MEAN, _STD = normalisation(3, imagenet=False)  # trained from scratch: pixels to [-1, 1]; grey: the same per channel
-DEFAULTS = {name: {"imgsz": 128, "lr": 3e-3, "mean": _MEAN, "std": _STD} for name in BUILDERS}
+RECORDS = {name: ModelRecord(build, imgsz=128, lr=3e-3, mean=tuple(_MEAN), std=tuple(_STD))
+           for name, build in _BUILDERS.items()}

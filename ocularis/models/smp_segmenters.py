@@ -13,6 +13,7 @@ DeepLabV3+'s image-pooling branch batch-normalises a 1x1 map, so it cannot train
 """
 
 from ocularis.models.network import normalisation
+from ocularis.models.record import ModelRecord
 from ocularis.models.segmenter import SemanticNetwork
 
 ARCHITECTURES = {"pspnet": "PSPNet", "smp_unet": "Unet", "smp_fpn": "FPN", "smp_deeplabv3plus": "DeepLabV3Plus"}
@@ -49,9 +50,10 @@ def _builder(name: str, architecture: str):
     return builder
 
 
-BUILDERS = {name: _builder(name, architecture) for name, architecture in ARCHITECTURES.items()}
+_BUILDERS = {name: _builder(name, architecture) for name, architecture in ARCHITECTURES.items()}
 
 # smp's ResNet encoders expect ImageNet-normalised RGB (their published weights' preprocessing); untrained here, the
 # same statistics keep a model ready for those weights. Grey images: the channels' average.
 _MEAN, _STD = normalisation(3, imagenet=True)
-DEFAULTS = {name: {"imgsz": 128, "lr": 1e-3, "mean": _MEAN, "std": _STD} for name in BUILDERS}
+RECORDS = {name: ModelRecord(build, imgsz=128, lr=1e-3, mean=tuple(_MEAN), std=tuple(_STD))
+           for name, build in _BUILDERS.items()}

@@ -8,7 +8,7 @@ scratch.
 Grey (1-channel) images: the first convolution is replaced by one taking the data's channels
 (ocularis.models.network.replace_input_channels, which sums RGB filters into a grey one, so it also suits weights
 loaded later), rather than repeating the grey channel three times, which would triple that convolution's work for no
-information. The backbones are ImageNet ResNets and MobileNets, which take ImageNet-normalised RGB: DEFAULTS gives
+information. The backbones are ImageNet ResNets and MobileNets, which take ImageNet-normalised RGB: RECORDS give
 each model's mean and std (for grey images, ImageNet's channel average).
 
 DeepLab (seed 000: multi-scale, atrous convolutions) keeps resolution by dilating the last stages instead of striding
@@ -27,6 +27,7 @@ from torchvision.models._utils import IntermediateLayerGetter
 from torchvision.models.segmentation.deeplabv3 import DeepLabHead, DeepLabV3
 
 from ocularis.models.network import normalisation, replace_input_channels
+from ocularis.models.record import ModelRecord
 from ocularis.models.segmenter import SemanticNetwork
 
 
@@ -89,7 +90,7 @@ def _torchvision(name: str, stride: int, aux: bool = True) -> Callable[..., Torc
     return build
 
 
-BUILDERS: dict[str, Callable[..., TorchvisionSegmenter]] = {
+_BUILDERS: dict[str, Callable[..., TorchvisionSegmenter]] = {
     "deeplabv3_resnet50": _torchvision("deeplabv3_resnet50", 8),
     "deeplabv3_mobilenet_v3_large": _torchvision("deeplabv3_mobilenet_v3_large", 16),
     "lraspp_mobilenet_v3_large": _torchvision("lraspp_mobilenet_v3_large", 16, aux=False),
@@ -99,4 +100,5 @@ BUILDERS: dict[str, Callable[..., TorchvisionSegmenter]] = {
 
 # torchvision's weights take ImageNet-normalised RGB (their transforms' mean and std); grey: the channels' average.
 _MEAN, _STD = normalisation(3, imagenet=True)
-DEFAULTS = {name: {"imgsz": 128, "lr": 1e-3, "mean": _MEAN, "std": _STD} for name in BUILDERS}
+RECORDS = {name: ModelRecord(build, imgsz=128, lr=1e-3, mean=tuple(_MEAN), std=tuple(_STD))
+           for name, build in _BUILDERS.items()}

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ocularis.models.record import ModelRecord
 from ocularis.models.segmenter import InstanceNetwork
 from ocularis.models.yolo import STRIDES, YOLO, YOLOLoss, conv, default_anchors, fit_anchors, target_table
 
@@ -136,5 +137,5 @@ def _builder(width: int, depth: int, prototypes: int):
     return build
 
 
-BUILDERS = {"yolo_seg": _builder(16, 1, 16), "yolo_seg_s": _builder(24, 2, 32)}
-DEFAULTS = {"yolo_seg": {"imgsz": 128, "lr": 4e-3}, "yolo_seg_s": {"imgsz": 128, "lr": 4e-3}}  # detection's YOLO's
+_BUILDERS = {"yolo_seg": _builder(16, 1, 16), "yolo_seg_s": _builder(24, 2, 32)}
+RECORDS = {name: ModelRecord(build, imgsz=128, lr=4e-3) for name, build in _BUILDERS.items()}  # detection's YOLO's

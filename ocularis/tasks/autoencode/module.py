@@ -15,8 +15,8 @@ import torch.nn.functional as F
 from ocularis.engine.callbacks import EpochMeans
 from ocularis.engine.module import TaskModule
 from ocularis.engine.optim import optimizers_for
+from ocularis.models.autoencoders import EncoderDecoder
 from ocularis.tasks.autoencode.config import AutoencodeConfig
-from ocularis.tasks.autoencode.model import EncoderDecoder
 from ocularis.tasks.autoencode.noise import corrupt, seeded
 
 

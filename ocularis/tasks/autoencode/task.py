@@ -16,11 +16,12 @@ from ocularis.core.plots import save_mosaic
 from ocularis.core.tiling import Stitcher, TileLayout
 from ocularis.deploy.export import Graph
 from ocularis.engine.task import Prepared, Task
+from ocularis.models.autoencoders import EncoderDecoder, ExportedChain
 from ocularis.tasks.autoencode import SPEC, latent, uses
 from ocularis.tasks.autoencode.config import AutoencodeConfig, AutoencodeOptions
 from ocularis.tasks.autoencode.data import ImageData, ImageSet, natural_size, read_images
 from ocularis.tasks.autoencode.metrics import ReconstructionMetrics, false_alarm_threshold, reconstruction_metrics
-from ocularis.tasks.autoencode.model import EncoderDecoder, ExportedChain, architecture, build_network
+from ocularis.tasks.autoencode.model import architecture, build_network
 from ocularis.tasks.autoencode.module import AutoencodeModule, Objective, image_psnr
 from ocularis.tasks.autoencode.noise import corrupt, seeded
 from ocularis.tasks.autoencode.predict import OutlierReport, to_uint8

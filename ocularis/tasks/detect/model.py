@@ -8,6 +8,7 @@ from torch import nn
 from ocularis.errors import ConfigError, WeightsError
 from ocularis.models import torchvision_detectors
 from ocularis.models.rcnn import RCNN, FastRCNN
+from ocularis.models.record import ModelRecord
 from ocularis.models.sliding_window import SlidingWindow, fit_windows
 from ocularis.models.ssd7 import SSD7
 from ocularis.models.weights import load_matching, read_state_dict
@@ -15,15 +16,6 @@ from ocularis.models.yolo import YOLO, default_anchors, fit_anchors
 from ocularis.registry import MODELS
 
 TASK = "detect"
-DEFAULT_SIZE = {"yolo": 128, "yolo_s": 128}  # others: 128
-DEFAULT_SIZE["sliding_window"] = 96  # every window is classified alone: the cost grows with the image's area
-DEFAULT_SIZE.update(rcnn=96, fast_rcnn=96)  # selective search's cost grows with the image's area
-DEFAULT_SIZE["ssd7"] = 96  # its conv1 runs at full resolution: 128 px cost 1.8x per epoch for mAP@.5 0.24 vs 0.22
-# AdamW's peak rate: torchvision's detectors train best below the others' 4e-3 (RetinaNet's test mAP@.5 on shapes
-# after 30 epochs: .55 at 4e-3, .68 at 2e-3, .59 at 1e-3; with its v1 head it diverged at 4e-3)
-DEFAULT_LR = dict.fromkeys(torchvision_detectors.NAMES, 1e-3)  # others: 4e-3
-DEFAULT_LR["retinanet_resnet18_fpn"] = 2e-3
-DEFAULT_LR["sliding_window"] = 1e-2  # its small window CNN learned faster at 1e-2 (val mAP@.5 .35 vs .29, epoch 15/30)
 
 
 def _yolo(width: int, depth: int):
@@ -40,7 +32,7 @@ def build_detector(name: str, *, num_classes: int, in_channels: int, imgsz: int,
                    box_sizes: np.ndarray | None = None, seed: int = 0) -> nn.Module:
     """The registered detector `name`; `weights` (a file) may hold a whole detector or a classification backbone
     (torchvision's resnet18.pth, mobilenet_v3_large.pth ...), whose tensors go into the detector's backbone."""
-    network = MODELS.get(name, task=TASK)(num_classes=num_classes, in_channels=in_channels, imgsz=imgsz,
+    network = MODELS.get(name, task=TASK).build(num_classes=num_classes, in_channels=in_channels, imgsz=imgsz,
                                           box_sizes=box_sizes, seed=seed)
     if weights:
         if not Path(weights).is_file():
@@ -64,10 +56,13 @@ def _torchvision(name: str):
     return build
 
 
-MODELS.add("yolo", _yolo(16, 1), task=TASK)
-MODELS.add("yolo_s", _yolo(24, 2), task=TASK)
+MODELS.add("yolo", ModelRecord(_yolo(16, 1), imgsz=128, lr=4e-3), task=TASK)
+MODELS.add("yolo_s", ModelRecord(_yolo(24, 2), imgsz=128, lr=4e-3), task=TASK)
+# AdamW's peak rate: torchvision's detectors train best below the others' 4e-3 (RetinaNet's test mAP@.5 on shapes
+# after 30 epochs: .55 at 4e-3, .68 at 2e-3, .59 at 1e-3; with its v1 head it diverged at 4e-3)
 for _name in torchvision_detectors.NAMES:
-    MODELS.add(_name, _torchvision(_name), task=TASK)
+    MODELS.add(_name, ModelRecord(_torchvision(_name), imgsz=128,
+                                  lr=2e-3 if _name == "retinanet_resnet18_fpn" else 1e-3), task=TASK)
 
 
 def _sliding_window(*, num_classes: int, in_channels: int, imgsz: int, box_sizes: np.ndarray | None = None,
@@ -76,7 +71,9 @@ def _sliding_window(*, num_classes: int, in_channels: int, imgsz: int, box_sizes
     return SlidingWindow(num_classes, fit_windows(box_sizes, imgsz, seed), imgsz, in_channels=in_channels)
 
 
-MODELS.add("sliding_window", _sliding_window, task=TASK)
+# every window is classified alone, so the cost grows with the image's area; its small window CNN learned faster at
+# 1e-2 (val mAP@.5 .35 vs .29, epoch 15/30)
+MODELS.add("sliding_window", ModelRecord(_sliding_window, imgsz=96, lr=1e-2), task=TASK)
 
 
 def _rcnn(*, num_classes: int, in_channels: int, imgsz: int, box_sizes: np.ndarray | None = None,
@@ -91,8 +88,9 @@ def _fast_rcnn(*, num_classes: int, in_channels: int, imgsz: int, box_sizes: np.
     return FastRCNN(num_classes, in_channels=in_channels)
 
 
-MODELS.add("rcnn", _rcnn, task=TASK)
-MODELS.add("fast_rcnn", _fast_rcnn, task=TASK)
+# selective search's cost grows with the image's area
+MODELS.add("rcnn", ModelRecord(_rcnn, imgsz=96, lr=4e-3), task=TASK)
+MODELS.add("fast_rcnn", ModelRecord(_fast_rcnn, imgsz=96, lr=4e-3), task=TASK)
 
 
 def _ssd7(*, num_classes: int, in_channels: int, imgsz: int, box_sizes: np.ndarray | None = None,
@@ -101,4 +99,5 @@ def _ssd7(*, num_classes: int, in_channels: int, imgsz: int, box_sizes: np.ndarr
     return SSD7(num_classes, imgsz, in_channels=in_channels)
 
 
-MODELS.add("ssd7", _ssd7, task=TASK)
+# its conv1 runs at full resolution: 128 px cost 1.8x per epoch for mAP@.5 0.24 vs 0.22
+MODELS.add("ssd7", ModelRecord(_ssd7, imgsz=96, lr=4e-3), task=TASK)

@@ -17,11 +17,12 @@ from ocularis.data.dataset import load_pil
 from ocularis.data.splits import class_mapping
 from ocularis.engine.task import Prepared, Task
 from ocularis.explain.target import ExplainTarget, box_target, detection_scores
+from ocularis.registry import MODELS
 from ocularis.tasks.detect import SPEC
 from ocularis.tasks.detect.config import DetectConfig, DetectOptions
 from ocularis.tasks.detect.data import DetectData, read_boxes
 from ocularis.tasks.detect.metrics import DetectMetrics, detection_metrics
-from ocularis.tasks.detect.model import DEFAULT_LR, DEFAULT_SIZE, build_detector
+from ocularis.tasks.detect.model import build_detector
 from ocularis.tasks.detect.module import VAL_CONF, DetectModule, dense_to_detections, detected_rows
 from ocularis.tasks.detect.predict import Boxes
 
@@ -43,8 +44,9 @@ class Detector(Task):
     # ---- training -------------------------------------------------------------------------------------------
     def prepare(self, config: DetectConfig) -> Prepared:
         dataset = read_boxes(config.data, config)
-        imgsz = config.imgsz or DEFAULT_SIZE.get(config.model, 128)
-        config.lr = config.lr or DEFAULT_LR.get(config.model, 4e-3)
+        record = MODELS.get(config.model, task=self.spec.name)
+        imgsz = config.imgsz or record.imgsz
+        config.lr = config.lr or record.lr
         self.network = build_detector(config.model, num_classes=len(dataset.classes), in_channels=dataset.channels,
                                       imgsz=imgsz, weights=config.weights, seed=config.seed,
                                       box_sizes=_box_sizes(dataset, imgsz) if config.anchors == "auto" else None)

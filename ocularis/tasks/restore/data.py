@@ -17,8 +17,8 @@ from ocularis.core.quality import luma
 from ocularis.data.cache import ImageCache, check_decodable
 from ocularis.engine.datamodule import TaskData
 from ocularis.errors import DataError
+from ocularis.models.restorers import NetworkKind
 from ocularis.tasks.restore.config import RestoreConfig
-from ocularis.tasks.restore.model import NetworkKind
 
 HR, LR = "_HR", "_LR"  # the Set5 / Set14 naming of a high-resolution photo and its given low-resolution input
 

@@ -15,9 +15,10 @@ from ocularis.core.image_result import Images
 from ocularis.core.images import read_picture
 from ocularis.core.quality import psnr, with_luma, y_psnr, y_ssim
 from ocularis.errors import ConfigError, DataError
+from ocularis.models.restorers import MaskedAutoencoder
 from ocularis.tasks.restore.config import RestoreOptions
 from ocularis.tasks.restore.data import inpaint_input, scoring_holes, upscale_input
-from ocularis.tasks.restore.model import MaskedAutoencoder, network_kind
+from ocularis.tasks.restore.model import network_kind
 
 if TYPE_CHECKING:
     from ocularis.tasks.restore.task import Restorer

@@ -1,7 +1,8 @@
 """Segmentation networks by name: the seeds' hand-written ones, torchvision's and segmentation_models_pytorch's
-(semantic), and the instance ones. Each module keeps its builders and their defaults (imgsz, lr, normalisation) side
+(semantic), and the instance ones. Each module keeps its builders and their records (imgsz, lr, normalisation) side
 by side; this file only registers them under one signature."""
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -9,13 +10,13 @@ from torch import nn
 
 from ocularis.errors import WeightsError
 from ocularis.models import mask_rcnn, segmenters, smp_segmenters, torchvision_segmenters, yolo_seg
+from ocularis.models.record import ModelRecord
 from ocularis.models.weights import load_matching, read_state_dict
 from ocularis.registry import MODELS
 
 TASK = "segment"
 SEMANTIC = (segmenters, torchvision_segmenters, smp_segmenters)
 INSTANCE = (yolo_seg, mask_rcnn)
-DEFAULTS: dict[str, dict] = {}
 
 
 def _semantic(builder):
@@ -38,27 +39,26 @@ def _instance(builder):
 
 
 for _module, _wrap in [*((m, _semantic) for m in SEMANTIC), *((m, _instance) for m in INSTANCE)]:
-    for _name, _builder in _module.BUILDERS.items():
-        MODELS.add(_name, _wrap(_builder), task=TASK)
-        DEFAULTS[_name] = _module.DEFAULTS[_name]
+    for _name, _record in _module.RECORDS.items():  # one signature for the task: the record's build wrapped
+        MODELS.add(_name, dataclasses.replace(_record, build=_wrap(_record.build)), task=TASK)
 
 
 def segments_objects(name: str) -> bool:
     """Whether network `name` is an instance one (its builder fits anchors to the training boxes)."""
-    return any(name in module.BUILDERS for module in INSTANCE)
+    return any(name in module.RECORDS for module in INSTANCE)
 
 
-def model_defaults(name: str) -> dict:
-    """`name`'s own imgsz, lr and (where it has one) normalisation; an unknown name is refused with the known ones."""
-    MODELS.get(name, task=TASK)
-    return DEFAULTS[name]
+def model_record(name: str) -> ModelRecord:
+    """`name`'s record: its own imgsz, lr and (where it has one) normalisation; an unknown name is refused with the
+    known ones."""
+    return MODELS.get(name, task=TASK)
 
 
 def build_segmenter(name: str, *, num_classes: int, in_channels: int, imgsz: int, weights: str | None = None,
                     box_sizes: np.ndarray | None = None, seed: int = 0) -> nn.Module:
     """The registered network `name` for `num_classes` classes (background included); `weights` (a file) may hold a
     whole network or a backbone whose matching tensors are loaded."""
-    network = MODELS.get(name, task=TASK)(num_classes=num_classes, in_channels=in_channels, imgsz=imgsz,
+    network = MODELS.get(name, task=TASK).build(num_classes=num_classes, in_channels=in_channels, imgsz=imgsz,
                                           box_sizes=box_sizes, seed=seed)
     if weights:
         if not Path(weights).is_file():

@@ -23,11 +23,12 @@ from ocularis.deploy.outputs import parts, rows
 from ocularis.engine.task import Prepared, Task
 from ocularis.errors import ConfigError
 from ocularis.explain.target import ExplainTarget, box_target, class_target, detection_scores
+from ocularis.models.record import ModelRecord
 from ocularis.tasks.segment import SPEC
 from ocularis.tasks.segment.config import DEFAULT_CONF, SegmentConfig, SegmentOptions
 from ocularis.tasks.segment.data import MaskDataset, SegmentData, read_masks, resize_labels, resized
 from ocularis.tasks.segment.metrics import PixelCounter, SegmentMetrics, segmentation_metrics
-from ocularis.tasks.segment.model import build_segmenter, model_defaults, segments_objects
+from ocularis.tasks.segment.model import build_segmenter, model_record, segments_objects
 from ocularis.tasks.segment.module import SegmentModule
 from ocularis.tasks.segment.predict import Masks, decode_objects, paint
 from ocularis.tasks.segment.tiles import FLIPS, flipped, merge_tiles, same_objects, unflipped_mean
@@ -59,9 +60,9 @@ class Segmenter(Task):
     # ---- training -------------------------------------------------------------------------------------------
     def prepare(self, config: SegmentConfig) -> Prepared:
         dataset = read_masks(config.data, config)
-        defaults = model_defaults(config.model)
-        config.lr = config.lr or defaults["lr"]
-        imgsz = config.imgsz or _crop_size(dataset.train, config.resize, defaults["imgsz"])
+        record = model_record(config.model)
+        config.lr = config.lr or record.lr
+        imgsz = config.imgsz or _crop_size(dataset.train, config.resize, record.imgsz)
         network = build_segmenter(config.model, num_classes=len(dataset.classes), in_channels=dataset.channels,
                                   imgsz=imgsz, weights=config.weights, seed=config.seed,
                                   box_sizes=_box_sizes(dataset.train, config.resize) if segments_objects(
@@ -72,7 +73,7 @@ class Segmenter(Task):
                               "semantic model such as unet")
         if imgsz % network.stride:
             raise ConfigError(f"--imgsz {imgsz}: {config.model} takes sides that are multiples of {network.stride}")
-        mean, std = _normalisation(defaults, dataset.channels)
+        mean, std = _normalisation(record, dataset.channels)
         self.network = network
         self.meta = self._new_meta(config, classes=dataset.classes, channels=dataset.channels, imgsz=imgsz,
                                    mean=mean, std=std, instances=network.instances, stride=network.stride)
@@ -285,9 +286,9 @@ class Segmenter(Task):
                                config["max_det"]).as_numpy() for i in range(len(parts(outputs)[0]))]
 
 
-def _normalisation(defaults: dict, channels: int) -> tuple[list[float], list[float]]:
+def _normalisation(record: ModelRecord, channels: int) -> tuple[list[float], list[float]]:
     """The model's own mean and std (ImageNet's for torchvision backbones), else none, for `channels` channels."""
-    mean, std = defaults.get("mean"), defaults.get("std")
+    mean, std = record.mean, record.std
     if mean is None:
         return [0.0] * channels, [1.0] * channels
     if channels == 1:
