@@ -4,7 +4,8 @@ Entry points (cli, serve, deploy) use only what is declared here and in the task
 capability a task lacks is a declared default (None, no-op), never probed for. ARCHITECTURE.md has the whole table.
 
 A task fills in: `build` (its network from a checkpoint's metadata), `prepare` (data, network and metadata for a run),
-`training_module`, `dataset` (a split of some data in the model's classes and preprocessing), `score`,
+`training_module`, `read_data` and `split_dataset` (what `dataset` reads: a split of some data in the model's
+classes and preprocessing), `score`,
 `postprocess` and `agreement`. It may override: `train` (a run not trained by gradients), `fitting`,
 `after_training`, `report`, `plot_examples`, `default_options`, `preprocess`, `graphs`, `export_refusal` and the
 explanation and embedding hooks `explain_inputs` / `explain_layer` / `explain_target` / `explain_features`, which
@@ -131,9 +132,21 @@ class Task(LooksInside, ABC):
     def training_module(self, config: TrainConfig) -> TaskModule:
         """What a training step is (an ocularis.engine.module.TaskModule: loss, monitor, optimisers)."""
 
-    @abstractmethod
     def dataset(self, data: str | None = None, split: str = "test") -> Dataset:
-        """`split` of `data` (default: the training data) in the model's classes and preprocessing."""
+        """`split` of `data` (default: the training data) in the model's classes and preprocessing: read as the
+        run read its training data (`_data_config`: other data counts whole), the split picked (`_pick_split`: the
+        whole of data that has none), made the task's dataset."""
+        config, data = self._data_config(data)
+        read = self.read_data(data, config)
+        return self.split_dataset(read, self._pick_split(read, split), config, data)
+
+    def read_data(self, data: str, config: TrainConfig) -> Any:
+        """`data` read for evaluation (not training) in the model's channels: an object with train/val/test."""
+        raise NotImplementedError(f"{type(self).__name__} reads no data of its own; it overrides dataset()")
+
+    def split_dataset(self, read: Any, split: str, config: TrainConfig, data: str) -> Dataset:
+        """Split `split` of what read_data gave, in the model's classes and preprocessing."""
+        raise NotImplementedError(f"{type(self).__name__} makes no dataset of its own; it overrides dataset()")
 
     @abstractmethod
     def score(self, dataset: Dataset) -> Metrics:

@@ -93,11 +93,12 @@ class AutoEncoder(Task):
         return save_mosaic([[to_uint8(picture) for picture in batch] for batch in rows], path)
 
     # ---- evaluation -------------------------------------------------------------------------------------------
-    def dataset(self, data: str | None = None, split: str = "test") -> ImageSet:
-        """`split` of `data` (default: the training data, every class of it) in the model's size and channels."""
-        config, data = self._data_config(data)
-        labelled = read_images(data, config, training=False, channels=self.meta["channels"])
-        return ImageSet(getattr(labelled, self._pick_split(labelled, split)), labelled.images, imgsz=self.meta["imgsz"],
+    def read_data(self, data: str, config: AutoencodeConfig):
+        return read_images(data, config, training=False, channels=self.meta["channels"])
+
+    def split_dataset(self, labelled, split: str, config: AutoencodeConfig, data: str) -> ImageSet:
+        """Every class of the split, in the model's size and channels."""
+        return ImageSet(getattr(labelled, split), labelled.images, imgsz=self.meta["imgsz"],
                         channels=self.meta["channels"], patch=self.meta["patch"],
                         per_image=config.patches_per_image, seed=config.seed, classes=labelled.classes)
 

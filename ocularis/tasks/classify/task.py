@@ -95,11 +95,12 @@ class Classifier(Task):
         return plot_image_grid([r.image for r in labels], titles, path, wrong)
 
     # ---- evaluation and prediction ----------------------------------------------------------------------------
-    def dataset(self, data: str | None = None, split: str = "test"):
-        config, data = self._data_config(data)
-        labelled = read_labelled(data, config, training=False, channels=self.meta["channels"])
+    def read_data(self, data: str, config: ClassifyConfig):
+        return read_labelled(data, config, training=False, channels=self.meta["channels"])
+
+    def split_dataset(self, labelled, split: str, config: ClassifyConfig, data: str):
         mapping = class_mapping(labelled.classes, self.meta["classes"], data)
-        chosen = getattr(labelled, self._pick_split(labelled, split))
+        chosen = getattr(labelled, split)
         chosen.targets = [tuple(mapping[i] for i in t) for t in chosen.targets]
         labelled.classes, labelled.test = self.meta["classes"], chosen
         datamodule = ClassifyData(labelled, config, imgsz=self.meta["imgsz"], mean=self.meta["mean"],

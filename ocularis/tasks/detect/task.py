@@ -83,11 +83,11 @@ class Detector(Task):
         return plot_image_grid(images, titles, Path(path), columns=4)
 
     # ---- evaluation and prediction ----------------------------------------------------------------------------
-    def dataset(self, data: str | None = None, split: str = "test"):
-        config, data = self._data_config(data)
-        dataset = read_boxes(data, config, training=False, channels=self.meta["channels"])
+    def read_data(self, data: str, config: DetectConfig):
+        return read_boxes(data, config, training=False, channels=self.meta["channels"])
+
+    def split_dataset(self, dataset, chosen: str, config: DetectConfig, data: str):
         mapping = np.array(class_mapping(dataset.classes, self.meta["classes"], data))
-        chosen = self._pick_split(dataset, split)
         for target in getattr(dataset, chosen).targets:
             target.labels = mapping[target.labels] if len(target.labels) else target.labels
         dataset.classes = self.meta["classes"]

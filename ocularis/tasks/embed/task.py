@@ -93,12 +93,13 @@ class Embedder(Task):
             "recognition": recognition_threshold(vectors, labels, centroids, far)}
 
     # ---- evaluation and prediction ----------------------------------------------------------------------------
-    def dataset(self, data: str | None = None, split: str = "test") -> IdentityDataset:
-        config, data = self._data_config(data)
-        labelled = read_identities(data, config, training=False, channels=self.meta["channels"])
+    def read_data(self, data: str, config: EmbedConfig):
+        return read_identities(data, config, training=False, channels=self.meta["channels"])
+
+    def split_dataset(self, labelled, split: str, config: EmbedConfig, data: str) -> IdentityDataset:
         datamodule = EmbedData(labelled, config, imgsz=self.meta["imgsz"], mean=self.meta["mean"],
                                std=self.meta["std"])
-        return datamodule.dataset(self._pick_split(labelled, split))
+        return datamodule.dataset(split)
 
     def score(self, dataset: IdentityDataset) -> EmbedMetrics:
         """Identification against the dataset's gallery (its data's training images, where it has them), pairwise

@@ -67,12 +67,13 @@ class LandmarkModel(Task):
         return plot_image_grid([r.plot() for r in results], [Path(s).name for s in sources], path)
 
     # ---- evaluation and prediction ----------------------------------------------------------------------------
-    def dataset(self, data: str | None = None, split: str = "test") -> PointDataset:
-        config, data = self._data_config(data)
-        points = read_points(data, config, training=False, channels=self.meta["channels"],
-                             known=(self.meta["point_names"], self.meta["attributes"]))
-        return PointDataset(getattr(points, self._pick_split(points, split)), points, imgsz=self.meta["imgsz"],
-                            mean=self.meta["mean"], std=self.meta["std"])
+    def read_data(self, data: str, config: LandmarksConfig):
+        return read_points(data, config, training=False, channels=self.meta["channels"],
+                           known=(self.meta["point_names"], self.meta["attributes"]))
+
+    def split_dataset(self, points, split: str, config: LandmarksConfig, data: str) -> PointDataset:
+        return PointDataset(getattr(points, split), points, imgsz=self.meta["imgsz"], mean=self.meta["mean"],
+                            std=self.meta["std"])
 
     def score(self, dataset: PointDataset) -> LandmarkMetrics:
         names, attributes = self.meta["point_names"], self.meta["attributes"]

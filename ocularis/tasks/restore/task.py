@@ -67,11 +67,11 @@ class Restorer(Task):
         """What this network does, step by step: upscale or inpaint."""
         return JOBS[self.meta["job"]](self)
 
-    def dataset(self, data: str | None = None, split: str = "test") -> PhotoPairs:
-        config, data = self._data_config(data)
-        photos = read_photos(data, config, training=False)
-        return PhotoPairs(getattr(photos, self._pick_split(photos, split)), network_kind(self.meta["model"]),
-                          self.meta["scale"])
+    def read_data(self, data: str, config: RestoreConfig):
+        return read_photos(data, config, training=False)
+
+    def split_dataset(self, photos, split: str, config: RestoreConfig, data: str) -> PhotoPairs:
+        return PhotoPairs(getattr(photos, split), network_kind(self.meta["model"]), self.meta["scale"])
 
     def score(self, dataset: PhotoPairs) -> RestoreMetrics:
         job = self.job

@@ -111,10 +111,10 @@ class Segmenter(Task):
         return plot_image_grid(images, titles, Path(path), columns=4)
 
     # ---- evaluation and prediction ----------------------------------------------------------------------------
-    def dataset(self, data: str | None = None, split: str = "test") -> MaskDataset:
-        config, data = self._data_config(data)
-        masks = read_masks(data, config, training=False, channels=self.meta["channels"])
-        chosen = self._pick_split(masks, split)
+    def read_data(self, data: str, config: SegmentConfig):
+        return read_masks(data, config, training=False, channels=self.meta["channels"])
+
+    def split_dataset(self, masks, chosen: str, config: SegmentConfig, data: str) -> MaskDataset:
         mapping = class_mapping(masks.classes, self.meta["classes"], data)
         if mapping != list(range(len(mapping))):
             split = getattr(masks, chosen)
