@@ -102,12 +102,16 @@ def test_two_machines_write_one_run_folder(tmp_path, capsys):
               "--master-addr", "127.0.0.1", "--master-port", str(port)]
     train = [*TRAIN, "--epochs", "2", "--batch", "16", "--accelerator", "cpu", "--devices", "1", "--num-nodes", "2",
              "--project", "nodes", "--name", "two"]
+    scratch = tmp_path / "tmp"  # where the second node's scratch run folder goes, and is removed from at its exit
+    scratch.mkdir()
     nodes = [subprocess.Popen([*launch, "--node-rank", str(rank), "-m", "ocularis", *train], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for rank in (0, 1)]
+                              stderr=subprocess.PIPE, text=True, env={**os.environ, "TMPDIR": str(scratch)})
+             for rank in (0, 1)]
     outputs = [node.communicate(timeout=300) for node in nodes]
     assert [node.returncode for node in nodes] == [0, 0], outputs[1][1][-2000:] + outputs[0][1][-2000:]
     assert os.listdir("nodes/classify") == ["two"] and Path("nodes/classify/two/best.ckpt").is_file()
     assert "test accuracy" in outputs[0][0] and "test accuracy" not in outputs[1][0]
+    assert not list(scratch.glob("ocularis-rank-*"))
     two = json.loads(Path("nodes/classify/two/metrics.json").read_text())
     assert len(two["history"]) == 2
     code, _, err = main(capsys, *TRAIN, "--epochs", 2, "--batch", 32, "--project", "one", "--name", "one")

@@ -1,6 +1,8 @@
 """A training run: its folder (new, or the one being resumed), its config, and the fit that fills it."""
 
+import atexit
 import os
+import shutil
 import signal
 import tempfile
 from collections.abc import Callable
@@ -34,7 +36,11 @@ def prepare_run_dir(config: TrainConfig, task: str) -> Path:
     folder its launcher named, which it only reads), so a run over several machines makes one run folder."""
     if not is_global_zero():
         given = os.environ.get(RUN_DIR_ENV)
-        return Path(given) if given else Path(tempfile.mkdtemp(prefix="ocularis-rank-"))
+        if given:
+            return Path(given)
+        scratch = tempfile.mkdtemp(prefix="ocularis-rank-")
+        atexit.register(shutil.rmtree, scratch, ignore_errors=True)  # what this process wrote, no one reads
+        return Path(scratch)
     if config.resume:
         run_dir = resumed_checkpoint(config.resume).parent
     else:
