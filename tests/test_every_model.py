@@ -24,6 +24,8 @@ SLOW = {
                          "steps it at 64 px)" for name in ("fasterrcnn_resnet50_fpn", "ssd300_vgg16")},
     ("detect", "rcnn"): "selective search over every training image before the first step (tests/test_detect_rcnn.py)",
     ("detect", "fast_rcnn"): "selective search over every training image (tests/test_detect_rcnn.py)",
+    ("segment", "maskrcnn_resnet18_fpn"): "its stage after training predicts every val image: over 100 s here "
+                                          "(tests/test_segment_instance_models.py trains and checks it)",
     **{("segment", name): "a ResNet-50 torchvision segmenter: one step takes over 10 s (tests/test_segment_networks.py "
                           "exports it)" for name in ("deeplabv3_resnet50", "fcn_resnet50")},
 }
