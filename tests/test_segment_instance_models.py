@@ -116,7 +116,7 @@ def best_row_mask_iou(network: InstanceNetwork, images, targets, crop: bool) -> 
 def test_yolo_seg_learns_boxes_and_masks():
     images, targets = scenes(8, 96)
     network = build("yolo_seg", 96, targets)
-    history = train(network, images, targets, steps=80, lr=yolo_seg.DEFAULTS["yolo_seg"]["lr"])
+    history = train(network, images, targets, steps=80, lr=yolo_seg.RECORDS["yolo_seg"].lr)
     assert np.mean(history[-5:]) < 0.4 * history[0]
     ious = best_row_mask_iou(network, images, targets, crop=True)
     assert np.mean(ious) > 0.7 and np.median(ious) > 0.8, ious  # 0.90 and 0.94 here; untrained, 0.13
@@ -125,7 +125,7 @@ def test_yolo_seg_learns_boxes_and_masks():
 def test_mask_rcnn_learns_boxes_and_masks():
     images, targets = scenes(4, 64)
     network = build("maskrcnn_resnet18_fpn", 64)
-    history = train(network, images, targets, steps=40, lr=mask_rcnn.DEFAULTS["maskrcnn_resnet18_fpn"]["lr"])
+    history = train(network, images, targets, steps=40, lr=mask_rcnn.RECORDS["maskrcnn_resnet18_fpn"].lr)
     assert np.mean(history[-5:]) < 0.2 * history[0]
     ious = best_row_mask_iou(network, images, targets, crop=False)  # its masks are already 0 outside their box
     assert np.mean(ious) > 0.6, ious  # 0.86 here; untrained, 0.14
