@@ -142,9 +142,11 @@ class Clusters(Task):
     def training_module(self, config):
         raise AssertionError("a fit task has no training step")
 
-    def dataset(self, data=None, split="test") -> Pixels:
-        config, _ = self._data_config(data)
-        return Splits(digits(val_fraction=0.0, test_fraction=0.2, seed=config.seed)).dataset(split)
+    def read_data(self, data, config: ClustersConfig):
+        return digits(val_fraction=0.0, test_fraction=0.2, seed=config.seed)
+
+    def split_dataset(self, labelled, split: str, config: ClustersConfig, data) -> Pixels:
+        return Splits(labelled).dataset(split)
 
     def score(self, dataset: Pixels) -> Accuracy:
         inputs, labels = zip(*(dataset[i] for i in range(len(dataset))), strict=True)

@@ -25,7 +25,6 @@ from ocularis.contract import TaskSpec
 from ocularis.core.results import Metrics, Result
 from ocularis.data.builtin import digits
 from ocularis.data.dataset import load_pil
-from ocularis.data.splits import pick_split
 from ocularis.data.transforms import eval_transform
 from ocularis.deploy.export import Graph
 from ocularis.engine.datamodule import TaskData
@@ -171,10 +170,11 @@ class Brightness(Task):
     def training_module(self, config: BrightnessConfig) -> BrightnessModule:
         return BrightnessModule(self.network, config.lr)
 
-    def dataset(self, data=None, split="test") -> BrightnessSet:
-        config, _ = self._data_config(data)
-        labelled = digits(val_fraction=config.val_fraction, test_fraction=config.test_fraction, seed=config.seed)
-        return BrightnessData(labelled, config, self.meta["imgsz"]).dataset(pick_split(labelled, split))
+    def read_data(self, data, config: BrightnessConfig):
+        return digits(val_fraction=config.val_fraction, test_fraction=config.test_fraction, seed=config.seed)
+
+    def split_dataset(self, labelled, split: str, config: BrightnessConfig, data) -> BrightnessSet:
+        return BrightnessData(labelled, config, self.meta["imgsz"]).dataset(split)
 
     def score(self, dataset) -> BrightnessMetrics:
         outputs, targets = zip(*[(self.infer(x), y) for x, y in DataLoader(dataset, batch_size=256)], strict=True)

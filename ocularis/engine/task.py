@@ -140,13 +140,13 @@ class Task(LooksInside, ABC):
         read = self.read_data(data, config)
         return self.split_dataset(read, self._pick_split(read, split), config, data)
 
+    @abstractmethod
     def read_data(self, data: str, config: TrainConfig) -> Any:
         """`data` read for evaluation (not training) in the model's channels: an object with train/val/test."""
-        raise NotImplementedError(f"{type(self).__name__} reads no data of its own; it overrides dataset()")
 
+    @abstractmethod
     def split_dataset(self, read: Any, split: str, config: TrainConfig, data: str) -> Dataset:
         """Split `split` of what read_data gave, in the model's classes and preprocessing."""
-        raise NotImplementedError(f"{type(self).__name__} makes no dataset of its own; it overrides dataset()")
 
     @abstractmethod
     def score(self, dataset: Dataset) -> Metrics:
