@@ -34,7 +34,7 @@ def yolo_seg_run(tmp_path_factory):
     return segmenter, segmenter.fit("shapes", epochs=EPOCHS)
 
 
-EPOCHS = 4  # 12 s each; mask mAP@.5 about 0.33 after them
+EPOCHS = 3  # 12-25 s each; mask mAP@.5 0.28 after three (0.3-0.35 after four)
 
 
 def mosaic(scenes: SegmentationSplit, first: int, rows: int, columns: int) -> tuple[np.ndarray, MaskLabels]:
@@ -107,7 +107,7 @@ def test_each_epochs_validation_is_the_val_commands_number(yolo_seg_run, tmp_pat
 def test_yolo_seg_learns_object_masks(yolo_seg_run):
     _, run = yolo_seg_run
     assert run.metrics.headline[0] == "mask_mAP50"
-    assert run.metrics.values["mask_mAP50"] > 0.2  # untrained: about 0; four epochs 0.3-0.35
+    assert run.metrics.values["mask_mAP50"] > 0.2  # untrained: about 0; three epochs 0.28
     assert run.metrics.values["mIoU"] > 0.2  # the class map the objects paint (all background: 0.14)
 
 
