@@ -44,6 +44,7 @@ class Scored(Result):
     """A number per input; the page's generic renderer shows it."""
 
     schema = Score
+    source_column = "input"
 
     source: str
     score: float
@@ -52,7 +53,7 @@ class Scored(Result):
         return {"source": self.source, "score": round(self.score, 6)}
 
     def row(self) -> dict[str, str]:
-        return {"input": self.source, "score": f"{self.score:.4f}"}
+        return {"score": f"{self.score:.4f}"}
 
     def plot(self, enlarge: bool = True) -> np.ndarray:
         return np.full((8, 8, 3), int(255 * min(max(self.score, 0), 1)), np.uint8)

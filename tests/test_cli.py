@@ -5,7 +5,8 @@ import sys
 
 import pytest
 
-from tests.conftest import main
+from ocularis.core.results import SOURCE_WIDTH
+from tests.conftest import main, write_digit_images
 
 
 def test_train_val_predict(shape_folder, capsys):
@@ -50,3 +51,20 @@ def test_help_answers_without_importing_torch():
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "False False"
     assert "--conf" in result.stdout and "--epochs" in result.stdout
+
+
+def test_a_table_tells_its_inputs_apart_by_the_part_of_their_paths_that_differs(digits_model, tmp_path,
+                                                                                   tmp_path_factory, capsys):
+    """Inputs outside the current folder are shown from the folder they share (named once, under the table); a
+    path still too long keeps its end, the file name, and loses its start."""
+    elsewhere = tmp_path_factory.mktemp("a_folder_whose_long_name_would_fill_the_whole_column") / "digits"
+    written = write_digit_images(elsewhere, per_class=1)[:2]
+    code, out, err = main(capsys, "classify", "predict", "--model", digits_model, *written)
+    assert code == 0, err
+    assert "digits/0/0_000.png" in out and "digits/1/1_000.png" in out, out
+    assert f"under {elsewhere.parent}" in out.replace("\n", "")
+    long_name = tmp_path / ("a_file_name_longer_than_the_column_of_sources_" * 2 + "0.png")
+    long_name.write_bytes(written[0].read_bytes())
+    code, out, err = main(capsys, "classify", "predict", "--model", digits_model, long_name.name)
+    assert code == 0, err
+    assert f"…{long_name.name[-(SOURCE_WIDTH - 1):]}" in out, out

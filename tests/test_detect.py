@@ -11,6 +11,7 @@ from PIL import Image
 
 import ocularis
 from ocularis.data.detection import read_detection
+from ocularis.data.shapes import SHAPES
 from ocularis.serve.app import create_app
 from ocularis.tasks.detect.config import DetectConfig
 from ocularis.tasks.detect.model import build_detector
@@ -93,7 +94,10 @@ def test_cli_val_predict_and_benchmark(shapes_run, tmp_path, monkeypatch):
     folder.mkdir()
     for index, pixels in enumerate(read_detection("shapes").test.sources[:3]):
         Image.fromarray(pixels).save(folder / f"{index}.png")
-    cli("detect", "predict", "--model", checkpoint, folder, "--save", "--conf", "0.01")
+    shown = cli("detect", "predict", "--model", checkpoint, folder, "--save", "--conf", "0.01")
+    # at conf 0.01 an image has dozens of boxes: a row counts them per class with the best score of each
+    rows = [line for line in shown.splitlines() if ".png" in line]
+    assert len(rows) == 3 and all("(best 0." in row and row.count("(best") <= len(SHAPES) for row in rows), shown
     saved = tmp_path / "runs/detect/predict"
     assert len(list(saved.glob("*.png"))) == 3 and len(list((saved / "labels").glob("*.txt"))) == 3
     assert "mAP50" in cli("benchmark", "--model", checkpoint, "--formats", "torch,onnx", "--batch", "1", "--seconds",

@@ -44,7 +44,7 @@ class Named(Result):
         return {"source": self.source, "digit": self.digit}
 
     def row(self) -> dict[str, str]:
-        return {"image": self.source, "digit": self.digit}
+        return {"digit": self.digit}
 
     def plot(self, enlarge: bool = True) -> np.ndarray:
         return np.zeros((8, 8, 3), np.uint8)

@@ -81,7 +81,7 @@ class Bright(Result):
         return {"source": self.source, "brightness": round(self.brightness, 6), "bright": self.bright}
 
     def row(self) -> dict[str, str]:
-        return {"image": self.source, "brightness": f"{self.brightness:.3f}", "bright": str(self.bright)}
+        return {"brightness": f"{self.brightness:.3f}", "bright": str(self.bright)}
 
     def plot(self, enlarge: bool = True) -> np.ndarray:
         picture = Image.fromarray(self.image).convert("RGB")

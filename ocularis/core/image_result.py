@@ -49,7 +49,7 @@ class Images(Result):
 
     def row(self) -> dict[str, str]:
         height, width = self.image.shape[:2]
-        return {"image": self.source, "output": f"{width}x{height}",
+        return {"output": f"{width}x{height}",
                 "scores": ", ".join(f"{k} {v:.4g}" for k, v in self.scores.items()) or "-"}
 
     def plot(self, enlarge: bool = True) -> np.ndarray:

@@ -6,6 +6,7 @@ page draws it with the renderer named `renderer`, a script beside the Python mod
 fields). No entry point reaches into a model's raw tensors.
 """
 
+import os
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -15,9 +16,11 @@ from typing import Any, ClassVar
 import numpy as np
 from PIL import Image
 from pydantic import BaseModel
-from rich.table import Table
+from rich.table import Column, Table
 
 from ocularis.core.runs import write_json
+
+SOURCE_WIDTH = 48  # characters of a source the CLI's table shows
 
 
 class Result(ABC):
@@ -25,6 +28,7 @@ class Result(ABC):
 
     schema: ClassVar[type[BaseModel]]  # the JSON of to_json(), for OpenAPI
     renderer: ClassVar[str] = "generic"  # the web page's renderer for it, in renderer_file()
+    source_column: ClassVar[str] = "image"  # the CLI table's heading for `source`
     source: str  # the input's name (file path, upload name, image0 ...)
 
     @classmethod
@@ -40,7 +44,8 @@ class Result(ABC):
 
     @abstractmethod
     def row(self) -> dict[str, str]:
-        """The result as one row of the CLI's table: column -> text."""
+        """The answer as one row of the CLI's table: column -> short text (the source has its own column; what
+        does not fit a line, such as every box, is left to --save and JSON)."""
 
     @abstractmethod
     def plot(self, enlarge: bool = True) -> np.ndarray:
@@ -58,12 +63,40 @@ class Result(ABC):
         self.save(folder / f"{stem}.png")
 
 
-def results_table(results: Sequence[Result]) -> Table:
-    """The CLI's table of results: one row each (Result.row), columns from the first."""
-    table = Table(*results[0].row())
-    for result in results:
-        table.add_row(*result.row().values())
+def results_table(results: Sequence[Result], width: int = SOURCE_WIDTH) -> Table:
+    """The CLI's table of results: one row each, the source first (as `shown_sources` tells them apart), then
+    Result.row's columns, taken from the first."""
+    shown, folder = shown_sources([result.source for result in results], width)
+    # the source column keeps its width (the other columns wrap instead), so no row loses its name
+    source = Column(results[0].source_column, no_wrap=True, min_width=max(len(name) for name in shown))
+    table = Table(source, *results[0].row(), caption=f"under {folder}" if folder else None)
+    for name, result in zip(shown, results, strict=True):
+        table.add_row(name, *result.row().values())
     return table
+
+
+def shown_sources(sources: Sequence[str], width: int = SOURCE_WIDTH) -> tuple[list[str], str | None]:
+    """Sources as a table can tell them apart, and the folder left out of them (None if none): a path relative to
+    the current folder where it lies under it; paths elsewhere that share a folder are shown from that folder's
+    last part; what is still longer than `width` is cut from the left, so the file name stays."""
+    here = Path.cwd()
+    shown = [_relative_to(source, here) for source in sources]
+    folder = None
+    paths = [Path(s) for s in shown]
+    if len(shown) > 1 and all(p.is_absolute() and "|" not in s for p, s in zip(paths, shown, strict=True)):
+        shared = Path(os.path.commonpath(paths))
+        if shared.parent != Path(shared.anchor):  # leaving out the root alone would shorten nothing
+            folder = str(shared.parent)
+            shown = [str(p.relative_to(shared.parent)) for p in paths]
+    return [s if len(s) <= width else "…" + s[len(s) - width + 1:] for s in shown], folder
+
+
+def _relative_to(source: str, folder: Path) -> str:
+    """`source` relative to `folder` where it lies under it; each of a pair's paths ("a.png|b.png") alike."""
+    parts = [Path(part) for part in source.split("|")]
+    if all(part.is_absolute() and part.is_relative_to(folder) for part in parts):
+        return "|".join(str(part.relative_to(folder)) for part in parts)
+    return source
 
 
 def save_results(results: Sequence[Result], folder: Path, json_name: str) -> None:

@@ -26,6 +26,7 @@ class ExplanationResult(BaseModel):
 class Explanation(Result):
     schema = ExplanationResult
     renderer = "explanation"
+    source_column = "input"
 
     def __init__(self, source: str, method: str, picture: np.ndarray, *, heat: np.ndarray | None = None,
                  panel: np.ndarray | None = None, target: str = "", score: float | None = None,
@@ -60,4 +61,4 @@ class Explanation(Result):
 
     def row(self) -> dict[str, str]:
         numbers = "  ".join(f"{k} {v:.3g}" for k, v in self.numbers.items())
-        return {"input": self.source, "method": self.method, "target": self.target, "numbers": numbers}
+        return {"method": self.method, "target": self.target, "numbers": numbers}

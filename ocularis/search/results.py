@@ -36,6 +36,7 @@ class MatchesResult(BaseModel):
 class Matches(Result):
     schema = MatchesResult
     renderer = "matches"
+    source_column = "query"
 
     source: str
     hits: list[Hit]
@@ -55,7 +56,7 @@ class Matches(Result):
 
     def row(self) -> dict[str, str]:
         best = self.hits[0] if self.hits else None
-        return {"query": self.source, "best": best.path if best else "-",
+        return {"best": best.path if best else "-",
                 "score": f"{best.score:.3f}" if best else "-",
                 "labels": ", ".join(str(h.label) for h in self.hits[:5]) if best else "-"}
 

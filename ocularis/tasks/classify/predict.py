@@ -53,7 +53,7 @@ class Labels(Result):
                 "topk": [{"label": n, "score": round(s, 6)} for n, s in self.topk]}
 
     def row(self) -> dict[str, str]:
-        return {"image": self.source, "label": "|".join(self.names), "score": f"{self.score:.3f}",
+        return {"label": "|".join(self.names), "score": f"{self.score:.3f}",
                 "top-k": ", ".join(f"{n} {s:.2f}" for n, s in self.topk)}
 
     def plot(self, enlarge: bool = True) -> np.ndarray:

@@ -68,8 +68,13 @@ class Boxes(Result):
                                                                                    strict=True)], self.labels, enlarge)
 
     def row(self) -> dict[str, str]:
-        return {"image": self.source, "objects": str(len(self)),
-                "detections": ", ".join(f"{n} {s:.2f}" for n, s in zip(self.names, self.scores, strict=True))}
+        """How many of each class and the best score of each, most found first (the boxes: --save, JSON)."""
+        found: dict[str, list[float]] = {}
+        for name, score in zip(self.names, self.scores, strict=True):
+            found.setdefault(name, []).append(float(score))
+        ranked = sorted(found.items(), key=lambda item: (-len(item[1]), -max(item[1])))
+        return {"objects": str(len(self)),
+                "detections": ", ".join(f"{len(s)} {n} (best {max(s):.2f})" for n, s in ranked) or "-"}
 
     def save_to(self, folder: Path, stem: str) -> None:
         """The drawn image and, as Ultralytics' --save-txt, labels/<stem>.txt."""

@@ -44,7 +44,7 @@ class Embeddings(Result):
         """The answer first: the identity, or "unknown" below the model's threshold (a stranger is still nearest
         some class, which the next column names)."""
         shown = " ".join(f"{v:+.3f}" for v in self.vector[:4])
-        return {"image": self.source, "identity": (self.identity if self.known else "unknown") if self.identity
+        return {"identity": (self.identity if self.known else "unknown") if self.identity
                 else "-", "nearest": self.identity or "-",
                 "similarity": "-" if self.similarity is None else f"{self.similarity:.3f}",
                 "vector": f"[{shown} ...] ({len(self.vector)}-d)"}

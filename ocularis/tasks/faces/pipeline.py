@@ -52,7 +52,7 @@ class Faces(Result):
     def row(self) -> dict[str, str]:
         best = self.faces[0] if self.faces else None
         attributes = ", ".join(f"{k}: {v}" for k, v in (best.attributes or {}).items()) if best else ""
-        return {"image": self.source, "faces": str(len(self.faces)), "best box": str(list(best.box)) if best else "-",
+        return {"faces": str(len(self.faces)), "best box": str(list(best.box)) if best else "-",
                 "eyes": "yes" if best and best.eyes else "no", "attributes": attributes or "-"}
 
     def plot(self, enlarge: bool = True) -> np.ndarray:

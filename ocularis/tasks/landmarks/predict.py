@@ -38,7 +38,7 @@ class Landmarks(Result):
                 "attributes": {k: {"value": v, "score": round(s, 6)} for k, (v, s) in self.attributes.items()}}
 
     def row(self) -> dict[str, str]:
-        return {"image": self.source, "points": ", ".join(f"{k} ({x:.0f}, {y:.0f})" for k, (x, y) in
+        return {"points": ", ".join(f"{k} ({x:.0f}, {y:.0f})" for k, (x, y) in
                                                           self.points.items()) or "-",
                 "attributes": ", ".join(f"{k}: {v} {s:.2f}" for k, (v, s) in self.attributes.items()) or "-"}
 

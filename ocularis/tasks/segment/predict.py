@@ -133,7 +133,7 @@ class Masks(Result):
         total = self.semantic.size
         share = ", ".join(f"{name} {count / total:.1%}" for name, count in self.pixels().items()
                           if name != self.classes[0] or not has_background(self.classes))
-        return {"image": self.source, "objects": str(len(self)), "classes": share or "-"}
+        return {"objects": str(len(self)), "classes": share or "-"}
 
     def save_to(self, folder: Path, stem: str) -> None:
         """The overlay (<stem>.png), the class map as a palette PNG (masks/<stem>.png) and, for objects, COCO RLE
