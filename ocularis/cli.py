@@ -10,6 +10,7 @@ import inspect
 import platform
 import sys
 from collections.abc import Callable
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from rich.table import Table
 
 from ocularis.config import fields_help, option_fields, parse_cli_options
 from ocularis.contract import Inputs, TaskSpec
+from ocularis.core.paths import existing_inputs, existing_model
 from ocularis.core.results import results_table, save_results
 from ocularis.core.runs import new_run_dir, run_config, write_json
 from ocularis.data.formats import BOX_FORMATS, MASK_FORMATS
@@ -35,6 +37,7 @@ def build_app() -> typer.Typer:
     """The whole CLI for the tasks registered now."""
     app = typer.Typer(help="Deep learning for computer vision: train, evaluate, predict, export, serve.",
                       no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+    app.callback()(version_option)
     for name in TASKS.names():
         app.add_typer(task_app(TASKS.get(name)), name=name)
     for name in TOOLS.names():
@@ -52,6 +55,16 @@ def build_app() -> typer.Typer:
     data_app.command("convert")(data_convert)
     app.add_typer(data_app, name="data")
     return app
+
+
+def version_option(version: bool = typer.Option(False, "--version", is_eager=True, help="print the version and exit",
+                                                callback=lambda given: _print_version() if given else None)) -> None:
+    """Deep learning for computer vision: train, evaluate, predict, export, serve."""
+
+
+def _print_version() -> None:
+    console.print(f"ocularis {metadata.version('ocularis')}")
+    raise typer.Exit()
 
 
 def task_app(spec: TaskSpec) -> typer.Typer:
@@ -91,6 +104,7 @@ def val_command(spec: TaskSpec) -> Callable:
     def val(model: Path = typer.Option(..., help="checkpoint (best.ckpt) or exported file"),
             data: str = typer.Option(None, help="dataset (default: the training data)"),
             split: str = typer.Option("test", help="train, val or test")) -> None:
+        existing_model(model)  # before torch loads
         from ocularis.api import load
 
         metrics = load(model, spec.name).evaluate(data, split=split)
@@ -107,6 +121,8 @@ def predict_command(spec: TaskSpec) -> Callable:
 
     def predict(model: Path, batch: int, save: bool, project: str, sources: list[str] | None = None,
                 **options: Any) -> None:
+        existing_model(model)  # before torch loads
+        existing_inputs(sources or [])
         from ocularis.api import load
         from ocularis.core.video import is_video_file
 
@@ -151,6 +167,7 @@ def export_command(task: str | None) -> Callable:
                                                    "data)"),
                calibration_images: int = typer.Option(256, help="images that calibrate static int8")) -> None:
         """Export a checkpoint to ONNX (dynamic batch) or TorchScript, with its metadata inside the file."""
+        existing_model(model)  # before torch loads
         from ocularis.api import load
 
         exported = load(model, task).export(format, output, int8=int8_mode if int8 else None, half=half,
@@ -173,6 +190,7 @@ def benchmark_command(task: str | None) -> Callable:
                   seconds: float = typer.Option(2.0, help="least time spent timing each format and batch size"),
                   project: str = typer.Option("runs", help="folder that holds run folders")) -> None:
         """Size, quality, latency p50/p95 and throughput of each format, and the speed ratio to PyTorch eager."""
+        existing_model(model)  # before torch loads
         import torch
 
         from ocularis.api import load

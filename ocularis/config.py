@@ -1,6 +1,7 @@
 """Configuration is data: a dataclass per task, whose defaults work, overridden by a YAML file and CLI options."""
 
 import dataclasses
+import difflib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -9,26 +10,28 @@ from typing import Any, TypeVar
 
 import yaml
 
+from ocularis.core.paths import names_a_path
 from ocularis.errors import ConfigError
 
 C = TypeVar("C")
 
 
 def option(default: Any, help: str, choices: tuple[str, ...] = (), low: float | None = None,
-           high: float | None = None, picture: bool = False) -> Any:
+           high: float | None = None, picture: bool = False, path: bool = False) -> Any:
     """A config field with its help text (shown by the CLI), for strings the allowed values, for numbers the range
     [low, high] (checked, and the web page's slider). A `picture` option is an image the task reads beside its
     inputs (an inpainting mask): a file path on the command line, a path, PIL image or array in Python, an uploaded
-    file on the server and the web page; tasks read its value with `core.images.read_picture`."""
+    file on the server and the web page; tasks read its value with `core.images.read_picture`. A `path` option
+    that reads as a path (core.paths.names_a_path) must exist: checked with the options, before any work."""
     return field(default=default, metadata={"help": help, "choices": choices, "low": low, "high": high,
-                                            "picture": picture})
+                                            "picture": picture, "path": path})
 
 
 @dataclass
 class TrainConfig:
     """Options every trainable task shares."""
 
-    data: str = option("digits", "built-in dataset name, image folder, or label file")
+    data: str = option("digits", "built-in dataset name, image folder, or label file", path=True)
     model: str = option("", "architecture name (see `ocularis info`)")
     weights: str | None = option(None, "pretrained weights: a file, a folder, or a torchvision name (IMAGENET1K_V1)")
     epochs: int = option(10, "training epochs")
@@ -64,7 +67,7 @@ class TrainConfig:
     name: str | None = option(None, "run name (default: the model name, numbered)")
     resume: str | None = option(None, "run folder or last.ckpt of a stopped run to continue")
     skip_bad: bool = option(False, "exclude unreadable images (listed in the run folder) instead of failing")
-    progress: bool = option(True, "show a progress bar")
+    progress: bool = option(True, "show progress: a bar on a terminal, one line per epoch in a log or pipe")
 
 
 def fields_help(cls: type) -> list[tuple[str, str, str]]:
@@ -73,7 +76,7 @@ def fields_help(cls: type) -> list[tuple[str, str, str]]:
     for f in dataclasses.fields(cls):
         choices = f.metadata.get("choices")
         text = f.metadata.get("help", "") + (f" [{'|'.join(choices)}]" if choices else "")
-        rows.append(("--" + f.name.replace("_", "-"), repr(f.default), text))
+        rows.append((_flag(f.name), repr(f.default), text))
     return rows
 
 
@@ -95,18 +98,30 @@ def build_config(cls: type[C], overrides: dict[str, Any] | None = None, yaml_fil
     for key, value in values.items():
         name = key.replace("-", "_")
         if name not in known:
-            raise ConfigError(f"unknown option --{key.replace('_', '-')}; known: {', '.join(sorted(known))}")
+            flags = [_flag(k) for k in sorted(known)]
+            # a flag the typed one begins (--clip: --clip-grad), else the closest spelling (--epcohs: --epochs)
+            close = [f for f in flags if f.startswith(_flag(name))] or difflib.get_close_matches(_flag(name), flags,
+                                                                                                 n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise ConfigError(f"unknown option {_flag(name)}; {hint}known: {', '.join(flags)}")
         picture = known[name].metadata.get("picture") and value is not None and not isinstance(value, str | Path)
         typed[name] = value if picture else _convert(name, value, hints[name])  # decoded pixels stay as they are
         _check_range(name, typed[name], known[name].metadata)
     return cls(**typed)
 
 
+def _flag(name: str) -> str:
+    """A config field as the CLI spells it: clip_grad -> --clip-grad."""
+    return "--" + name.replace("_", "-")
+
+
 def _check_range(name: str, value: Any, metadata: dict[str, Any]) -> None:
-    flag = "--" + name.replace("_", "-")
+    flag = _flag(name)
     choices, low, high = metadata.get("choices"), metadata.get("low"), metadata.get("high")
     if choices and value not in choices:
         raise ConfigError(f"{flag} {value!r} is not one of {', '.join(choices)}")
+    if metadata.get("path") and isinstance(value, str) and names_a_path(value) and not Path(value).exists():
+        raise ConfigError(f"{flag} {value}: no such file or folder")
     if isinstance(value, int | float) and not isinstance(value, bool):
         if low is not None and value < low:
             raise ConfigError(f"{flag} {value!r} is below its minimum, {low:g}")

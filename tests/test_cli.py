@@ -1,9 +1,12 @@
 """The command line on real pixels: train, val, predict --save, info; user errors are one line and exit code 2."""
 
+import csv
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+from lightning.pytorch.callbacks.progress.tqdm_progress import Tqdm
 
 from ocularis.core.results import SOURCE_WIDTH
 from tests.conftest import main, write_digit_images
@@ -26,7 +29,10 @@ def test_train_val_predict(shape_folder, capsys):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["classify", "train", "--data", "no/such/folder"], "no such folder, CSV file or built-in dataset"),
+    (["classify", "train", "--data", "no/such/folder"], "--data no/such/folder: no such file or folder"),
+    (["classify", "train", "--data", "no_such_dataset"], "no such folder, CSV file or built-in dataset"),
+    (["classify", "train", "--epoch", "3"], "unknown option --epoch; did you mean --epochs?"),
+    (["classify", "train", "--clip", "3"], "did you mean --clip-grad?"),
     (["classify", "train", "--model", "resnet19"], "unknown model 'resnet19'"),
     (["classify", "train", "--epocs", "3"], "unknown option --epocs"),
     (["classify", "val", "--model", "missing.ckpt"], "checkpoint missing.ckpt does not exist"),
@@ -38,6 +44,23 @@ def test_user_errors_are_one_line_with_exit_code_2(args, message, capsys):
     assert code == 2
     assert message in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_simple_mistakes_fail_before_torch_loads(tmp_path):
+    """A mistyped option, a missing folder, checkpoint or input fails in a blink: before torch's seconds of imports."""
+    model = tmp_path / "best.ckpt"
+    model.write_bytes(b"not read")
+    script = ("import sys\nfrom ocularis.cli import main\n"
+              f"for args in (['classify', 'train', '--data', 'no/such/folder'], ['classify', 'train', '--epoch', '3'],"
+              f" ['classify', 'val', '--model', 'missing.ckpt'], ['detect', 'predict', '--model', {str(model)!r},"
+              " 'missing.png'], ['--version']):\n"
+              "    try:\n        main(args)\n    except SystemExit as stop:\n        print('exit', stop.code)\n"
+              "print('torch' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    *codes, version, version_code, torch_loaded = result.stdout.splitlines()
+    assert codes == ["exit 2"] * 4 and version.startswith("ocularis ") and version_code == "exit 0", result
+    assert torch_loaded == "False"
+    assert "input missing.png does not exist" in result.stderr
 
 
 def test_help_answers_without_importing_torch():
@@ -68,3 +91,29 @@ def test_a_table_tells_its_inputs_apart_by_the_part_of_their_paths_that_differs(
     code, out, err = main(capsys, "classify", "predict", "--model", digits_model, long_name.name)
     assert code == 0, err
     assert f"…{long_name.name[-(SOURCE_WIDTH - 1):]}" in out, out
+
+
+def test_a_run_writes_a_line_per_epoch_where_output_is_not_a_terminal(capsys):
+    """In a log file, nohup or CI a bar is silence and then one line: each epoch is a line of its own instead,
+    with the numbers metrics.csv records for it."""
+    code, out, err = main(capsys, "classify", "train", "--data", "digits", "--epochs", 2, "--fraction", 0.3,
+                          "--name", "lines")
+    assert code == 0, err
+    lines = [line for line in out.splitlines() if line.startswith("epoch ")]
+    history = list(csv.DictReader(Path("runs/classify/lines/metrics.csv").read_text().splitlines()))
+    assert [line.split()[1] for line in lines] == ["1/2", "2/2"]
+    for line, row in zip(lines, history, strict=True):
+        assert f"train/loss {float(row['train/loss']):.4g}" in line and f"val/acc {float(row['val/acc']):.4g}" in line
+        assert " s  ETA 0:" in line
+
+
+def test_the_bar_counts_epochs_from_one_and_ends_on_the_last_epochs_numbers(capsys, monkeypatch):
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    code, out, err = main(capsys, "classify", "train", "--data", "digits", "--epochs", 2, "--fraction", 0.3,
+                          "--name", "bar")
+    assert code == 0, err
+    drawn = out + err
+    assert "Epoch 1/2" in drawn and "Epoch 2/2" in drawn and "Epoch 0" not in drawn and "epoch 1/2" not in out
+    last = float(list(csv.DictReader(Path("runs/classify/bar/metrics.csv").read_text().splitlines()))[-1]["train/loss"])
+    final = drawn[drawn.rindex("Epoch 2/2"):]
+    assert f"train/loss={Tqdm.format_num(last)}" in final, final

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from ocularis.core.files import atomic_write
+from ocularis.core.paths import existing_model
 from ocularis.errors import CheckpointError
 
 FORMAT_KEY = "ocularis"
@@ -61,9 +62,7 @@ def save_checkpoint(path: str | Path, state_dict: dict[str, torch.Tensor], meta:
 
 def load_checkpoint(path: str | Path, task: str | None = None) -> dict[str, Any]:
     """Load an ocularis checkpoint with weights_only=True; check it belongs to `task` when given."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist; pass the best.ckpt of a run folder")
+    path = existing_model(path)
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for a damaged or foreign file

@@ -12,6 +12,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from ocularis.config import TrainConfig
 from ocularis.engine.callbacks import AtomicCheckpointIO, EpochSeed, FiniteLoss, History, check_mode
+from ocularis.engine.progress import progress_callbacks, shows_bar
 from ocularis.errors import ConfigError
 
 
@@ -48,6 +49,8 @@ def build_trainer(config: TrainConfig, run_dir: Path, *, monitor: str | None, mo
                               "leave --patience at 0")
         extra.append(EarlyStopping(monitor=monitor, mode=mode, patience=config.patience))
     _quiet_lightning()
+    history = History(run_dir / "metrics.csv")
+    shown = progress_callbacks(config.progress, history)
     return L.Trainer(
         default_root_dir=run_dir,
         max_epochs=config.epochs,
@@ -61,10 +64,10 @@ def build_trainer(config: TrainConfig, run_dir: Path, *, monitor: str | None, mo
         # Lightning runs Checkpoint callbacks last, in this order: the history row and BestCheckpoint's score are
         # settled before last.ckpt is written, so a resumed run carries them
         callbacks=[EpochSeed(config.seed), FiniteLoss(), LearningRateMonitor(), *extra,
-                   History(run_dir / "metrics.csv"), *callbacks,
+                   history, *shown, *callbacks,
                    LastCheckpoint(dirpath=run_dir, filename="last", save_top_k=1, enable_version_counter=False)],
         plugins=[AtomicCheckpointIO()],
-        enable_progress_bar=config.progress,
+        enable_progress_bar=shows_bar(config.progress),
         # Lightning refuses gradient_clip_val under manual optimisation
         gradient_clip_val=None if manual_optimization else config.clip_grad or None,
         enable_model_summary=False,

@@ -12,7 +12,7 @@ NOISES = ("none", "gaussian", "salt_pepper", "masking")  # what noise.corrupt ad
 @dataclass
 class AutoencodeConfig(TrainConfig):
     data: str = option("digits", "built-in dataset name, a folder of images (loose or in class folders), or a "
-                       "path,label CSV; labels are not needed")
+                       "path,label CSV; labels are not needed", path=True)
     model: str = option("conv", "dense | sparse | deep | conv | denoising | lstm | vae (see `ocularis info`)")
     epochs: int = option(20, "training epochs")
     lr: float = option(3e-3, "peak learning rate (these small networks learn fastest near 3e-3)")

@@ -7,7 +7,8 @@ from ocularis.config import PredictOptions, TrainConfig, option
 
 @dataclass
 class DetectConfig(TrainConfig):
-    data: str = option("shapes", "built-in dataset name, YOLO data.yaml, COCO .json, VOC folder or Udacity .csv")
+    data: str = option("shapes", "built-in dataset name, YOLO data.yaml, COCO .json, VOC folder or Udacity .csv",
+                       path=True)
     model: str = option("yolo", "detector name (see `ocularis info`)")
     imgsz: int | None = option(None, "square input size in pixels (default: the model's own)")
     epochs: int = option(70, "training epochs")

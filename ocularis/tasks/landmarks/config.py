@@ -7,7 +7,8 @@ from ocularis.config import PredictOptions, TrainConfig, option
 
 @dataclass
 class LandmarksConfig(TrainConfig):
-    data: str = option("", "a CSV (path, NAME_x, NAME_y ..., attribute columns) or MTFL's folder / .txt file")
+    data: str = option("", "a CSV (path, NAME_x, NAME_y ..., attribute columns) or MTFL's folder / .txt file",
+                       path=True)
     model: str = option("simple_cnn", "the body's architecture (see `ocularis info`); its head regresses every point "
                         "and scores every attribute")
     point_weight: float = option(1.0, "weight of the points' loss (smooth L1 in units of the image side)", low=0.0)

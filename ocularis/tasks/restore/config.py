@@ -8,7 +8,7 @@ from ocularis.config import PredictOptions, TrainConfig, option
 @dataclass
 class RestoreConfig(TrainConfig):
     data: str = option("", "a folder of photos (any layout); Set5-style pairs NAME_HR.png / NAME_LR.png are scored "
-                       "on the given low-resolution image, other photos on their bicubic downscale")
+                       "on the given low-resolution image, other photos on their bicubic downscale", path=True)
     model: str = option("espcn", "espcn or srcnn (super-resolution), inpaint (fills holes)")
     scale: int = option(3, "super-resolution factor", low=2, high=4)
     crop: int | None = option(None, "side of the random training crops in output pixels (default: the model's)",

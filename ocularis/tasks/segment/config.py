@@ -10,7 +10,7 @@ DEFAULT_CONF = 0.25  # Ultralytics' predict default: instance models trained wit
 @dataclass
 class SegmentConfig(TrainConfig):
     data: str = option("shapes", "built-in dataset name, image + mask folders, VOC folder, nuclei folder, COCO .json "
-                       "with masks or YOLO-seg data.yaml")
+                       "with masks or YOLO-seg data.yaml", path=True)
     model: str = option("unet", "segmentation network name (see `ocularis info`)")
     imgsz: int | None = option(None, "training crop and prediction tile size in pixels (default: the model's own)")
     resize: int | None = option(None, "resize every image so its longer side is this many pixels first (default: "
