@@ -10,8 +10,9 @@ from typing import Any, TypeVar
 
 import yaml
 
-from ocularis.core.paths import names_a_path
 from ocularis.errors import ConfigError
+
+LABEL_FILE_SUFFIXES = (".yaml", ".yml", ".csv", ".json", ".txt")  # a bare word is a built-in dataset's name
 
 C = TypeVar("C")
 
@@ -22,7 +23,7 @@ def option(default: Any, help: str, choices: tuple[str, ...] = (), low: float | 
     [low, high] (checked, and the web page's slider). A `picture` option is an image the task reads beside its
     inputs (an inpainting mask): a file path on the command line, a path, PIL image or array in Python, an uploaded
     file on the server and the web page; tasks read its value with `core.images.read_picture`. A `path` option
-    that reads as a path (core.paths.names_a_path) must exist: checked with the options, before any work."""
+    that reads as a path (names_a_path) must exist: checked with the options, before any work."""
     return field(default=default, metadata={"help": help, "choices": choices, "low": low, "high": high,
                                             "picture": picture, "path": path})
 
@@ -108,6 +109,11 @@ def build_config(cls: type[C], overrides: dict[str, Any] | None = None, yaml_fil
         typed[name] = value if picture else _convert(name, value, hints[name])  # decoded pixels stay as they are
         _check_range(name, typed[name], known[name].metadata)
     return cls(**typed)
+
+
+def names_a_path(value: str) -> bool:
+    """Whether a --data value is meant as a path (it has a folder or a label file's suffix), not a dataset's name."""
+    return "/" in value or "\\" in value or value.lower().endswith(LABEL_FILE_SUFFIXES)
 
 
 def _flag(name: str) -> str:

@@ -6,8 +6,6 @@ from pathlib import Path
 
 from ocularis.errors import CheckpointError, DataError
 
-FILE_SUFFIXES = (".yaml", ".yml", ".csv", ".json", ".txt")  # label files; a bare word is a built-in dataset's name
-
 
 def existing_model(path: str | Path) -> Path:
     """`path` if it is a file, else the one-line error a missing checkpoint gets."""
@@ -24,7 +22,3 @@ def existing_inputs(sources: Iterable[str]) -> None:
         if not Path(source).exists():
             raise DataError(f"input {source} does not exist; pass files or folders of them")
 
-
-def names_a_path(value: str) -> bool:
-    """Whether a --data value is meant as a path (it has a folder or a label file's suffix), not a dataset's name."""
-    return "/" in value or "\\" in value or value.lower().endswith(FILE_SUFFIXES)
