@@ -42,3 +42,24 @@ def test_the_explain_toggle_shows_a_heat_map_beside_the_prediction(digits_model,
         assert page.eval_on_selector("#explanation", "img => img.naturalWidth") >= 32
         assert page.inner_text("#output").count("occlusion:") == 1 and page.inner_text("#error") == ""
 
+
+
+@needs_browser
+def test_the_api_page_renders_its_routes_with_no_network_beyond_the_server(digits_model):
+    """/docs draws Swagger UI from files the package ships: every request the page makes goes to the server."""
+    with page_at(create_app(load_models([str(digits_model)]))) as page:
+        server = page.url.rstrip("/")
+        elsewhere: list[str] = []
+
+        def only_the_server(route):
+            if route.request.url.startswith(server):
+                return route.continue_()
+            elsewhere.append(route.request.url)
+            return route.abort()
+
+        page.route("**/*", only_the_server)
+        page.goto(server + "/docs")
+        page.wait_for_selector(".opblock-summary-path", timeout=30_000)
+        routes = page.locator(".opblock-summary-path").all_inner_texts()
+        assert "/v1/models" in routes and "/v1/models/lenet5/predict" in routes, routes
+        assert elsewhere == []

@@ -26,6 +26,7 @@ from fastapi import Depends, FastAPI, File, Header, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
 
 from ocularis.api import load
@@ -101,7 +102,8 @@ def create_app(models: dict[str, Any], *, indexes: dict[str, ServedIndex] | None
         for model in served.values():
             await model.batcher.stop()
 
-    app = FastAPI(title="ocularis", description="Computer-vision models over REST.", lifespan=lifespan)
+    # /docs and /redoc from files in the installed package, not a CDN: the API page works on an air-gapped machine
+    app = FastAPIOffline(title="ocularis", description="Computer-vision models over REST.", lifespan=lifespan)
     files_per_item = max([len(task.spec.inputs.uploads) for task in models.values()] or [1])
     app.add_middleware(BodyLimit, max_bytes=limits.max_upload_bytes * limits.max_images * files_per_item + 2**20)
     _add_error_handlers(app)
