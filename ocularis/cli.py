@@ -81,6 +81,11 @@ def task_app(spec: TaskSpec) -> typer.Typer:
     return group
 
 
+def _article(word: str) -> str:
+    """The indefinite article a task's name takes in help: an embed model, a segment model."""
+    return "an" if word[0] in "aeio" else "a"
+
+
 def options_help(config: type) -> str:
     return "Options:\n\n" + "\n\n".join(f"{name} (default {default}): {text}"
                                           for name, default, text in fields_help(config))
@@ -96,7 +101,7 @@ def train_command(spec: TaskSpec) -> Callable:
         console.print(f"test {run.metrics.summary()}  ({run.fps:.0f} images/s at batch 1; {run.load})")
         console.print(f"run folder: {run.dir}")
 
-    train.__doc__ = f"Train a {spec.name} model; every option below may also come from --cfg FILE."
+    train.__doc__ = f"Train {_article(spec.name)} {spec.name} model; every option below may also come from --cfg FILE."
     return train
 
 
@@ -111,7 +116,7 @@ def val_command(spec: TaskSpec) -> Callable:
         console.print(str(metrics.scored))
         console.print(str(metrics))
 
-    val.__doc__ = f"Evaluate a {spec.name} model on a split of its data or other data."
+    val.__doc__ = f"Evaluate {_article(spec.name)} {spec.name} model on a split of its data or other data."
     return val
 
 
@@ -150,8 +155,8 @@ def predict_command(spec: TaskSpec) -> Callable:
         _parameter("save", bool, typer.Option(False, help="write pictures of the results and predictions.json")),
         _parameter("project", str, typer.Option("runs", help="folder that holds run folders")),
     ]
-    return _command(predict, parameters, f"Predict with a {spec.name} model; every option defaults to the model's "
-                                         "own.")
+    return _command(predict, parameters, f"Predict with {_article(spec.name)} {spec.name} model; every option "
+                                         "defaults to the model's own.")
 
 
 def export_command(task: str | None) -> Callable:

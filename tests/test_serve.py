@@ -3,6 +3,7 @@ kind of bad request gets a 4xx JSON error naming the problem while the server ke
 
 import asyncio
 import io
+import logging
 import struct
 import time
 import zlib
@@ -49,8 +50,10 @@ def expected_labels(models, images: list[bytes]) -> list[str]:
     return [r.label for r in models["lenet5"].predict([Image.open(io.BytesIO(b)) for b in images])]
 
 
-def test_health_models_docs_and_page(client):
-    assert client.get("/health").json() == {"status": "ok", "models": 2}
+def test_health_models_docs_and_page(client, caplog):
+    with caplog.at_level(logging.INFO, logger="ocularis.serve"):
+        assert client.get("/health").json() == {"status": "ok", "models": 2}
+    assert caplog.messages[-1].startswith("GET /health 200 ") and caplog.messages[-1].endswith(" ms")
     listed = {m["name"]: m for m in client.get("/v1/models").json()}
     assert listed["lenet5"]["format"] == "checkpoint" and listed["digits-onnx"]["format"] == "onnx"
     assert listed["lenet5"]["classes"] == [str(d) for d in range(10)] and listed["lenet5"]["task"] == "classify"

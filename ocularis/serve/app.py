@@ -12,6 +12,7 @@ import dataclasses
 import functools
 import hmac
 import inspect
+import logging
 import os
 import threading
 import time
@@ -43,6 +44,7 @@ from ocularis.serve.schemas import ERRORS, Health, ModelInfo, model_info, predic
 from ocularis.serve.search import ServedIndex, add_search_routes
 
 TOKEN_ENV = "OCULARIS_TOKEN"
+LOG = logging.getLogger("ocularis.serve")
 # every input kind's file fields, with an example file for the message that one is missing
 FILE_FIELDS = {"image": "photo.jpg", **{upload.name: "clip.mp4" if upload.accept.startswith("video") else "photo.jpg"
                                         for kind in INPUT_KINDS.values() for upload in kind.uploads}}
@@ -106,6 +108,7 @@ def create_app(models: dict[str, Any], *, indexes: dict[str, ServedIndex] | None
     app = FastAPIOffline(title="ocularis", description="Computer-vision models over REST.", lifespan=lifespan)
     files_per_item = max([len(task.spec.inputs.uploads) for task in models.values()] or [1])
     app.add_middleware(BodyLimit, max_bytes=limits.max_upload_bytes * limits.max_images * files_per_item + 2**20)
+    app.add_middleware(RequestLog)  # added last, so it runs first and times the whole request
     _add_error_handlers(app)
 
     def require_token(authorization: str | None = Header(None, description="Bearer TOKEN, when the server has one")):
@@ -327,8 +330,36 @@ class BodyLimit:
         await self.app(scope, limited_receive, send)
 
 
+class RequestLog:
+    """One line per request on the `ocularis.serve` logger: `POST /v1/models/lenet5/predict 200 12.3 ms`."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started, status = time.perf_counter(), 500  # a request that raises is answered 500
+
+        async def noted_send(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, noted_send)
+        finally:
+            LOG.info("%s %s %d %.1f ms", scope["method"], scope["path"], status, 1000 * (time.perf_counter() - started))
+
+
 def serve(models: dict[str, Any], host: str = "127.0.0.1", port: int = 8000, **options: Any) -> None:
-    """Run the server until interrupted (uvicorn, one process); `options` are create_app's."""
+    """Run the server until interrupted (uvicorn, one process, its own log quietened to warnings); `options` are
+    create_app's. Requests are logged one line each (RequestLog) on stderr."""
     import uvicorn
 
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    LOG.addHandler(handler)
+    LOG.setLevel(logging.INFO)
     uvicorn.run(create_app(models, **options), host=host, port=port, log_level="warning")
