@@ -10,6 +10,7 @@ from ocularis.config import build_config
 from ocularis.data.builtin import digits, shapes
 from ocularis.data.csv_labels import read_csv
 from ocularis.data.folder import read_folder
+from ocularis.data.splits import classes_in_turn
 from ocularis.errors import CorruptImageError, DataError
 from ocularis.tasks.classify import ClassifyConfig
 from ocularis.tasks.classify.data import read_labelled
@@ -163,3 +164,8 @@ def test_class_groups_put_a_class_in_every_run_of_per_class_keys_and_replay_by_e
     assert list(sampler) == keys
     sampler.set_epoch(3)
     assert list(sampler) != keys
+
+
+def test_a_sample_in_turn_shows_every_class_of_a_split_sorted_by_class():
+    assert classes_in_turn([0, 0, 0, 1, 1, 2], limit=5) == [0, 3, 5, 1, 4]
+    assert classes_in_turn([7, 7]) == [0, 1] and classes_in_turn([]) == []

@@ -7,20 +7,26 @@ import matplotlib
 matplotlib.use("Agg")  # files only; never needs a screen
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
-def plot_curves(history: list[dict], path: Path) -> Path:
-    """One panel per metric family (loss, accuracy ...), train and val on the same axes, against epoch."""
+def plot_curves(history: list[dict], path: Path, columns: int = 3) -> Path:
+    """One panel per metric family (loss, accuracy ...), train and val on the same axes, against the epoch counted
+    from 1 (as the progress lines count it); panels in rows of `columns`."""
     keys = sorted({k for row in history for k in row if "/" in k})
-    families = sorted({k.split("/", 1)[1] for k in keys})
-    figure, axes = plt.subplots(1, max(len(families), 1), figsize=(4.5 * max(len(families), 1), 3.5), squeeze=False)
-    for axis, family in zip(axes[0], families, strict=False):
+    families = sorted({k.split("/", 1)[1] for k in keys}, key=lambda family: (family != "loss", family))  # loss first
+    shape = (-(-max(len(families), 1) // columns), min(max(len(families), 1), columns))
+    figure, axes = plt.subplots(*shape, figsize=(4.5 * shape[1], 3.3 * shape[0]), squeeze=False)
+    for axis in axes.flat[len(families):]:
+        axis.axis("off")
+    for axis, family in zip(axes.flat, families, strict=False):
         for key in (k for k in keys if k.split("/", 1)[1] == family):
-            points = [(row["epoch"], row[key]) for row in history if row.get(key) is not None]
+            points = [(row["epoch"] + 1, row[key]) for row in history if row.get(key) is not None]
             if points:
                 axis.plot(*zip(*points, strict=True), marker="o", markersize=3, label=key.split("/")[0])
         axis.set_title(family)
         axis.set_xlabel("epoch")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.legend()
         axis.grid(alpha=0.3)
     figure.tight_layout()
@@ -50,8 +56,9 @@ def plot_confusion(matrix: np.ndarray, names: list[str], path: Path, title: str 
 
 
 def plot_image_grid(images: list[np.ndarray], titles: list[str], path: Path, wrong: list[bool] | None = None,
-                    columns: int = 8) -> Path:
-    """A grid of HxWxC uint8 images with a title each; titles of `wrong` ones in red."""
+                    columns: int = 8, heading: str | None = None) -> Path:
+    """A grid of HxWxC uint8 images with a title each; titles of `wrong` ones in red; `heading` above them all
+    (say there what the titles mean)."""
     rows = max(1, -(-len(images) // columns))
     figure, axes = plt.subplots(rows, columns, figsize=(columns * 1.6, rows * 1.8), squeeze=False)
     for index, axis in enumerate(axes.flat):
@@ -61,6 +68,8 @@ def plot_image_grid(images: list[np.ndarray], titles: list[str], path: Path, wro
             axis.imshow(image.squeeze(), cmap="gray" if image.ndim == 2 or image.shape[-1] == 1 else None)
             is_wrong = bool(wrong and wrong[index])
             axis.set_title(titles[index], fontsize=7, color="red" if is_wrong else "black")
+    if heading:
+        figure.suptitle(heading, fontsize=9)
     figure.tight_layout()
     return _save(figure, path)
 

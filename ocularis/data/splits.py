@@ -2,6 +2,7 @@
 asked for, and the model's class index for each of the data's classes."""
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from ocularis.errors import DataError
@@ -30,3 +31,14 @@ def class_mapping(found: list[str], known: list[str], data: str) -> list[int]:
     if unknown:
         raise DataError(f"--data {data}: class {unknown[0]!r} is not one the model knows ({', '.join(known)})")
     return [known.index(name) for name in found]
+
+
+def classes_in_turn(labels: Sequence[int], limit: int | None = None) -> list[int]:
+    """Indices of `labels` taking one of each class in turn (classes in order of first appearance), at most
+    `limit`: a sample that shows every class even where the items come sorted by class."""
+    by_class: dict[int, list[int]] = {}
+    for index, label in enumerate(labels):
+        by_class.setdefault(label, []).append(index)
+    queues = list(by_class.values())
+    order = [queue[i] for i in range(max(map(len, queues), default=0)) for queue in queues if i < len(queue)]
+    return order[:limit]

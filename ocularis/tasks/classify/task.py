@@ -10,7 +10,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ocularis.core.plots import plot_image_grid
-from ocularis.data.splits import class_mapping
+from ocularis.data.splits import class_mapping, classes_in_turn
 from ocularis.engine.task import Prepared, Task
 from ocularis.errors import ConfigError
 from ocularis.explain.target import ExplainTarget, class_target
@@ -83,16 +83,20 @@ class Classifier(Task):
             self.save(best)
 
     def plot_examples(self, dataset, path: Path, count: int = 32) -> Path:
-        """A grid of test images titled predicted/true; wrong predictions in red."""
+        """A grid of test images titled predicted / true: mistakes first (in red, at most half the grid), then right
+        answers; both drawn from every class in turn (a test split in class order would otherwise show one class)."""
         split, classes = dataset.split, self.meta["classes"]
-        chosen = list(range(min(count, len(split))))
-        labels = self.predict([split.sources[i] for i in chosen], topk=1)
-        titles, wrong = [], []
-        for index, result in zip(chosen, labels, strict=True):
-            true = {classes[t] for t in split.targets[index]}
-            titles.append(f"{'|'.join(result.names) or '-'} / {'|'.join(sorted(true))}")
-            wrong.append(set(result.names) != true)
-        return plot_image_grid([r.image for r in labels], titles, path, wrong)
+        pool = classes_in_turn([t[0] if t else -1 for t in split.targets], limit=8 * count)
+        results = self.predict([split.sources[i] for i in pool], topk=1)
+        truths = [{classes[t] for t in split.targets[i]} for i in pool]
+        wrong = [set(result.names) != true for result, true in zip(results, truths, strict=True)]
+        mistakes = [k for k in range(len(pool)) if wrong[k]][:count // 2]
+        shown = mistakes + [k for k in range(len(pool)) if not wrong[k]][:count - len(mistakes)]
+        titles = [f"{'|'.join(results[k].names) or '-'} / {'|'.join(sorted(truths[k])) or '-'}" for k in shown]
+        looked_at = f"{len(pool)} test images" + (f" (of {len(split)})" if len(pool) < len(split) else "")
+        heading = f"titles: predicted / true; {sum(wrong)} of {looked_at} wrong (in red, shown first)"
+        return plot_image_grid([results[k].image for k in shown], titles, path, [wrong[k] for k in shown],
+                               heading=heading)
 
     # ---- evaluation and prediction ----------------------------------------------------------------------------
     def read_data(self, data: str, config: ClassifyConfig):
