@@ -1,7 +1,7 @@
 """Answers drawn over images, shared by every task's results: boxes with captions, masks with a legend."""
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 UNLABELLED = 255  # data.masks.IGNORE: a class map's pixels no class is given (left untinted)
 PALETTE = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
@@ -17,6 +17,20 @@ def enlarged(image: np.ndarray, enlarge: bool = True) -> tuple[Image.Image, int]
     return picture, scale
 
 
+def label_font(picture: Image.Image) -> ImageFont.FreeTypeFont:
+    """Pillow's own font at a size legible on `picture`: a 20th of its shorter side, 12 pixels at least."""
+    return ImageFont.load_default(size=max(12, min(picture.size) // 20))
+
+
+def caption(picture: Image.Image, text: str, at: tuple[float, float], fill: tuple[int, int, int],
+            colour: tuple[int, int, int] = (0, 0, 0)) -> None:
+    """`text` in `colour` on a box of `fill` whose top-left corner is `at`, in the picture's legible font."""
+    draw, font = ImageDraw.Draw(picture), label_font(picture)
+    box = draw.textbbox(at, text, font=font)
+    draw.rectangle((box[0] - 2, box[1] - 1, box[2] + 2, box[3] + 1), fill=fill)
+    draw.text(at, text, fill=colour, font=font)
+
+
 def draw_boxes(image: np.ndarray, boxes: np.ndarray, texts: list[str], labels: np.ndarray,
                enlarge: bool = True) -> np.ndarray:
     """Boxes and captions over a copy of `image`, one colour per class; small images are enlarged first."""
@@ -26,9 +40,7 @@ def draw_boxes(image: np.ndarray, boxes: np.ndarray, texts: list[str], labels: n
         colour = PALETTE[int(label) % len(PALETTE)]
         x1, y1, x2, y2 = (float(v) * scale for v in box)
         draw.rectangle((x1, y1, x2, y2), outline=colour, width=2)
-        corner = draw.textbbox((x1 + 2, y1 + 1), text)
-        draw.rectangle((corner[0] - 2, corner[1] - 1, corner[2] + 2, corner[3] + 1), fill=colour)
-        draw.text((x1 + 2, y1 + 1), text, fill=(0, 0, 0))
+        caption(picture, text, (x1 + 2, y1 + 1), colour)
     return np.asarray(picture)
 
 
@@ -51,6 +63,14 @@ def overlay_mask(image: np.ndarray, semantic: np.ndarray, opacity: float = 0.5, 
     alpha = np.where(((semantic[..., None] > 0) | (not background)) & (semantic[..., None] != UNLABELLED), opacity,
                      0.0)
     return (picture * (1 - alpha) + tint * alpha).round().astype(np.uint8)
+
+
+def class_map_picture(semantic: np.ndarray, background: bool = True) -> np.ndarray:
+    """An (H, W) class map as an RGB picture in class_colours' palette (unlabelled pixels grey): the classes in
+    colours of their own, which a tint over a colourful photo would blend into."""
+    colours = np.vstack([class_colours(int(semantic[semantic != UNLABELLED].max(initial=0)) + 1, background),
+                         np.full((1, 3), 128, np.uint8)])
+    return colours[np.where(semantic == UNLABELLED, len(colours) - 1, semantic)]
 
 
 def draw_legend(image: np.ndarray, names: list[str], present: list[int], background: bool = True) -> np.ndarray:

@@ -7,6 +7,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only; never needs a screen
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
@@ -56,21 +57,29 @@ def plot_confusion(matrix: np.ndarray, names: list[str], path: Path, title: str 
 
 
 def plot_image_grid(images: list[np.ndarray], titles: list[str], path: Path, wrong: list[bool] | None = None,
-                    columns: int = 8, heading: str | None = None) -> Path:
-    """A grid of HxWxC uint8 images with a title each; titles of `wrong` ones in red; `heading` above them all
-    (say there what the titles mean)."""
+                    columns: int = 8, heading: str | None = None, panel: float = 1.6,
+                    legend: dict[str, tuple[int, int, int]] | None = None) -> Path:
+    """A grid of HxWxC uint8 images with a title each, `panel` inches wide; titles of `wrong` ones in red;
+    `heading` above them all (say there what the titles mean); `legend` (name -> RGB colour) below them all, outside
+    the pictures. Give pictures with drawn labels larger panels."""
     rows = max(1, -(-len(images) // columns))
-    figure, axes = plt.subplots(rows, columns, figsize=(columns * 1.6, rows * 1.8), squeeze=False)
+    figure, axes = plt.subplots(rows, columns, figsize=(columns * panel, rows * (panel + 0.2)), squeeze=False)
     for index, axis in enumerate(axes.flat):
         axis.axis("off")
         if index < len(images):
             image = images[index]
             axis.imshow(image.squeeze(), cmap="gray" if image.ndim == 2 or image.shape[-1] == 1 else None)
             is_wrong = bool(wrong and wrong[index])
-            axis.set_title(titles[index], fontsize=7, color="red" if is_wrong else "black")
+            axis.set_title(titles[index], fontsize=4.5 * panel, color="red" if is_wrong else "black")
     if heading:
         figure.suptitle(heading, fontsize=9)
-    figure.tight_layout()
+    if legend:
+        handles = [Patch(color=np.array(colour) / 255, label=name) for name, colour in legend.items()]
+        figure.legend(handles=handles, loc="lower center", ncol=min(len(handles), 8), fontsize=4.5 * panel,
+                      frameon=False)
+        figure.tight_layout(rect=(0, 0.12 / rows, 1, 1))  # room for the legend below the last row
+    else:
+        figure.tight_layout()
     return _save(figure, path)
 
 

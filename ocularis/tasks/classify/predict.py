@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
 from pydantic import BaseModel
 
+from ocularis.core.drawing import caption, enlarged
 from ocularis.core.results import Result
 
 
@@ -57,16 +57,12 @@ class Labels(Result):
                 "top-k": ", ".join(f"{n} {s:.2f}" for n, s in self.topk)}
 
     def plot(self, enlarge: bool = True) -> np.ndarray:
-        """The image with its labels and scores written on it (RGB uint8)."""
-        image = Image.fromarray(self.image).convert("RGB")
-        scale = max(1, round(max(image.size) / 256)) if enlarge else 1
-        image = image.resize((image.width * scale, image.height * scale), Image.NEAREST) if scale > 1 else image
-        draw = ImageDraw.Draw(image)
+        """The image in its own colours (small ones enlarged) with its labels and scores written legibly on it (RGB
+        uint8)."""
+        picture, _ = enlarged(self.image, enlarge)
         text = ", ".join(f"{n} {s:.2f}" for n, s in zip(self.names, self.scores, strict=True)) or "(none)"
-        box = draw.textbbox((4, 4), text)
-        draw.rectangle((box[0] - 3, box[1] - 3, box[2] + 3, box[3] + 3), fill=(0, 0, 0))
-        draw.text((4, 4), text, fill=(255, 255, 255))
-        return np.asarray(image)
+        caption(picture, text, (4, 4), fill=(0, 0, 0), colour=(255, 255, 255))
+        return np.asarray(picture)
 
 
 def to_labels(names: Iterable[str], pixels: Iterable[np.ndarray], probs: torch.Tensor, classes: list[str],

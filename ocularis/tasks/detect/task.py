@@ -80,7 +80,7 @@ class Detector(Task):
                                target.labels)
             images += [truth, result.plot()]
             titles += [f"{result.source}: truth", f"predicted ({len(result)})"]
-        return plot_image_grid(images, titles, Path(path), columns=4)
+        return plot_image_grid(images, titles, Path(path), columns=4, panel=3.2)  # box labels legible
 
     # ---- evaluation and prediction ----------------------------------------------------------------------------
     def read_data(self, data: str, config: DetectConfig):

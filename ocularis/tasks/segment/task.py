@@ -12,7 +12,7 @@ from PIL import Image
 from torch import nn
 from torchvision.transforms import v2
 
-from ocularis.core.drawing import overlay_mask
+from ocularis.core.drawing import class_colours, class_map_picture
 from ocularis.core.plots import plot_image_grid
 from ocularis.core.tiling import Stitcher, TileLayout
 from ocularis.data.inputs import batches, expand_inputs
@@ -100,15 +100,21 @@ class Segmenter(Task):
         self.save(best)
 
     def plot_examples(self, dataset: MaskDataset, path: Path, count: int = 6) -> Path:
-        """The ground truth beside the prediction for the first `count` test images."""
-        images, titles = [], []
+        """Image | true class map | predicted class map for the first `count` test images, the maps in the class
+        palette (not tinted over the image, whose own colours would mix with them), one legend for all."""
+        classes, background = self.meta["classes"], has_background(self.meta["classes"])
+        images, titles, present = [], [], set()
         for index in range(min(count, len(dataset))):
             picture, labels = dataset.load(index)
             result = self.segment(picture, dataset.split.image_ids[index], self.default_options())
-            images += [overlay_mask(np.asarray(picture.convert("RGB")), labels.semantic,
-                                    background=has_background(self.meta["classes"])), result.plot(False)]
-            titles += [f"{result.source}: truth", f"predicted ({len(result)})" if len(result) else "predicted"]
-        return plot_image_grid(images, titles, Path(path), columns=4)
+            images += [np.asarray(picture.convert("RGB")), class_map_picture(labels.semantic, background),
+                       class_map_picture(result.semantic, background)]
+            objects = f" ({len(result)} objects)" if self.meta["instances"] else ""
+            titles += [result.source, "truth", f"predicted{objects}"]
+            present |= {int(c) for c in np.unique(labels.semantic)} | {int(c) for c in np.unique(result.semantic)}
+        colours = class_colours(len(classes), background)
+        legend = {classes[c]: tuple(int(v) for v in colours[c]) for c in sorted(present) if c < len(classes)}
+        return plot_image_grid(images, titles, Path(path), columns=6, panel=2.0, legend=legend)
 
     # ---- evaluation and prediction ----------------------------------------------------------------------------
     def read_data(self, data: str, config: SegmentConfig):
