@@ -10,6 +10,8 @@ import numpy as np  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+DPI = 110  # pixels per inch of every figure written: a panel of w pixels is w / DPI inches
+
 
 def plot_curves(history: list[dict], path: Path, columns: int = 3) -> Path:
     """One panel per metric family (loss, accuracy ...), train and val on the same axes, against the epoch counted
@@ -142,7 +144,7 @@ def plot_cumulative(values: np.ndarray, path: Path, *, xlabel: str, title: str, 
 
 def _save(figure: plt.Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=DPI)
     plt.close(figure)
     return path
 

@@ -67,6 +67,18 @@ class Upscaling:
     def sample(self, crop: Image.Image, number: int) -> torch.Tensor:
         return self.inputs([crop])
 
+    def example(self, low: Image.Image, reference: Image.Image, number: int) -> tuple[list[np.ndarray], list[str]]:
+        """Bicubic | network | truth on the centre `example_side` pixels of the input, at full resolution, with the
+        Y-PSNR of each upscale."""
+        s, side = self.scale, self.example_side
+        x, y = max(0, (low.width - side) // 2), max(0, (low.height - side) // 2)
+        crop = low.convert("RGB").crop((x, y, x + side, y + side))
+        truth = np.asarray(reference.convert("RGB").crop((x * s, y * s, (x + side) * s, (y + side) * s)))
+        mine = self.restore_one(crop).image
+        bicubic = np.asarray(crop.resize((truth.shape[1], truth.shape[0]), Image.BICUBIC))
+        return [bicubic, mine, truth], [f"bicubic {y_psnr(truth, bicubic, s):.2f} dB",
+                                        f"{self.task.meta['model']} {y_psnr(truth, mine, s):.2f} dB", "truth"]
+
 
 class Inpainting:
     """Filling holes: the network sees the photo with its holes blanked and the mask (white = hole)."""
@@ -115,6 +127,18 @@ class Inpainting:
 
     def sample(self, crop: Image.Image, number: int) -> torch.Tensor:
         return self.holed([crop], scoring_holes(crop.size, self.hole, number))
+
+    def example(self, low: Image.Image, reference: Image.Image, number: int) -> tuple[list[np.ndarray], list[str]]:
+        """Telea | network | truth on the centre `example_side` pixels of the photo, with photo `number`'s scoring
+        holes, and the PSNR inside them of each fill."""
+        side = self.example_side
+        x, y = max(0, (reference.width - side) // 2), max(0, (reference.height - side) // 2)
+        crop = reference.convert("RGB").crop((x, y, x + side, y + side))
+        truth, mask = np.asarray(crop), scoring_holes(crop.size, self.hole, number)
+        mine, theirs, inside = self.fill(crop, mask), telea(truth, mask), mask.astype(bool)
+        return [theirs, mine, truth], [f"Telea {psnr(truth[inside], theirs[inside], 255):.2f} dB (holes)",
+                                       f"{self.task.meta['model']} {psnr(truth[inside], mine[inside], 255):.2f} dB",
+                                       "truth"]
 
 
 JOBS = {"upscale": Upscaling, "inpaint": Inpainting}

@@ -9,7 +9,7 @@ from PIL import Image
 from torch import nn
 
 from ocularis.core.image_result import Images
-from ocularis.core.plots import plot_image_grid
+from ocularis.core.plots import DPI, plot_image_grid
 from ocularis.deploy.export import Graph
 from ocularis.engine.task import Prepared, Task
 from ocularis.tasks.restore import SPEC
@@ -52,14 +52,17 @@ class Restorer(Task):
         return RestoreModule(self.network, config, self.meta["job"])
 
     def plot_examples(self, dataset: PhotoPairs, path: Path, count: int = 4) -> Path | None:
-        """Input beside output for the first few photos (the centre of large ones)."""
-        job, side, pictures = self.job, self.job.example_side, []
+        """The baseline | the network | the truth on the centre of the first few photos, pixel for pixel, each
+        restoration titled with its PSNR."""
+        pictures, titles = [], []
         for index in range(min(count, len(dataset))):
-            low, _, _ = dataset[index]
-            x, y = max(0, (low.width - side) // 2), max(0, (low.height - side) // 2)
-            pictures.append(job.restore_one(low.crop((x, y, x + side, y + side)), index).plot())
-        return plot_image_grid(pictures, [Path(s).name for s in dataset.photos.sources[:count]], path) \
-            if pictures else None
+            low, reference, _ = dataset[index]
+            panels, named = self.job.example(low, reference, index)
+            pictures += panels
+            titles += [f"{Path(dataset.photos.sources[index]).name}\n{named[0]}", *named[1:]]
+        if not pictures:
+            return None
+        return plot_image_grid(pictures, titles, path, columns=3, panel=pictures[0].shape[1] / DPI)
 
     # ---- evaluation and prediction ----------------------------------------------------------------------------
     @property
