@@ -124,6 +124,8 @@ def test_the_server_returns_masks_and_refuses_other_options(unet_run):
         assert Image.open(io.BytesIO(base64.b64decode(result["class_map_png"]))).size == (64, 64)
         listed = {m["name"]: m for m in client.get("/v1/models").json()}
         assert listed["shapes"]["renderer"] == "masks" and listed["shapes"]["task"] == "segment"
+        offered = {option["name"] for option in listed["shapes"]["options"]}  # the page's controls
+        assert {"tile", "overlap", "tta"} <= offered and not offered & {"conf", "iou", "mask_threshold"}
         refused = client.post("/v1/models/shapes/predict", files=[("image", ("s.png", buffer.getvalue()))],
                               params={"topk": 3})
         assert refused.status_code == 422 and "'topk' does not apply to a segment model" in refused.text

@@ -63,3 +63,12 @@ def test_the_api_page_renders_its_routes_with_no_network_beyond_the_server(digit
         routes = page.locator(".opblock-summary-path").all_inner_texts()
         assert "/v1/models" in routes and "/v1/models/lenet5/predict" in routes, routes
         assert elsewhere == []
+
+
+@needs_browser
+def test_the_token_box_shows_only_where_the_server_asks_for_one(digits_model):
+    for token, asks in ((None, False), ("secret", True)):
+        with page_at(create_app(load_models([str(digits_model)]), token=token)) as page:
+            page.wait_for_function("document.getElementById('status').textContent.length > 0"
+                                   " || document.getElementById('error').textContent.length > 0")
+            assert page.is_visible("#token") == asks

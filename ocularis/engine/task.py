@@ -260,6 +260,11 @@ class Task(LooksInside, ABC):
         """This model's predict options when none are given (default: the options class's defaults)."""
         return self.spec.options()
 
+    def ignored_options(self) -> frozenset[str]:
+        """Predict options of the task that this model reads nowhere (a semantic segmenter's instance thresholds):
+        the server lists them for no control on the page (default: none)."""
+        return frozenset()
+
     def predict_verb(self) -> str:
         """What this model's answer is called: the server adds /v1/models/NAME/<verb> beside /predict (a restoration
         model: upscale or inpaint; the autoencoder's reconstruct)."""

@@ -102,7 +102,7 @@ def model_info(name: str, task) -> ModelInfo:
     threshold = task.verification_threshold()
     options = [OptionInfo(name=f.name, query=f.query, type="image" if f.picture else f.kind.__name__,
                           default=defaults[f.name], help=f.help, choices=list(f.choices), low=f.low, high=f.high)
-               for f in option_fields(task.spec.options)]
+               for f in option_fields(task.spec.options) if f.name not in task.ignored_options()]
     return ModelInfo(name=name, task=meta["task"], model=meta["model"], format=meta.get("format", "checkpoint"),
                      precision=meta.get("precision", "float32"), inputs=task.spec.inputs.name,
                      uploads=[UploadInfo(**dataclasses.asdict(u)) for u in task.spec.inputs.uploads],

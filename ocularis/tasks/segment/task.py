@@ -157,6 +157,9 @@ class Segmenter(Task):
         config = self.meta["config"]
         return SegmentOptions(conf=self.conf, iou=config["iou"], overlap=config["overlap"])
 
+    def ignored_options(self) -> frozenset[str]:
+        return frozenset({"tta"} if self.meta["instances"] else {"conf", "iou", "mask_threshold"})
+
     def predict(self, inputs: Any, batch: int = 8, **options: Any) -> list[Masks]:
         """Masks for image paths, folders, PIL images or arrays: each image in one pass, or, where it is larger than
         WHOLE pixels a side (or --tile is given), tiled and run `batch` tiles at a time, so any size fits in memory."""
