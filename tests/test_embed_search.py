@@ -39,7 +39,7 @@ def test_index_search_and_evaluate_a_labelled_folder(embed_model, digits_folder,
     assert len(list((tmp_path / "runs/embed").glob("search*/*.png"))) == 1  # the contact sheet
     scored = cli("embed", "evaluate", "--index", tmp_path / "digits.index", "-k", "5")
     precision = float(scored.split("precision@5=")[1].split()[0])
-    assert precision > 0.8  # chance: 19 / 199
+    assert precision > 0.8 and f"chance@5={19 / 199:.4f}" in scored  # 20 images of each digit
 
 
 def test_an_on_disk_index_through_the_cli_answers_as_the_in_memory_one(embed_model, digits_folder, tmp_path,

@@ -137,7 +137,8 @@ def search_images(task, index: ImageIndex, queries, *, k: int = 10, expand: int 
 
 def evaluate_index(index: ImageIndex, k: int = 5, expand: int = 0) -> dict[str, float]:
     """Retrieval metrics with every labelled indexed image as a query against the others (itself left out):
-    precision@k, recall@k and mAP@k, and how many queries."""
+    precision@k, beside it chance@k (the precision a random ranking expects: the share of the other images that
+    share the query's label), recall@k and mAP@k, and how many queries."""
     paths, labels = index.paths(), index.labels()
     chosen = [i for i, label in enumerate(labels) if label is not None]
     if not chosen:
@@ -150,5 +151,8 @@ def evaluate_index(index: ImageIndex, k: int = 5, expand: int = 0) -> dict[str, 
         hit_labels += [[hit.label for hit in hits if hit.path != paths[i]][:k] for i, hits in zip(rows, found,
                                                                                                    strict=True)]
     query_labels = [labels[i] for i in chosen]
-    metrics = retrieval_metrics(hit_labels, query_labels, [counts[label] - 1 for label in query_labels], k)
-    return {**metrics, "queries": len(chosen)}
+    relevant = [counts[label] - 1 for label in query_labels]
+    metrics = retrieval_metrics(hit_labels, query_labels, relevant, k)
+    chance = sum(relevant) / len(relevant) / max(len(paths) - 1, 1)
+    precision = f"precision@{k}"
+    return {precision: metrics.pop(precision), f"chance@{k}": chance, **metrics, "queries": len(chosen)}
