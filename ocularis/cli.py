@@ -98,7 +98,8 @@ def train_command(spec: TaskSpec) -> Callable:
         if run is None:  # a DDP worker process: rank 0 reports
             return
         console.print(str(run.metrics))
-        console.print(f"test {run.metrics.summary()}  ({run.fps:.0f} images/s at batch 1; {run.load})")
+        scored = "test" if run.split == "test" else f"{run.split} (the data has no test images)"
+        console.print(f"{scored} {run.metrics.summary()}  ({run.fps:.0f} images/s at batch 1; {run.load})")
         console.print(f"run folder: {run.dir}")
 
     train.__doc__ = f"Train {_article(spec.name)} {spec.name} model; every option below may also come from --cfg FILE."

@@ -128,8 +128,9 @@ def test_a_diverging_run_stops_at_the_first_non_finite_loss_with_one_line(tmp_pa
 
 
 def test_a_run_without_a_test_split_is_scored_on_its_validation_images(tmp_path, capsys):
-    code, _, err = main(capsys, *TRAIN, "--epochs", "1", "--test-fraction", "0", "--project", tmp_path)
+    code, out, err = main(capsys, *TRAIN, "--epochs", "1", "--test-fraction", "0", "--project", tmp_path)
     assert code == 0, err[-2000:]
+    assert "val (the data has no test images) accuracy" in out and "test accuracy" not in out
     metrics = json.loads(next(tmp_path.glob("classify/*/metrics.json")).read_text())
     assert metrics["scored_on"] == "val" and metrics["test"]["values"]["accuracy"] > 0.3
     best = next(tmp_path.glob("classify/*/best.ckpt"))

@@ -86,6 +86,7 @@ class TrainingRun:
     history: list[dict]
     fps: float  # images per second at batch 1 on this machine
     load: Load  # under which the fps was measured
+    split: str = "test"  # what `metrics` scored: "val" where the data has no test images (--test-fraction 0)
 
 
 class Stream:
@@ -196,7 +197,7 @@ class Task(LooksInside, ABC):
         write_json(run_dir / "metrics.json", {"history": history, "test": metrics.to_json(), "scored_on": split,
                                               "fps_batch1": fps, "fps_measured_with": dataclasses.asdict(load),
                                               **prepared.notes})
-        return TrainingRun(run_dir, best, metrics, history, fps, load)
+        return TrainingRun(run_dir, best, metrics, history, fps, load, split)
 
     def train(self, config: TrainConfig, prepared: Prepared, run_dir: Path, best: Path) -> list[dict] | None:
         """Fit the network, writing `best` whenever the module's monitor improves (and, for a task that draws
