@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ocularis.contract import Inputs
 from ocularis.data.inputs import batches, expand_inputs
 from ocularis.errors import ConfigError
 from ocularis.explain import ATTACKS, IMAGE_METHODS, LAYER_PICTURES, PICTURES
@@ -40,6 +41,11 @@ def explain_images(task: "Task", method: str, inputs: Any, target: str | None = 
             explained = task.explain_target(network(images), target)
         if explained.inputs is not None:  # several targets in an input (a detector's every box): one row each
             images, names = images[explained.inputs], [names[i] for i in explained.inputs]
+            pictures = [pictures[i] for i in explained.inputs]
+        # every task's explain_inputs resizes a whole image to the network's side: a map over the network's input
+        # lies over the image at its own size, resized
+        photos = ([np.asarray(p.convert("RGB")) for p in pictures] if task.spec.inputs == Inputs.IMAGE
+                  else [None] * len(names))
         if layer:  # the user's layer for every input, over where the target reads each score
             explained.layers = None
         seen = [_picture(row, mean, std) for row in images]
@@ -51,7 +57,8 @@ def explain_images(task: "Task", method: str, inputs: Any, target: str | None = 
         maps = heat_maps(method, network, chosen_layer, explained, images, -mean / std, progress).numpy()
         for i, name in enumerate(names):
             results.append(Explanation(name, method, seen[i], heat=maps[i], target=explained.names[i],
-                                       box=explained.boxes[i], numbers=_numbers(maps[i], explained.boxes[i])))
+                                       box=explained.boxes[i], numbers=_numbers(maps[i], explained.boxes[i]),
+                                       photo=photos[i]))
     return results
 
 

@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 from pydantic import BaseModel
 
-from ocularis.core.drawing import draw_boxes, enlarged
+from ocularis.core.drawing import caption, draw_boxes, enlarged
 from ocularis.core.results import Result
 
 
@@ -30,15 +30,22 @@ class Explanation(Result):
 
     def __init__(self, source: str, method: str, picture: np.ndarray, *, heat: np.ndarray | None = None,
                  panel: np.ndarray | None = None, target: str = "", score: float | None = None,
-                 box: list[float] | None = None, numbers: dict[str, float] | None = None):
+                 box: list[float] | None = None, numbers: dict[str, float] | None = None,
+                 photo: np.ndarray | None = None):
         self.source, self.method, self.picture = source, method, picture  # picture: the input as the network saw it
+        self.photo = photo  # the input at its own size, which the network saw resized: plot draws the map over it
         self.heat, self.panel = heat, panel  # (H, W) in [0, 1] over the picture; or a picture of its own
         self.target, self.score, self.box, self.numbers = target, score, box, numbers or {}
 
     def plot(self, enlarge: bool = True) -> np.ndarray:
+        """The heat map over the input at its own size (or as the network saw it), the method and target written
+        on it; a method's own picture as it is."""
         if self.panel is not None:
             return np.asarray(enlarged(self.panel, enlarge)[0])
-        picture, scale = enlarged(self.picture, enlarge)
+        under = self.photo if self.photo is not None else self.picture
+        picture, scale = enlarged(under, enlarge)
+        scale_x = scale * under.shape[1] / self.picture.shape[1]  # network pixels -> drawn pixels
+        scale_y = scale * under.shape[0] / self.picture.shape[0]
         shown = np.asarray(picture).astype(np.float32)
         if self.heat is not None:
             import matplotlib
@@ -49,8 +56,12 @@ class Explanation(Result):
             shown = 0.55 * shown + 0.45 * colours
         shown = shown.round().clip(0, 255).astype(np.uint8)
         if self.box is not None:
-            shown = draw_boxes(shown, np.array([self.box]) * scale, [self.target], np.array([0]), enlarge=False)
-        return shown
+            box = np.array([self.box]) * [scale_x, scale_y, scale_x, scale_y]
+            shown = draw_boxes(shown, box, [self.target], np.array([0]), enlarge=False)
+        titled = Image.fromarray(shown)
+        caption(titled, f"{self.method}: {self.target}" if self.target else self.method, (4, 4), fill=(0, 0, 0),
+                colour=(255, 255, 255))
+        return np.asarray(titled)
 
     def to_json(self) -> dict[str, Any]:
         buffer = io.BytesIO()
