@@ -144,7 +144,7 @@ def test_predict_gives_the_reconstruction_with_its_input_and_error(tmp_path, con
     digit = write_digit_images(tmp_path / "digits", per_class=1)[7]
     found = ocularis.load(conv_model).predict([digit])[0]
     assert found.before.shape == (8, 8) and found.image.shape == (8, 8) and found.image.dtype == np.uint8
-    assert 0 < found.scores["error"] < 0.05 and found.scores["psnr"] > 13 and "outlier" in found.scores
+    assert 0 < found.scores["error"] < 0.05 and found.scores["psnr"] > 13 and "outlier" in found.verdicts
     assert found.to_json()["input_png"] and found.to_json()["scores"]["error"] == found.scores["error"]
     # a colour image is converted to the model's grey, and reconstructed the same
     colour = Image.open(digit).convert("RGB")

@@ -4,6 +4,7 @@
 renderers.images = (result, drawing, output) => {
   topLine(output, `${result.width} x ${result.height}`);
   for (const [name, value] of Object.entries(result.scores)) output.append(row(`${name}: ${format(value)}`));
+  for (const [name, value] of Object.entries(result.verdicts)) output.append(row(`${name}: ${value ? "yes" : "no"}`));
   const frame = document.createElement("div");
   frame.className = "compare";
   frame.id = "compare";

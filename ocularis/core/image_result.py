@@ -23,6 +23,7 @@ class ImagesResult(BaseModel):
     image_png: str = Field(description="base64 PNG of the output image")
     input_png: str | None = Field(description="base64 PNG of the input, at its own size (null: none shown)")
     scores: dict[str, float] = Field(description="numbers measured of the output (an outlier score, a PSNR ...)")
+    verdicts: dict[str, bool] = Field(description="yes/no answers about it (is it an outlier ...)")
 
 
 def png_base64(image: np.ndarray) -> str:
@@ -40,17 +41,20 @@ class Images(Result):
     image: np.ndarray = field(repr=False)  # the output, uint8 (H, W) or (H, W, 3)
     before: np.ndarray | None = field(default=None, repr=False)  # the input, at its own size
     scores: dict[str, float] = field(default_factory=dict)
+    verdicts: dict[str, bool] = field(default_factory=dict)  # yes/no answers, such as "outlier"
 
     def to_json(self) -> dict[str, Any]:
         return {"source": self.source, "width": int(self.image.shape[1]), "height": int(self.image.shape[0]),
                 "image_png": png_base64(self.image),
                 "input_png": None if self.before is None else png_base64(self.before),
-                "scores": {k: float(v) for k, v in self.scores.items()}}
+                "scores": {k: float(v) for k, v in self.scores.items()},
+                "verdicts": {k: bool(v) for k, v in self.verdicts.items()}}
 
     def row(self) -> dict[str, str]:
         height, width = self.image.shape[:2]
         return {"output": f"{width}x{height}",
-                "scores": ", ".join(f"{k} {v:.4g}" for k, v in self.scores.items()) or "-"}
+                "scores": ", ".join([*(f"{k} {v:.4g}" for k, v in self.scores.items()),
+                                     *(f"{k} {'yes' if v else 'no'}" for k, v in self.verdicts.items())]) or "-"}
 
     def plot(self, enlarge: bool = True) -> np.ndarray:
         """The input (scaled to the output's size without smoothing, so its pixels show) beside the output, each

@@ -151,7 +151,8 @@ class AutoEncoder(Task):
             else:
                 first, output = first + 1, outputs[first]
             error = float((output - self.reference_pixels(picture)).pow(2).mean())
-            found.append(Images(name, to_uint8(output), np.asarray(picture), self._scores(error)))
+            found.append(Images(name, to_uint8(output), np.asarray(picture), self._scores(error),
+                                self._verdicts(error)))
         return found
 
     def reference_pixels(self, picture: Image.Image) -> torch.Tensor:
@@ -196,11 +197,13 @@ class AutoEncoder(Task):
         """The server's name for the answer: a denoiser denoises, any other autoencoder reconstructs."""
         return "denoise" if self.denoises else "reconstruct"
 
-    def _scores(self, error: float) -> dict[str, float]:
-        scores = {"error": error, "psnr": float(10 * np.log10(1 / max(error, 1e-10)))}
-        if self.meta["threshold"] is not None:
-            scores["outlier"] = float(error > self.meta["threshold"])
-        return scores
+    @staticmethod
+    def _scores(error: float) -> dict[str, float]:
+        return {"error": error, "psnr": float(10 * np.log10(1 / max(error, 1e-10)))}
+
+    def _verdicts(self, error: float) -> dict[str, bool]:
+        """Outlier or not, where the model has a threshold (chosen after training)."""
+        return {"outlier": error > self.meta["threshold"]} if self.meta["threshold"] is not None else {}
 
     def agreement(self, reference: torch.Tensor, outputs: torch.Tensor) -> float:
         """Share of inputs whose codes (or reconstructions) two networks give within 1% of the row's scale."""
