@@ -127,7 +127,7 @@ def _check_range(name: str, value: Any, metadata: dict[str, Any]) -> None:
     if choices and value not in choices:
         raise ConfigError(f"{flag} {value!r} is not one of {', '.join(choices)}")
     if metadata.get("path") and isinstance(value, str) and names_a_path(value) and not Path(value).exists():
-        raise ConfigError(f"{flag} {value}: no such file or folder")
+        raise ConfigError(f"{flag} {value}: no such file or folder; {flag} takes {metadata['help']}")
     if isinstance(value, int | float) and not isinstance(value, bool):
         if low is not None and value < low:
             raise ConfigError(f"{flag} {value!r} is below its minimum, {low:g}")
