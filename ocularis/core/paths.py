@@ -21,4 +21,3 @@ def existing_inputs(sources: Iterable[str]) -> None:
     for source in sources:
         if not Path(source).exists():
             raise DataError(f"input {source} does not exist; pass files or folders of them")
-
