@@ -26,7 +26,7 @@ from ocularis.core.runs import new_run_dir, run_config, write_json
 from ocularis.data.formats import BOX_FORMATS, MASK_FORMATS
 from ocularis.errors import OcularisError
 from ocularis.explain import DATA_METHODS, IMAGE_METHODS, TARGET_HELP
-from ocularis.registry import DATASETS, MODELS, TASKS, TOOLS
+from ocularis.registry import DATASETS, TASKS, TOOLS
 from ocularis.tasks import BUILTIN  # noqa: F401  (importing the package registers the built-in tasks)
 
 console = Console(soft_wrap=True)  # long lines stay whole for pipes and logs
@@ -94,6 +94,7 @@ def options_help(config: type) -> str:
 def train_command(spec: TaskSpec) -> Callable:
     def train(ctx: typer.Context, cfg: str = typer.Option(None, help="YAML file of options")) -> None:
         config = run_config(spec.config, parse_cli_options(ctx.args), yaml_file=cfg)  # checked before any work
+        spec.check_model(config.model)  # before torch loads
         run = spec.task_class()().fit_config(config)
         if run is None:  # a DDP worker process: rank 0 reports
             return
@@ -288,25 +289,30 @@ def serve(model: list[str] = typer.Option(None, help="checkpoint or exported fil
 
 
 def info() -> None:
-    """Versions, devices, and the registered tasks, models and datasets."""
+    """The registered tasks and their models (at once: their declarations need no torch), then the versions,
+    devices and each task's built-in datasets (once torch has loaded)."""
+    from ocularis import __version__
+
+    console.print(f"ocularis {__version__} · python {platform.python_version()}")
+    table = Table("task", "inputs", "models")
+    for name in TASKS.names():
+        spec = TASKS.get(name)
+        table.add_row(name, spec.inputs.value, ", ".join(sorted(spec.models)) or "-")
+    console.print(table)
     import lightning
     import torch
     import torchvision
 
-    from ocularis import __version__
-
-    console.print(f"ocularis {__version__} · python {platform.python_version()} · torch {torch.__version__} · "
-                  f"torchvision {torchvision.__version__} · lightning {lightning.__version__}")
+    console.print(f"torch {torch.__version__} · torchvision {torchvision.__version__} · lightning "
+                  f"{lightning.__version__}")
     gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     console.print(f"devices: cpu ({torch.get_num_threads()} threads)" + "".join(f", cuda:{i} {n}"
                                                                             for i, n in enumerate(gpus)))
-    table = Table("task", "inputs", "models", "datasets")
+    datasets = Table("task", "built-in datasets")
     for name in TASKS.names():
-        spec = TASKS.get(name)
-        spec.task_class()  # a task's models and datasets register when its class is imported
-        table.add_row(name, spec.inputs.value, ", ".join(MODELS.names(task=name)),
-                      ", ".join(DATASETS.names(task=name)))
-    console.print(table)
+        TASKS.get(name).task_class()  # a task's datasets register when its class is imported
+        datasets.add_row(name, ", ".join(DATASETS.names(task=name)) or "-")
+    console.print(datasets)
 
 
 def data_convert(source: str = typer.Argument(..., help="data.yaml, COCO .json, VOC folder, Udacity .csv, or "

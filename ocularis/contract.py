@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from importlib import import_module
 
 from ocularis.config import GenerateOptions, PredictOptions
+from ocularis.registry import unknown_name
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,9 @@ class TaskSpec:
     implementation: str
     inputs: Inputs = Inputs.IMAGE
     commands: str = ""
+    # the model names the task registers, declared here too so that `train --model` is checked before torch loads
+    # (tests/test_every_task.py holds them equal to the registry); empty: not declared, checked by the registry only
+    models: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not issubclass(self.options, self.inputs.options):
@@ -92,6 +96,11 @@ class TaskSpec:
     def own_commands(self) -> dict:
         """The task's own CLI verbs, {name: Typer command}."""
         return dict(import_module(self.commands).COMMANDS) if self.commands else {}
+
+    def check_model(self, name: str) -> None:
+        """Refuse a model name this task does not declare, as the registry would, without importing torch."""
+        if self.models and name not in self.models:
+            raise unknown_name("model", name, sorted(self.models), self.name)
 
     def task_class(self) -> type:
         """The task's class (importing it, and with it torch)."""

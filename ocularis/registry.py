@@ -26,11 +26,7 @@ class Registry:
 
     def get(self, name: str, *, task: str = "") -> Any:
         if (task, name) not in self._entries:
-            known = self.names(task=task)
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            where = f" for task {task!r}" if task else ""
-            raise UnknownNameError(f"unknown {self.kind} {name!r}{where}; {hint}known: {', '.join(known)}")
+            raise unknown_name(self.kind, name, self.names(task=task), task)
         return self._entries[(task, name)]
 
     def names(self, *, task: str | None = None) -> list[str]:
@@ -51,3 +47,11 @@ MODELS = Registry("model")
 DATASETS = Registry("dataset")
 TASKS = Registry("task")  # name -> ocularis.contract.TaskSpec
 TOOLS = Registry("tool")  # name -> ocularis.contract.ToolSpec
+
+
+def unknown_name(kind: str, name: str, known: list[str], task: str = "") -> UnknownNameError:
+    """The one-line error for a name not among `known`, with the closest one to try."""
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    where = f" for task {task!r}" if task else ""
+    return UnknownNameError(f"unknown {kind} {name!r}{where}; {hint}known: {', '.join(known)}")

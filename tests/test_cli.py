@@ -47,20 +47,22 @@ def test_user_errors_are_one_line_with_exit_code_2(args, message, capsys):
 
 
 def test_simple_mistakes_fail_before_torch_loads(tmp_path):
-    """A mistyped option, a missing folder, checkpoint or input fails in a blink: before torch's seconds of imports."""
+    """A mistyped option or model name, a missing folder, checkpoint or input fails in a blink: before torch's
+    seconds of imports."""
     model = tmp_path / "best.ckpt"
     model.write_bytes(b"not read")
     script = ("import sys\nfrom ocularis.cli import main\n"
               f"for args in (['classify', 'train', '--data', 'no/such/folder'], ['classify', 'train', '--epoch', '3'],"
               f" ['classify', 'val', '--model', 'missing.ckpt'], ['detect', 'predict', '--model', {str(model)!r},"
-              " 'missing.png'], ['--version']):\n"
+              " 'missing.png'], ['classify', 'train', '--model', 'resnet19'], ['--version']):\n"
               "    try:\n        main(args)\n    except SystemExit as stop:\n        print('exit', stop.code)\n"
               "print('torch' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     *codes, version, version_code, torch_loaded = result.stdout.splitlines()
-    assert codes == ["exit 2"] * 4 and version.startswith("ocularis ") and version_code == "exit 0", result
+    assert codes == ["exit 2"] * 5 and version.startswith("ocularis ") and version_code == "exit 0", result
     assert torch_loaded == "False"
     assert "input missing.png does not exist" in result.stderr
+    assert "unknown model 'resnet19' for task 'classify'; did you mean 'resnet18'?" in result.stderr
 
 
 def test_help_answers_without_importing_torch():

@@ -28,7 +28,8 @@ RECORDS = {"simple_cnn": ModelRecord(simple_cnn), "lenet5": ModelRecord(lenet5),
 
 
 def register_classifiers(task: str) -> None:
-    """Every classifier network under `task` in the model registry (one line in each task that uses them)."""
+    """Every classifier network under `task` in the model registry (one line in each task that uses them); their
+    names are declared without torch in ocularis.models.names.CLASSIFIERS."""
     for name, record in RECORDS.items():
         MODELS.add(name, record, task=task)
 
