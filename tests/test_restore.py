@@ -6,6 +6,7 @@ by name."""
 import base64
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import onnxruntime
@@ -111,11 +112,14 @@ def test_espcn_trained_on_photos_beats_bicubic_on_set5(espcn):
 @needs_photos
 def test_the_upscale_verb_the_onnx_file_and_the_server_agree_on_any_size(espcn, tmp_path):
     low = SR / "Set14" / "image_SRF_3" / "img_005_SRF_3_LR.png"
-    out = cli("restore", "upscale", "--model", espcn / "best.ckpt", low, "--project", tmp_path / "out")
+    assert "saved to" not in cli("restore", "upscale", "--model", espcn / "best.ckpt", low)  # as predict: --save
+    out = cli("restore", "upscale", "--model", espcn / "best.ckpt", low, "--project", tmp_path / "out", "--save")
     assert "saved to" in out
     written = Image.open(next((tmp_path / "out" / "restore").glob("upscale*/0000_*[!e].png")))
     width, height = Image.open(low).size
     assert written.size == (width * 3, height * 3)
+    saved = json.loads(next((tmp_path / "out" / "restore").glob("upscale*/upscale.json")).read_text())[0]
+    assert Path(written.filename).name == saved["image_file"] and "image_png" not in saved  # files, not base64
 
     model = ocularis.load(espcn / "best.ckpt")
     exported = model.export("onnx", verify=True, data=str(SR / "Set14" / "image_SRF_3"))
@@ -187,7 +191,7 @@ def test_the_inpainting_autoencoder_learns_to_fill_holes(inpainter, tmp_path):
     mask = _holes(photo)
     Image.fromarray(mask).save(tmp_path / "holes.png")
     cli("restore", "inpaint", next(folder.iterdir()), "--mask", tmp_path / "holes.png", "--model", run / "best.ckpt",
-        "--project", tmp_path / "out")
+        "--project", tmp_path / "out", "--save")
     filled = np.asarray(Image.open(next((tmp_path / "out" / "restore").glob("inpaint*/0000_*[!e].png"))))
     outside = mask == 0
     assert np.array_equal(filled[outside], np.asarray(photo)[outside])  # known pixels are kept as they were

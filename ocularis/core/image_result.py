@@ -79,3 +79,8 @@ class Images(Result):
         folder.mkdir(parents=True, exist_ok=True)
         Image.fromarray(self.image).save(folder / f"{stem}.png")
         self.save(folder / f"{stem}_compare.png")
+
+    def saved_json(self, stem: str) -> dict[str, Any]:
+        """The JSON with the files save_to wrote in place of the base64 pictures."""
+        found = {k: v for k, v in self.to_json().items() if k not in ("image_png", "input_png")}
+        return {**found, "image_file": f"{stem}.png", "compare_file": f"{stem}_compare.png"}

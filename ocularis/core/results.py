@@ -62,6 +62,11 @@ class Result(ABC):
         """What `predict --save` writes for this result into `folder` (the picture; tasks may add files)."""
         self.save(folder / f"{stem}.png")
 
+    def saved_json(self, stem: str) -> dict[str, Any]:
+        """This result in --save's JSON, beside the files save_to wrote as `stem` (default: to_json(); a result
+        whose JSON carries pictures names the files instead)."""
+        return self.to_json()
+
 
 def results_table(results: Sequence[Result], width: int = SOURCE_WIDTH) -> Table:
     """The CLI's table of results: one row each, the source first (as `shown_sources` tells them apart), then
@@ -101,9 +106,10 @@ def _relative_to(source: str, folder: Path) -> str:
 
 def save_results(results: Sequence[Result], folder: Path, json_name: str) -> None:
     """What --save writes: each result's pictures (numbered, named after its input) and all of them as JSON."""
-    for number, result in enumerate(results):
-        result.save_to(folder, f"{number:04d}_{Path(result.source).stem}")
-    write_json(folder / json_name, [result.to_json() for result in results])
+    stems = [f"{number:04d}_{Path(result.source).stem}" for number, result in enumerate(results)]
+    for stem, result in zip(stems, results, strict=True):
+        result.save_to(folder, stem)
+    write_json(folder / json_name, [result.saved_json(stem) for stem, result in zip(stems, results, strict=True)])
 
 
 class Metrics(ABC):

@@ -15,7 +15,7 @@ console = Console(soft_wrap=True)
 
 def upscale(sources: list[str] = typer.Argument(..., help="photos or folders"),
             model: Path = typer.Option(..., help="a restore checkpoint (espcn or srcnn) or its exported file"),
-            save: bool = typer.Option(True, help="write each upscaled photo, and it beside its input"),
+            save: bool = typer.Option(False, help="write each upscaled photo, and it beside its input"),
             project: str = typer.Option("runs", help="folder that holds run folders")) -> None:
     """Make photos larger by the model's scale (luma by the network, colour by bicubic interpolation)."""
     _run(model, "upscale", sources, {}, save, project)
@@ -24,7 +24,7 @@ def upscale(sources: list[str] = typer.Argument(..., help="photos or folders"),
 def inpaint(photo: Path = typer.Argument(..., help="a photo with holes to fill"),
             mask: Path = typer.Option(..., help="an image of the photo's size: white (non-zero) where to fill"),
             model: Path = typer.Option(..., help="a restore checkpoint trained with --model inpaint"),
-            save: bool = typer.Option(True, help="write the filled photo, and it beside the holed one"),
+            save: bool = typer.Option(False, help="write the filled photo, and it beside the holed one"),
             project: str = typer.Option("runs", help="folder that holds run folders")) -> None:
     """Fill the masked parts of a photo from what surrounds them."""
     _run(model, "inpaint", [str(photo)], {"mask": str(mask)}, save, project)
