@@ -29,7 +29,6 @@ from torch.utils.data import Dataset
 
 from ocularis.config import PredictOptions, TrainConfig, build_config, to_dict
 from ocularis.contract import TaskSpec
-from ocularis.core.checkpoint import Parts, load_checkpoint, save_checkpoint
 from ocularis.core.devices import Load, best_device, use_threads
 from ocularis.core.meta import Pixels
 from ocularis.core.plots import plot_curves
@@ -39,15 +38,13 @@ from ocularis.core.video import VideoWriter, frame_rate, read_frames
 from ocularis.data.splits import pick_split, same_data
 from ocularis.data.transforms import eval_transform
 from ocularis.deploy.export import Exported, Graph, export_task
-from ocularis.deploy.runtime import OpenedModel, open_model
 from ocularis.deploy.timing import time_network
 from ocularis.engine.datamodule import TaskData
 from ocularis.engine.inside import LooksInside
 from ocularis.engine.module import TaskModule
+from ocularis.engine.persisted import Persisted
 from ocularis.engine.run import prepare_run_dir, train_module
-from ocularis.errors import CheckpointError, ConfigError, DataError
-
-BASE_META = ("task", "model", "config")  # what every saved model's metadata holds; tasks add `required_meta`
+from ocularis.errors import ConfigError, DataError
 
 
 @dataclass
@@ -98,7 +95,7 @@ class Stream:
         return results
 
 
-class Task(LooksInside, ABC):
+class Task(Persisted, LooksInside, ABC):
     """Base of Classifier, Detector ...: the constructor stores options only; weights come from fit() or load()."""
 
     spec: ClassVar[TaskSpec]  # name, summary, inputs, train config and predict options (ocularis.contract)
@@ -358,60 +355,7 @@ class Task(LooksInside, ABC):
             raise ConfigError(f"{self.meta['model']} cannot be exported: {refusal}")
         return export_task(self, format, path, **options)
 
-    # ---- persistence ------------------------------------------------------------------------------------------
-    def save(self, path: str | Path) -> Path:
-        self._require_network()
-        state = {k: v.detach().cpu() for k, v in self.network.state_dict().items()} if self.has_network else {}
-        return save_checkpoint(path, state, self.meta, self.parts())
-
-    def parts(self) -> Parts:
-        """Arrays and small text files the saved model holds beside the network's weights (default: none)."""
-        return Parts()
-
-    def load_parts(self, parts: Parts) -> None:
-        """Take back what `parts` saved, after `build` (default: nothing to take)."""
-        return None
-
-    @classmethod
-    def load(cls, path: str | Path) -> "Task":
-        """The task object from a checkpoint, or from an exported ONNX / TorchScript file (same results)."""
-        return cls.from_opened(path, open_model(path, cls.spec.name))
-
-    @classmethod
-    def from_opened(cls, path: str | Path, opened: OpenedModel) -> "Task":
-        """The task object from a model file that ocularis.deploy.runtime.open_model read (once)."""
-        meta = opened.meta
-        missing = [key for key in (*BASE_META, *cls.required_meta) if key not in meta]
-        if missing:
-            raise CheckpointError(f"{path} lacks the metadata {missing[0]!r}; pass a best.ckpt written by ocularis")
-        loaded = cls(model=meta["model"])
-        if set(Pixels.KEYS) <= set(cls.required_meta):  # a model that reads images through `pixels`
-            Pixels.of(meta, path)  # refused now, by name, rather than at the first image
-        loaded.meta, loaded.source = meta, Path(path)  # runtime_network may read the metadata
-        if opened.state_dict is None:
-            loaded.network = loaded.runtime_network(opened.graphs).eval()
-        elif cls.has_network:
-            loaded.network = cls.build(meta)
-            loaded.network.load_state_dict(opened.state_dict)
-            loaded.network.eval()
-        else:
-            loaded.network = cls.build(meta)
-        loaded.load_parts(opened.parts)
-        return loaded
-
-    def runtime_network(self, graphs: dict[str, Any]) -> Any:
-        """What infer() runs when the model is an exported file, from its graphs' runtimes (default: the one)."""
-        return graphs["network"]
-
     # ---- helpers ----------------------------------------------------------------------------------------------
-    def _restore(self, best: Path) -> None:
-        """The best epoch's weights and metadata back into this object."""
-        checkpoint = load_checkpoint(best, self.spec.name)
-        if self.has_network:
-            self.network.load_state_dict(checkpoint["state_dict"])
-        self.meta, self.source = checkpoint["ocularis"], best
-        self.load_parts(Parts.from_saved(checkpoint.get("parts")))
-
     def _data_config(self, data: str | None) -> tuple[TrainConfig, str]:
         """The training config for reading `data` (default: the training data); other data counts whole."""
         self._require_network()
