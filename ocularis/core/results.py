@@ -20,7 +20,7 @@ from rich.table import Column, Table
 
 from ocularis.core.runs import write_json
 
-SOURCE_WIDTH = 48  # characters of a source the CLI's table shows
+SOURCE_WIDTH = 32  # characters of a source the CLI's table shows: in 80 columns, the rest keep room for whole words
 
 
 class Result(ABC):
