@@ -16,9 +16,10 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from ocularis.config import fields_help, option_fields, parse_cli_options
+from ocularis.config import flag, option_fields, parse_cli_options
 from ocularis.contract import Inputs, TaskSpec
 from ocularis.core.paths import existing_inputs, existing_model
 from ocularis.core.results import results_table, save_results
@@ -87,8 +88,15 @@ def _article(word: str) -> str:
 
 
 def options_help(config: type) -> str:
-    return "Options:\n\n" + "\n\n".join(f"{name} (default {default}): {text}"
-                                          for name, default, text in fields_help(config))
+    """The train options as help lists them: flag, type or allowed values, default, what it does. The options are
+    read from the config class at run time (not declared to click), so they are listed here, markup escaped."""
+    lines = []
+    for field in option_fields(config):
+        kind = "|".join(field.choices) if field.choices else field.kind.__name__
+        if field.low is not None or field.high is not None:
+            kind += " " + "..".join("" if end is None else f"{end:g}" for end in (field.low, field.high))
+        lines.append(escape(f"{flag(field.name)} <{kind}> (default: {field.default}): {field.help}"))
+    return "Options:\n\n" + "\n\n".join(lines)
 
 
 def train_command(spec: TaskSpec) -> Callable:

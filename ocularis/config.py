@@ -71,16 +71,6 @@ class TrainConfig:
     progress: bool = option(True, "show progress: a bar on a terminal, one line per epoch in a log or pipe")
 
 
-def fields_help(cls: type) -> list[tuple[str, str, str]]:
-    """(option, default, help) for every field of a config class, for the CLI's help text."""
-    rows = []
-    for f in dataclasses.fields(cls):
-        choices = f.metadata.get("choices")
-        text = f.metadata.get("help", "") + (f" [{'|'.join(choices)}]" if choices else "")
-        rows.append((_flag(f.name), repr(f.default), text))
-    return rows
-
-
 def build_config(cls: type[C], overrides: dict[str, Any] | None = None, yaml_file: str | None = None) -> C:
     """Defaults of `cls`, then the YAML file, then `overrides`; every value converted and checked."""
     values: dict[str, Any] = {}
@@ -99,12 +89,12 @@ def build_config(cls: type[C], overrides: dict[str, Any] | None = None, yaml_fil
     for key, value in values.items():
         name = key.replace("-", "_")
         if name not in known:
-            flags = [_flag(k) for k in sorted(known)]
+            flags = [flag(k) for k in sorted(known)]
             # a flag the typed one begins (--clip: --clip-grad), else the closest spelling (--epcohs: --epochs)
-            close = [f for f in flags if f.startswith(_flag(name))] or difflib.get_close_matches(_flag(name), flags,
+            close = [f for f in flags if f.startswith(flag(name))] or difflib.get_close_matches(flag(name), flags,
                                                                                                  n=1)
             hint = f"did you mean {close[0]}? " if close else ""
-            raise ConfigError(f"unknown option {_flag(name)}; {hint}known: {', '.join(flags)}")
+            raise ConfigError(f"unknown option {flag(name)}; {hint}known: {', '.join(flags)}")
         picture = known[name].metadata.get("picture") and value is not None and not isinstance(value, str | Path)
         typed[name] = value if picture else _convert(name, value, hints[name])  # decoded pixels stay as they are
         _check_range(name, typed[name], known[name].metadata)
@@ -116,23 +106,23 @@ def names_a_path(value: str) -> bool:
     return "/" in value or "\\" in value or value.lower().endswith(LABEL_FILE_SUFFIXES)
 
 
-def _flag(name: str) -> str:
+def flag(name: str) -> str:
     """A config field as the CLI spells it: clip_grad -> --clip-grad."""
     return "--" + name.replace("_", "-")
 
 
 def _check_range(name: str, value: Any, metadata: dict[str, Any]) -> None:
-    flag = _flag(name)
+    spelled = flag(name)
     choices, low, high = metadata.get("choices"), metadata.get("low"), metadata.get("high")
     if choices and value not in choices:
-        raise ConfigError(f"{flag} {value!r} is not one of {', '.join(choices)}")
+        raise ConfigError(f"{spelled} {value!r} is not one of {', '.join(choices)}")
     if metadata.get("path") and isinstance(value, str) and names_a_path(value) and not Path(value).exists():
-        raise ConfigError(f"{flag} {value}: no such file or folder; {flag} takes {metadata['help']}")
+        raise ConfigError(f"{spelled} {value}: no such file or folder; {spelled} takes {metadata['help']}")
     if isinstance(value, int | float) and not isinstance(value, bool):
         if low is not None and value < low:
-            raise ConfigError(f"{flag} {value!r} is below its minimum, {low:g}")
+            raise ConfigError(f"{spelled} {value!r} is below its minimum, {low:g}")
         if high is not None and value > high:
-            raise ConfigError(f"{flag} {value!r} is above its maximum, {high:g}")
+            raise ConfigError(f"{spelled} {value!r} is above its maximum, {high:g}")
 
 
 @dataclass(frozen=True)

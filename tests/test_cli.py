@@ -75,7 +75,8 @@ def test_help_answers_without_importing_torch():
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "False False"
-    assert "--conf" in result.stdout and "--epochs" in result.stdout
+    assert "--conf" in result.stdout and "--epochs <int> (default: 10)" in result.stdout
+    assert "--optimizer <adamw|adam|sgd>" in result.stdout  # train's options show their allowed values
 
 
 def test_a_table_tells_its_inputs_apart_by_the_part_of_their_paths_that_differs(digits_model, tmp_path,
