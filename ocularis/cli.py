@@ -27,7 +27,7 @@ from ocularis.core.runs import new_run_dir, run_config, write_json
 from ocularis.data.formats import BOX_FORMATS, MASK_FORMATS
 from ocularis.errors import OcularisError
 from ocularis.explain import DATA_METHODS, IMAGE_METHODS, TARGET_HELP
-from ocularis.registry import DATASETS, TASKS, TOOLS
+from ocularis.registry import TASKS, TOOLS
 from ocularis.tasks import BUILTIN  # noqa: F401  (importing the package registers the built-in tasks)
 
 console = Console(soft_wrap=True)  # long lines stay whole for pipes and logs
@@ -103,6 +103,7 @@ def train_command(spec: TaskSpec) -> Callable:
     def train(ctx: typer.Context, cfg: str = typer.Option(None, help="YAML file of options")) -> None:
         config = run_config(spec.config, parse_cli_options(ctx.args), yaml_file=cfg)  # checked before any work
         spec.check_model(config.model)  # before torch loads
+        spec.check_data(config.data)
         run = spec.task_class()().fit_config(config)
         if run is None:  # a DDP worker process: rank 0 reports
             return
@@ -120,6 +121,7 @@ def val_command(spec: TaskSpec) -> Callable:
             data: str = typer.Option(None, help="dataset (default: the training data)"),
             split: str = typer.Option("test", help="train, val or test")) -> None:
         existing_model(model)  # before torch loads
+        spec.check_data(data)
         from ocularis.api import load
 
         metrics = load(model, spec.name).evaluate(data, split=split)
@@ -297,15 +299,15 @@ def serve(model: list[str] = typer.Option(None, help="checkpoint or exported fil
 
 
 def info() -> None:
-    """The registered tasks and their models (at once: their declarations need no torch), then the versions,
-    devices and each task's built-in datasets (once torch has loaded)."""
+    """The registered tasks, their models and built-in datasets (at once: their declarations need no torch), then
+    the versions and devices (once torch has loaded)."""
     from ocularis import __version__
 
     console.print(f"ocularis {__version__} · python {platform.python_version()}")
-    table = Table("task", "inputs", "models")
+    table = Table("task", "inputs", "models", "built-in datasets")
     for name in TASKS.names():
         spec = TASKS.get(name)
-        table.add_row(name, spec.inputs.value, ", ".join(sorted(spec.models)) or "-")
+        table.add_row(name, spec.inputs.value, ", ".join(sorted(spec.models)) or "-", ", ".join(spec.datasets) or "-")
     console.print(table)
     import lightning
     import torch
@@ -316,11 +318,6 @@ def info() -> None:
     gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     console.print(f"devices: cpu ({torch.get_num_threads()} threads)" + "".join(f", cuda:{i} {n}"
                                                                             for i, n in enumerate(gpus)))
-    datasets = Table("task", "built-in datasets")
-    for name in TASKS.names():
-        TASKS.get(name).task_class()  # a task's datasets register when its class is imported
-        datasets.add_row(name, ", ".join(DATASETS.names(task=name)) or "-")
-    console.print(datasets)
 
 
 def data_convert(source: str = typer.Argument(..., help="data.yaml, COCO .json, VOC folder, Udacity .csv, or "

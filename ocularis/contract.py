@@ -5,10 +5,12 @@ contract (training, prediction, persistence, export, explanation hooks) is the b
 ARCHITECTURE.md shows both halves and which members each task uses.
 """
 
+import difflib
 from dataclasses import dataclass
 from importlib import import_module
+from pathlib import Path
 
-from ocularis.config import GenerateOptions, PredictOptions
+from ocularis.config import ConfigError, GenerateOptions, PredictOptions, names_a_path
 from ocularis.registry import unknown_name
 
 
@@ -87,6 +89,7 @@ class TaskSpec:
     # the model names the task registers, declared here too so that `train --model` is checked before torch loads
     # (tests/test_every_task.py holds them equal to the registry); empty: not declared, checked by the registry only
     models: tuple[str, ...] = ()
+    datasets: tuple[str, ...] = ()  # its built-in datasets' names, checked alike (a task may have none)
 
     def __post_init__(self) -> None:
         if not issubclass(self.options, self.inputs.options):
@@ -101,6 +104,16 @@ class TaskSpec:
         """Refuse a model name this task does not declare, as the registry would, without importing torch."""
         if self.models and name not in self.models:
             raise unknown_name("model", name, sorted(self.models), self.name)
+
+    def check_data(self, data: str | None) -> None:
+        """Refuse a --data that is neither a file or folder nor one of the task's built-in datasets, before torch
+        loads (a value that reads as a path is checked with the options)."""
+        if not data or names_a_path(data) or Path(data).exists() or data in self.datasets:
+            return
+        close = difflib.get_close_matches(data, self.datasets, n=1)
+        known = f"{'did you mean ' + repr(close[0]) + '? ' if close else ''}built-in: {', '.join(self.datasets)}" \
+            if self.datasets else f"the {self.name} task has no built-in dataset"
+        raise ConfigError(f"--data {data}: no such file or folder, nor a built-in dataset; {known}")
 
     def task_class(self) -> type:
         """The task's class (importing it, and with it torch)."""

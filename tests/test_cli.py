@@ -30,7 +30,7 @@ def test_train_val_predict(shape_folder, capsys):
 
 @pytest.mark.parametrize("args, message", [
     (["classify", "train", "--data", "no/such/folder"], "--data no/such/folder: no such file or folder"),
-    (["classify", "train", "--data", "no_such_dataset"], "no such folder, CSV file or built-in dataset"),
+    (["classify", "train", "--data", "no_such_dataset"], "nor a built-in dataset; built-in: digits"),
     (["classify", "train", "--epoch", "3"], "unknown option --epoch; did you mean --epochs?"),
     (["classify", "train", "--clip", "3"], "did you mean --clip-grad?"),
     (["classify", "train", "--model", "resnet19"], "unknown model 'resnet19'"),
@@ -54,15 +54,17 @@ def test_simple_mistakes_fail_before_torch_loads(tmp_path):
     script = ("import sys\nfrom ocularis.cli import main\n"
               f"for args in (['classify', 'train', '--data', 'no/such/folder'], ['classify', 'train', '--epoch', '3'],"
               f" ['classify', 'val', '--model', 'missing.ckpt'], ['detect', 'predict', '--model', {str(model)!r},"
-              " 'missing.png'], ['classify', 'train', '--model', 'resnet19'], ['--version']):\n"
+              " 'missing.png'], ['classify', 'train', '--model', 'resnet19'], ['segment', 'train', '--data', 'shape'],"
+              " ['--version']):\n"
               "    try:\n        main(args)\n    except SystemExit as stop:\n        print('exit', stop.code)\n"
               "print('torch' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     *codes, version, version_code, torch_loaded = result.stdout.splitlines()
-    assert codes == ["exit 2"] * 5 and version.startswith("ocularis ") and version_code == "exit 0", result
+    assert codes == ["exit 2"] * 6 and version.startswith("ocularis ") and version_code == "exit 0", result
     assert torch_loaded == "False"
     assert "input missing.png does not exist" in result.stderr
     assert "unknown model 'resnet19' for task 'classify'; did you mean 'resnet18'?" in result.stderr
+    assert "--data shape: no such file or folder, nor a built-in dataset; did you mean 'shapes'?" in result.stderr
 
 
 def test_help_answers_without_importing_torch():

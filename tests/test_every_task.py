@@ -15,7 +15,7 @@ from PIL import Image
 
 import ocularis
 from ocularis.data.shapes import draw_scene
-from ocularis.registry import MODELS, TASKS
+from ocularis.registry import DATASETS, MODELS, TASKS
 from ocularis.serve.app import create_app
 from ocularis.tasks import BUILTIN
 from tests.conftest import ASSETS, write_digit_images
@@ -87,8 +87,9 @@ def test_the_task_class_and_its_result_are_part_of_the_package(name):
     for exported in (task_class, task_class.result_type):
         assert exported.__name__ in ocularis.__all__ and getattr(ocularis, exported.__name__) is exported
     assert task_class.spec is TASKS.get(name)
-    # the names the CLI checks before torch loads are the models the task registers
+    # the names the CLI checks before torch loads are the models and built-in datasets the task registers
     assert sorted(task_class.spec.models) == MODELS.names(task=name)
+    assert sorted(task_class.spec.datasets) == DATASETS.names(task=name)
 
 
 def test_a_saved_model_loads_back_to_the_same_predictions(fitted, tmp_path):

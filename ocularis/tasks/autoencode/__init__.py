@@ -8,6 +8,6 @@ from ocularis.tasks.autoencode.config import AutoencodeConfig, AutoencodeOptions
 SPEC = TaskSpec("autoencode", "Autoencoders: reconstruct, denoise, encode, spot outliers; VAEs sample and draw "
                 "their latent manifold.", AutoencodeConfig, AutoencodeOptions,
                 "ocularis.tasks.autoencode.task:AutoEncoder", commands="ocularis.tasks.autoencode.commands",
-                models=("dense", "sparse", "deep", "conv", "denoising", "lstm", "vae"))
+                models=("dense", "sparse", "deep", "conv", "denoising", "lstm", "vae"), datasets=("digits", "shapes"))
 
 __all__ = ["SPEC", "AutoencodeConfig", "AutoencodeOptions"]

@@ -5,6 +5,6 @@ from ocularis.models.names import CLASSIFIERS
 from ocularis.tasks.classify.config import ClassifyConfig, ClassifyOptions
 
 SPEC = TaskSpec("classify", "Image classification (single- and multi-label).", ClassifyConfig, ClassifyOptions,
-                "ocularis.tasks.classify.task:Classifier", models=CLASSIFIERS)
+                "ocularis.tasks.classify.task:Classifier", models=CLASSIFIERS, datasets=("digits", "shapes"))
 
 __all__ = ["SPEC", "ClassifyConfig", "ClassifyOptions"]

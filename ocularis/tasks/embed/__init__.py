@@ -7,6 +7,6 @@ from ocularis.tasks.embed.config import EmbedConfig, EmbedOptions
 
 SPEC = TaskSpec("embed", "Image embeddings: metric learning, search, verification and clustering.", EmbedConfig,
                 EmbedOptions, "ocularis.tasks.embed.task:Embedder", commands="ocularis.tasks.embed.commands",
-                models=CLASSIFIERS)
+                models=CLASSIFIERS, datasets=("digits", "shapes"))
 
 __all__ = ["SPEC", "EmbedConfig", "EmbedOptions"]
