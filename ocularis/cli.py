@@ -261,10 +261,7 @@ def explain(method: str = typer.Argument(..., help=f"per image: {', '.join(IMAGE
     console.print(results_table(results))
     if save:
         folder = new_run_dir(project, "explain", method)
-        for index, result in enumerate(results):
-            result.save_to(folder, f"{index:04d}_{Path(result.source).stem}")
-        write_json(folder / "explanations.json", [{k: v for k, v in r.to_json().items() if k != "image"}
-                                                  for r in results])
+        save_results(results, folder, "explanations.json")
         console.print(f"saved to {folder}")
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from lightning.pytorch.callbacks.progress.tqdm_progress import Tqdm
 
-from ocularis.core.results import SOURCE_WIDTH
+from ocularis.core.results import SOURCE_WIDTH, saved_stems
 from tests.conftest import main, write_digit_images
 
 
@@ -79,6 +79,12 @@ def test_help_answers_without_importing_torch():
     assert result.stdout.strip().splitlines()[-1] == "False False"
     assert "--conf" in result.stdout and "--epochs <int> (default: 10)" in result.stdout
     assert "--optimizer <adamw|adam|sgd>" in result.stdout  # train's options show their allowed values
+
+
+def test_saved_files_are_named_after_their_inputs():
+    assert saved_stems(["/photos/s5/1.pgm", "/photos/s6/1.pgm", "/photos/s6/1.pgm"]) == ["s5_1", "s6_1", "s6_1_2"]
+    assert saved_stems(["/photos/a.png|/photos/b.png", "/photos/a.png|/photos/c.png"]) == ["a-b", "a-c"]
+    assert saved_stems(["cat.jpg"]) == ["cat"] and saved_stems(["seed5", "seed6"]) == ["seed5", "seed6"]
 
 
 def test_a_table_tells_its_inputs_apart_by_the_part_of_their_paths_that_differs(digits_model, tmp_path,

@@ -170,7 +170,7 @@ def test_the_explain_command_saves_heat_maps_and_a_robustness_report(digits, dig
     shown = cli("gradcam", str(tmp_path / "digit.png"), "--save")
     assert shown.returncode == 0, shown.stderr
     saved = json.loads((tmp_path / "runs" / "explain" / "gradcam" / "explanations.json").read_text())
-    assert saved[0]["method"] == "gradcam" and (tmp_path / "runs" / "explain" / "gradcam" / "0000_digit.png").is_file()
+    assert saved[0]["method"] == "gradcam" and (tmp_path / "runs" / "explain" / "gradcam" / "digit.png").is_file()
     report = cli("robustness", "--limit", "40")
     assert report.returncode == 0, report.stderr
     numbers = json.loads((tmp_path / "runs" / "explain" / "robustness" / "report.json").read_text())

@@ -43,10 +43,13 @@ def face_model(tmp_path_factory) -> Path:
 
 
 def test_detect_and_align_find_the_orl_faces(tmp_path):
-    shown = cli("faces", "detect", ORL / "s5", "--save")
-    assert "10 of 10 photos have a face" in shown
-    found = json.loads(next((tmp_path / "runs/faces").glob("detect*/faces.json")).read_text())
+    shown = cli("faces", "detect", ORL / "s5", ORL / "s6" / "1.pgm", "--save")
+    assert "11 of 11 photos have a face" in shown
+    saved = next((tmp_path / "runs/faces").glob("detect*"))
+    found = json.loads((saved / "faces.json").read_text())
     assert all(len(photo["faces"]) == 1 for photo in found)
+    # each picture is named after its photo's folder and name below the folder they share
+    assert {p.name for p in saved.glob("*.png")} == {f"s5_{n}.png" for n in range(1, 11)} | {"s6_1.png"}
     aligned = cli("faces", "align", ORL / "s5", ORL / "s6", "--out", tmp_path / "aligned", "--size", "64")
     assert "20 aligned faces written" in aligned
     assert len(list((tmp_path / "aligned").glob("s[56]/*.png"))) == 20  # each folder's faces under its name

@@ -115,7 +115,7 @@ def test_the_upscale_verb_the_onnx_file_and_the_server_agree_on_any_size(espcn, 
     assert "saved to" not in cli("restore", "upscale", "--model", espcn / "best.ckpt", low)  # as predict: --save
     out = cli("restore", "upscale", "--model", espcn / "best.ckpt", low, "--project", tmp_path / "out", "--save")
     assert "saved to" in out
-    written = Image.open(next((tmp_path / "out" / "restore").glob("upscale*/0000_*[!e].png")))
+    written = Image.open(next((tmp_path / "out" / "restore").glob("upscale*/*[!e].png")))
     width, height = Image.open(low).size
     assert written.size == (width * 3, height * 3)
     saved = json.loads(next((tmp_path / "out" / "restore").glob("upscale*/upscale.json")).read_text())[0]
@@ -192,7 +192,7 @@ def test_the_inpainting_autoencoder_learns_to_fill_holes(inpainter, tmp_path):
     Image.fromarray(mask).save(tmp_path / "holes.png")
     cli("restore", "inpaint", next(folder.iterdir()), "--mask", tmp_path / "holes.png", "--model", run / "best.ckpt",
         "--project", tmp_path / "out", "--save")
-    filled = np.asarray(Image.open(next((tmp_path / "out" / "restore").glob("inpaint*/0000_*[!e].png"))))
+    filled = np.asarray(Image.open(next((tmp_path / "out" / "restore").glob("inpaint*/*[!e].png"))))
     outside = mask == 0
     assert np.array_equal(filled[outside], np.asarray(photo)[outside])  # known pixels are kept as they were
     in_python = model.predict([photo], mask=Image.fromarray(mask))[0].image  # a mask in memory: the same fill

@@ -162,7 +162,7 @@ def test_cli_val_and_tiled_predict(unet_run, tmp_path, monkeypatch):
     Image.fromarray(big).save(tmp_path / "big.png")
     cli("segment", "predict", "--model", checkpoint, tmp_path / "big.png", "--save", "--tile", "64", "--overlap", "16")
     saved = tmp_path / "runs/segment/predict"
-    assert Image.open(saved / "masks" / "0000_big.png").size == (256, 128)
+    assert Image.open(saved / "masks" / "big.png").size == (256, 128)
 
 
 CANVAS_SUM = """(() => { const c = document.getElementById('canvas');

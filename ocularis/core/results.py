@@ -9,6 +9,7 @@ fields). No entry point reaches into a model's raw tensors.
 import os
 import sys
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -105,11 +106,31 @@ def _relative_to(source: str, folder: Path) -> str:
 
 
 def save_results(results: Sequence[Result], folder: Path, json_name: str) -> None:
-    """What --save writes: each result's pictures (numbered, named after its input) and all of them as JSON."""
-    stems = [f"{number:04d}_{Path(result.source).stem}" for number, result in enumerate(results)]
+    """What --save writes: each result's pictures (named after its input, `saved_stems`) and all of them as JSON."""
+    stems = saved_stems([result.source for result in results])
     for stem, result in zip(stems, results, strict=True):
         result.save_to(folder, stem)
     write_json(folder / json_name, [result.saved_json(stem) for stem, result in zip(stems, results, strict=True)])
+
+
+def saved_stems(sources: Sequence[str]) -> list[str]:
+    """The file stems --save names results by: each source's path below the folder all of them share, its folders
+    joined by "_" and its suffix dropped (s5/1.pgm and s6/1.pgm -> s5_1 and s6_1; a pair's two paths joined by
+    "-"); a stem met again gets _2, _3 ... Sources that are not files (a generator's seed5) keep their name."""
+    parts = [[Path(part) for part in source.split("|")] for source in sources]
+    folders = {str(path.parent) for pair in parts for path in pair}
+    try:
+        shared = Path(os.path.commonpath(folders)) if folders else Path()
+    except ValueError:  # absolute and relative paths mixed: no folder is shared
+        shared = Path()
+    stems, seen = [], Counter()
+    for pair in parts:
+        names = [(path.relative_to(shared) if path.is_relative_to(shared) else Path(path.name)).with_suffix("")
+                 for path in pair]
+        stem = "-".join("_".join(name.parts) for name in names)
+        seen[stem] += 1
+        stems.append(stem if seen[stem] == 1 else f"{stem}_{seen[stem]}")
+    return stems
 
 
 class Metrics(ABC):

@@ -66,9 +66,15 @@ class Explanation(Result):
     def to_json(self) -> dict[str, Any]:
         buffer = io.BytesIO()
         Image.fromarray(self.plot()).save(buffer, format="PNG")
+        return {**self._described(), "image": "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()}
+
+    def saved_json(self, stem: str) -> dict[str, Any]:
+        """The JSON with the picture save_to wrote in place of the base64 one."""
+        return {**self._described(), "image_file": f"{stem}.png"}
+
+    def _described(self) -> dict[str, Any]:
         return {"source": self.source, "method": self.method, "target": self.target, "score": self.score,
-                "box": self.box, "numbers": self.numbers,
-                "image": "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()}
+                "box": self.box, "numbers": self.numbers}
 
     def row(self) -> dict[str, str]:
         numbers = "  ".join(f"{k} {v:.3g}" for k, v in self.numbers.items())
