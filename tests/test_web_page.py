@@ -45,6 +45,26 @@ def test_the_explain_toggle_shows_a_heat_map_beside_the_prediction(digits_model,
 
 
 @needs_browser
+def test_a_long_option_name_keeps_clear_of_its_slider(digits_model):
+    """The page lays out whatever options a model lists; an instance segmenter's mask_threshold is the longest."""
+    with page_at(create_app(load_models([str(digits_model)]))) as page:
+        def with_a_long_option(route):
+            listed = route.fetch().json()
+            listed[0]["options"].append({**listed[0]["options"][0], "name": "mask_threshold", "query": "mask_threshold",
+                                         "type": "float", "low": 0.0, "high": 1.0, "default": 0.5, "choices": []})
+            route.fulfill(json=listed)
+
+        page.route("**/v1/models", with_a_long_option)
+        page.reload()
+        page.wait_for_selector("#option-mask_threshold", state="attached")
+        for label in page.locator("#controls label").all():
+            text_end, control_start = label.evaluate(
+                "l => { const r = document.createRange(); r.selectNodeContents(l);"
+                " return [r.getBoundingClientRect().right, l.nextElementSibling.getBoundingClientRect().left]; }")
+            assert text_end < control_start, (label.inner_text(), text_end, control_start)
+
+
+@needs_browser
 def test_the_api_page_renders_its_routes_with_no_network_beyond_the_server(digits_model):
     """/docs draws Swagger UI from files the package ships: every request the page makes goes to the server."""
     with page_at(create_app(load_models([str(digits_model)]))) as page:
