@@ -304,7 +304,8 @@ def info() -> None:
     table = Table("task", "inputs", "models", "built-in datasets")
     for name in TASKS.names():
         spec = TASKS.get(name)
-        table.add_row(name, spec.inputs.value, ", ".join(sorted(spec.models)) or "-", ", ".join(spec.datasets) or "-")
+        table.add_row(name, spec.inputs.value, ", ".join(sorted(spec.models)) or "-",
+                      ", ".join(spec.datasets or ()) or "-")
     console.print(table)
     import lightning
     import torch

@@ -71,6 +71,17 @@ class TrainConfig:
     progress: bool = option(True, "show progress: a bar on a terminal, one line per epoch in a log or pipe")
 
 
+# what only gradient training reads: a task that learns by a fit (OpenCV or scikit-learn state) refuses them
+GRADIENT_OPTIONS = ("epochs", "fraction", "lr", "weight_decay", "optimizer", "scheduler", "clip_grad", "patience",
+                    "precision", "resume")
+
+
+def changed_options(config: Any, names: tuple[str, ...]) -> list[str]:
+    """Those of `names` that `config` sets away from their defaults, spelled as the CLI spells them."""
+    defaults = {f.name: f.default for f in dataclasses.fields(config)}
+    return [flag(name) for name in names if name in defaults and getattr(config, name) != defaults[name]]
+
+
 def build_config(cls: type[C], overrides: dict[str, Any] | None = None, yaml_file: str | None = None) -> C:
     """Defaults of `cls`, then the YAML file, then `overrides`; every value converted and checked."""
     values: dict[str, Any] = {}

@@ -89,7 +89,8 @@ class TaskSpec:
     # the model names the task registers, declared here too so that `train --model` is checked before torch loads
     # (tests/test_every_task.py holds them equal to the registry); empty: not declared, checked by the registry only
     models: tuple[str, ...] = ()
-    datasets: tuple[str, ...] = ()  # its built-in datasets' names, checked alike (a task may have none)
+    # its built-in datasets' names, checked alike; () declares none; None: not declared, left to the task's reader
+    datasets: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if not issubclass(self.options, self.inputs.options):
@@ -108,7 +109,7 @@ class TaskSpec:
     def check_data(self, data: str | None) -> None:
         """Refuse a --data that is neither a file or folder nor one of the task's built-in datasets, before torch
         loads (a value that reads as a path is checked with the options)."""
-        if not data or names_a_path(data) or Path(data).exists() or data in self.datasets:
+        if self.datasets is None or not data or names_a_path(data) or Path(data).exists() or data in self.datasets:
             return
         close = difflib.get_close_matches(data, self.datasets, n=1)
         known = f"{'did you mean ' + repr(close[0]) + '? ' if close else ''}built-in: {', '.join(self.datasets)}" \

@@ -194,3 +194,9 @@ def test_a_fit_task_trains_saves_its_parts_without_pickle_and_loads_back(trained
 def test_a_task_that_does_not_learn_refuses_to_train(trained, capsys):
     code, _, err = main(capsys, "fixed", "train", "--project", trained)
     assert code == 2 and "a fixed model is not trained" in err
+
+
+def test_a_fit_task_refuses_the_options_only_gradient_training_reads(trained, capsys):
+    code, _, err = main(capsys, "clusters", "train", "--project", trained, "--fraction", "0.5", "--epochs", "3")
+    assert code == 2 and "--epochs, --fraction: a clusters model is fitted in one pass" in err
+    assert len(err.strip().splitlines()) == 1

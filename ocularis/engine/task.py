@@ -27,7 +27,7 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import Dataset
 
-from ocularis.config import PredictOptions, TrainConfig, build_config, to_dict
+from ocularis.config import GRADIENT_OPTIONS, PredictOptions, TrainConfig, build_config, changed_options, to_dict
 from ocularis.contract import TaskSpec
 from ocularis.core.devices import Load, best_device, use_threads
 from ocularis.core.meta import Pixels
@@ -170,6 +170,9 @@ class Task(Persisted, LooksInside, ABC):
         if self.learns_by == "none":
             raise ConfigError(f"a {self.spec.name} model is not trained: load it with ocularis.load or build it "
                               f"with {type(self).__name__}(...)")
+        if self.learns_by == "fit" and (given := changed_options(config, GRADIENT_OPTIONS)):
+            raise ConfigError(f"{', '.join(given)}: a {self.spec.name} model is fitted in one pass over its training "
+                              f"data, not by gradient steps; leave {'it' if len(given) == 1 else 'them'} out")
         L.seed_everything(config.seed, workers=True, verbose=False)
         devices = int(config.devices) if config.devices.isdigit() else 1
         use_threads(config.threads, config.workers, devices if config.accelerator == "cpu" else 1)

@@ -7,6 +7,6 @@ from ocularis.tasks.landmarks.config import LandmarksConfig, LandmarksOptions
 
 SPEC = TaskSpec("landmarks", "Landmarks and attributes: named points (eyes, nose, mouth) and attributes (gender, "
                 "smile, glasses) from one multi-task network.", LandmarksConfig, LandmarksOptions,
-                "ocularis.tasks.landmarks.task:LandmarkModel", models=CLASSIFIERS)
+                "ocularis.tasks.landmarks.task:LandmarkModel", models=CLASSIFIERS, datasets=())
 
 __all__ = ["SPEC", "LandmarksConfig", "LandmarksOptions"]

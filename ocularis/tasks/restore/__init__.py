@@ -6,6 +6,7 @@ from ocularis.tasks.restore.config import RestoreConfig, RestoreOptions
 
 SPEC = TaskSpec("restore", "Restoration: super-resolution (SRCNN, ESPCN) and inpainting, trained on your photos.",
                 RestoreConfig, RestoreOptions, "ocularis.tasks.restore.task:Restorer",
-                commands="ocularis.tasks.restore.commands", models=("espcn", "srcnn", "inpaint"))
+                commands="ocularis.tasks.restore.commands", models=("espcn", "srcnn", "inpaint"),
+                datasets=())
 
 __all__ = ["SPEC", "RestoreConfig", "RestoreOptions"]
