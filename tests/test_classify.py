@@ -79,6 +79,12 @@ def test_a_checkpoint_of_another_task_is_refused(tmp_path, digits_run):
     torch.save(saved, tmp_path / "wrong.ckpt")
     with pytest.raises(CheckpointError, match=r"wrong.ckpt has mean \[0.5, 0.5, 0.5\] .* for 1 channel"):
         ocularis.load(tmp_path / "wrong.ckpt")
+    saved = torch.load(run.best, weights_only=True)  # each task's declared metadata type: classes are names
+    saved["ocularis"]["classes"] = "0123456789"
+    torch.save(saved, tmp_path / "classes.ckpt")
+    with pytest.raises(CheckpointError, match=r"classes.ckpt holds the metadata classes='0123456789', not the "
+                                              r"list\[str\] a model of its task saves"):
+        ocularis.load(tmp_path / "classes.ckpt")
 
 
 def test_multi_label_csv_learns_every_label_of_a_digit(tmp_path):

@@ -22,6 +22,7 @@ import ocularis
 from ocularis.cli import build_app
 from ocularis.config import PredictOptions, TrainConfig, option
 from ocularis.contract import TaskSpec
+from ocularis.core.meta import Pixels
 from ocularis.core.results import Metrics, Result
 from ocularis.data.builtin import digits
 from ocularis.data.dataset import load_pil
@@ -155,7 +156,7 @@ def tiny_network() -> nn.Module:
 
 class Brightness(Task):
     spec, result_type = BRIGHTNESS, Bright
-    required_meta = ("channels", "imgsz", "mean", "std")
+    meta_type = Pixels
 
     @staticmethod
     def build(meta: dict) -> nn.Module:

@@ -1,6 +1,10 @@
-"""Typed views of a saved model's metadata: what the engine reads of every image model, checked once when the model
-loads, so a checkpoint missing a key or holding the wrong type is refused by name instead of failing deep inside."""
+"""Typed declarations of a saved model's metadata: each task declares its own as a dataclass (`Task.meta_type`),
+checked once when the model loads, so a checkpoint missing a key or holding the wrong type is refused by name instead
+of failing deep inside; `Pixels` is what the engine reads of every image model."""
 
+import dataclasses
+import types
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,3 +44,42 @@ class Pixels:
     def mode(self) -> str:
         """The PIL mode images are converted to."""
         return "L" if self.channels == 1 else "RGB"
+
+
+def check_meta(kind: type | None, meta: dict[str, Any], source: str | Path) -> None:
+    """Refuse `meta` (of the model at `source`) unless it holds every field of the dataclass `kind` (None: none
+    beyond task, model and config) with a value of the field's type; the pixel keys of a `Pixels` kind are checked
+    further, as `Pixels.of` reads them."""
+    hints = typing.get_type_hints(kind) if kind else {}
+    declared = {field.name: hints[field.name] for field in dataclasses.fields(kind)} if kind else {}
+    for name, hint in {"task": str, "model": str, "config": dict, **declared}.items():
+        if name not in meta:
+            raise CheckpointError(f"{source} lacks the metadata {name!r}; pass a best.ckpt written by ocularis")
+        if not _fits(meta[name], hint):
+            raise CheckpointError(f"{source} holds the metadata {name}={meta[name]!r:.60}, not the {_spelled(hint)} "
+                                  "a model of its task saves; pass a best.ckpt written by ocularis")
+    if kind and issubclass(kind, Pixels):
+        Pixels.of(meta, source)
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    """Whether a saved value (plain Python, as torch.load(weights_only=True) gives it) is of the declared type; a list
+    stands for a tuple and an int for a float, as saving and YAML make them."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, arg) for arg in args)
+    if hint is Any:
+        return True
+    if hint is type(None):
+        return value is None
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if origin in (list, tuple):
+        return isinstance(value, list | tuple) and all(_fits(item, args[0]) for item in value)
+    return isinstance(value, origin or hint)
+
+
+def _spelled(hint: Any) -> str:
+    return str(hint).replace("typing.", "") if typing.get_args(hint) else getattr(hint, "__name__", str(hint))

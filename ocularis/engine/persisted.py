@@ -1,20 +1,17 @@
 """How a model is kept: saved as one checkpoint (metadata, a network's weights, its other parts) and loaded back from
-it or from an exported file. `Task` inherits these; a task declares what loading needs (`build`, `required_meta`,
+it or from an exported file. `Task` inherits these; a task declares what loading needs (`build`, `meta_type`,
 `has_network`) and may keep parts beside its network (`parts` / `load_parts`)."""
 
 from pathlib import Path
 from typing import Any
 
 from ocularis.core.checkpoint import Parts, load_checkpoint, save_checkpoint
-from ocularis.core.meta import Pixels
+from ocularis.core.meta import check_meta
 from ocularis.deploy.runtime import OpenedModel, open_model
-from ocularis.errors import CheckpointError
-
-BASE_META = ("task", "model", "config")  # what every saved model's metadata holds; tasks add `required_meta`
 
 
 class Persisted:
-    """The saving and loading of every Task (a mixin: spec, build, required_meta, has_network, meta, network and
+    """The saving and loading of every Task (a mixin: spec, build, meta_type, has_network, meta, network and
     _require_network are the Task's)."""
 
     def save(self, path: str | Path) -> Path:
@@ -39,12 +36,8 @@ class Persisted:
     def from_opened(cls, path: str | Path, opened: OpenedModel) -> "Persisted":
         """The task object from a model file that ocularis.deploy.runtime.open_model read (once)."""
         meta = opened.meta
-        missing = [key for key in (*BASE_META, *cls.required_meta) if key not in meta]
-        if missing:
-            raise CheckpointError(f"{path} lacks the metadata {missing[0]!r}; pass a best.ckpt written by ocularis")
+        check_meta(cls.meta_type, meta, path)  # refused now, by name, rather than at the first image
         loaded = cls(model=meta["model"])
-        if set(Pixels.KEYS) <= set(cls.required_meta):  # a model that reads images through `pixels`
-            Pixels.of(meta, path)  # refused now, by name, rather than at the first image
         loaded.meta, loaded.source = meta, Path(path)  # runtime_network may read the metadata
         if opened.state_dict is None:
             loaded.network = loaded.runtime_network(opened.graphs).eval()

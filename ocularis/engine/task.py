@@ -100,7 +100,9 @@ class Task(Persisted, LooksInside, ABC):
 
     spec: ClassVar[TaskSpec]  # name, summary, inputs, train config and predict options (ocularis.contract)
     result_type: ClassVar[type[Result]]  # one per input: to_json + schema, row, plot, save_to, page renderer
-    required_meta: ClassVar[tuple[str, ...]] = ()  # metadata keys beyond BASE_META that `build` needs
+    # the metadata a saved model holds beyond task, model and config: a dataclass whose fields `build` and the task
+    # read (core.meta.check_meta holds a checkpoint to it on load; a Pixels subclass for a model of images)
+    meta_type: ClassVar[type | None] = None
     # How a model of the task learns: "gradients" (the Lightning loop over `training_module`), "fit" (its own
     # `train`: OpenCV or scikit-learn state, saved as `parts`) or "none" (a fixed pipeline `build` makes; never
     # trained). And whether `network` is a torch module whose weights are saved; without one, `build` makes the

@@ -2,6 +2,7 @@
 to reproduce their inputs without labels; used to reconstruct, denoise, encode (the code is a search feature),
 spot outliers by their reconstruction error, and (VAEs) sample and draw their latent manifold."""
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ocularis.core.image_result import Images
+from ocularis.core.meta import Pixels
 from ocularis.core.plots import save_mosaic
 from ocularis.core.tiling import Stitcher, TileLayout
 from ocularis.deploy.export import Graph
@@ -32,12 +34,22 @@ AGREE = 1e-2  # export check: two networks give an input the same code / reconst
 SCORE_SEED = 0  # the noise a denoiser is scored on is the same every time
 
 
+@dataclass(frozen=True)
+class AutoencodeMeta(Pixels):
+    """What a saved autoencoder holds beyond task, model and config and its pixels."""
+
+    classes: list[str]
+    objective: dict  # the loss and its settings
+    threshold: float | None  # the outlier threshold, after training
+    patch: int  # 0: whole images
+
+
 class AutoEncoder(Task):
     """Train, evaluate and use an autoencoder. The constructor only stores options."""
 
     spec, result_type = SPEC, Images
     examples_name, samples_every_epoch = "reconstructions.png", True
-    required_meta = ("classes", "channels", "imgsz", "mean", "std", "objective", "threshold", "patch")
+    meta_type = AutoencodeMeta
 
     @staticmethod
     def build(meta: dict[str, Any]) -> EncoderDecoder:

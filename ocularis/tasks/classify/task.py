@@ -1,5 +1,6 @@
 """Image classification: single- and multi-label, trained from scratch, fine-tuned, or with a linear head."""
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,7 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader
 
+from ocularis.core.meta import Pixels
 from ocularis.core.plots import plot_image_grid
 from ocularis.data.splits import class_mapping, classes_in_turn
 from ocularis.engine.task import Prepared, Task
@@ -31,12 +33,19 @@ from ocularis.tasks.classify.predict import Labels, to_labels
 __all__ = ["Classifier"]
 
 
+@dataclass(frozen=True)
+class ClassifyMeta(Pixels):
+    """What a saved classifier holds beyond task, model and config and its pixels."""
+
+    classes: list[str]
+
+
 class Classifier(Task):
     """Train, evaluate and predict with an image classifier. The constructor only stores options."""
 
     spec, result_type = SPEC, Labels
     explainable = explains_logits = True
-    required_meta = ("classes", "channels", "imgsz", "mean", "std")
+    meta_type = ClassifyMeta
 
     @staticmethod
     def build(meta: dict[str, Any]) -> Network:

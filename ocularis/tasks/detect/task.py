@@ -2,6 +2,7 @@
 predicting on images, exported and served like every task."""
 
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from torch import nn
 from torchvision.ops import box_iou
 
 from ocularis.core.drawing import draw_boxes
+from ocularis.core.meta import Pixels
 from ocularis.core.plots import plot_image_grid
 from ocularis.data.dataset import load_pil
 from ocularis.data.splits import class_mapping
@@ -29,12 +31,19 @@ from ocularis.tasks.detect.predict import Boxes
 __all__ = ["Detector"]
 
 
+@dataclass(frozen=True)
+class DetectMeta(Pixels):
+    """What a saved detector holds beyond task, model and config and its pixels."""
+
+    classes: list[str]
+
+
 class Detector(Task):
     """Train, evaluate and predict with an object detector. The constructor only stores options."""
 
     spec, result_type = SPEC, Boxes
     explainable = True
-    required_meta = ("classes", "channels", "imgsz", "mean", "std")
+    meta_type = DetectMeta
 
     @staticmethod
     def build(meta: dict[str, Any]) -> nn.Module:

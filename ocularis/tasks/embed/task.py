@@ -1,6 +1,7 @@
 """Metric learning: a network trained so that images of one class (one person, one object) lie close together and
 others far apart — Siamese pairs with a contrastive loss, triplets with semi-hard mining, or ArcFace."""
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader
 
+from ocularis.core.meta import Pixels
 from ocularis.engine.task import Prepared, Task
 from ocularis.errors import DataError
 from ocularis.explain.target import ExplainTarget, class_target
@@ -29,6 +31,16 @@ __all__ = ["Embedder"]
 CALIBRATED_ON = {"calibration": "identities never trained on", "val": "val images", "train": "training images"}
 
 
+@dataclass(frozen=True)
+class EmbedMeta(Pixels):
+    """What a saved embedding model holds beyond task, model and config and its pixels."""
+
+    classes: list[str]
+    dim: int
+    centroids: list[list[float]] | None  # one per class, after training
+    threshold: float | None  # the verification threshold, after training
+
+
 class Embedder(Task):
     """Train and use an embedding network. The saved model holds the classes' mean embeddings (to name the nearest
     known class) and the verification and recognition thresholds chosen at the run's false-accept rate on identities
@@ -36,7 +48,7 @@ class Embedder(Task):
 
     spec, result_type = SPEC, Embeddings
     explainable, embeds_outputs = True, True
-    required_meta = ("classes", "channels", "imgsz", "mean", "std", "dim", "centroids", "threshold")
+    meta_type = EmbedMeta
 
     @staticmethod
     def build(meta: dict[str, Any]) -> EmbeddingNetwork:

@@ -1,6 +1,7 @@
 """Landmarks and attributes: one network regresses named points and classifies named attributes of an image (the
 seeds' multi-task face model: eyes, nose, mouth corners; gender, smile, glasses), trained on the user's labels."""
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader
 
+from ocularis.core.meta import Pixels
 from ocularis.core.plots import plot_image_grid
 from ocularis.engine.task import Prepared, Task
 from ocularis.errors import ConfigError
@@ -28,12 +30,20 @@ __all__ = ["LandmarkModel"]
 AGREE_POINT = 0.01  # export check: two networks agree on a point within 1% of the image's side
 
 
+@dataclass(frozen=True)
+class LandmarkMeta(Pixels):
+    """What a saved landmark model holds beyond task, model and config and its pixels."""
+
+    point_names: list[str]
+    attributes: dict[str, list[str]]  # attribute: its values
+
+
 class LandmarkModel(Task):
     """Train, evaluate and predict points and attributes. The constructor only stores options."""
 
     spec, result_type = SPEC, Landmarks
     explainable = True
-    required_meta = ("point_names", "attributes", "channels", "imgsz", "mean", "std")
+    meta_type = LandmarkMeta
 
     @staticmethod
     def build(meta: dict[str, Any]) -> Network:

@@ -1,6 +1,7 @@
 """Restoration: super-resolution (SRCNN, ESPCN) and inpainting, trained on the user's own photos by random crops and
 scored on whole photos beside the classical answer (bicubic interpolation, OpenCV's Telea inpainting)."""
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +26,22 @@ __all__ = ["Restorer"]
 AGREE_PSNR = 40.0  # export check: two networks agree on an image when their outputs are this close (dB)
 
 
+@dataclass(frozen=True)
+class RestoreMeta:
+    """What a saved restoration model holds beyond task, model and config."""
+
+    job: str  # upscale or inpaint
+    scale: int
+    channels: int
+    crop: int
+
+
 class Restorer(Task):
     """Train, score and run a restoration network. The constructor only stores options."""
 
     spec, result_type = SPEC, Images
     samples_every_epoch = True
-    required_meta = ("job", "scale", "channels", "crop")
+    meta_type = RestoreMeta
 
     @staticmethod
     def build(meta: dict[str, Any]) -> nn.Module:

@@ -3,6 +3,7 @@ for every object (Mask R-CNN, YOLO-seg), trained, evaluated, predicted tile by t
 and served like every task."""
 
 import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from torch import nn
 from torchvision.transforms import v2
 
 from ocularis.core.drawing import class_colours, class_map_picture
+from ocularis.core.meta import Pixels
 from ocularis.core.plots import plot_image_grid
 from ocularis.core.tiling import Stitcher, TileLayout
 from ocularis.data.inputs import batches, expand_inputs
@@ -41,12 +43,21 @@ WHOLE = 1024  # predict(): an image up to this many pixels a side runs in one pa
 OUTPUTS = ("rows", "coefficients", "prototypes")  # an instance network's outputs (ocularis.models.segmenter)
 
 
+@dataclass(frozen=True)
+class SegmentMeta(Pixels):
+    """What a saved segmenter holds beyond task, model and config and its pixels."""
+
+    classes: list[str]
+    instances: bool
+    stride: int
+
+
 class Segmenter(Task):
     """Train, evaluate and predict with a segmentation network. The constructor only stores options."""
 
     spec, result_type = SPEC, Masks
     explainable = True
-    required_meta = ("classes", "channels", "imgsz", "mean", "std", "instances", "stride")
+    meta_type = SegmentMeta
 
     def __init__(self, model: str | None = None, weights: str | None = None, **options: Any):
         super().__init__(model, weights, **options)
