@@ -14,7 +14,8 @@ except metadata.PackageNotFoundError:  # running from a source tree that was not
     __version__ = "0.0.0"
 
 __all__ = ["AutoEncoder", "Boxes", "Classifier", "ClassifyMetrics", "DetectMetrics", "DetectRun", "Detector",
-           "EmbedMetrics", "Embedder", "Embeddings", "ExplainReport", "Explanation", "ImageIndex", "Images", "Labels",
+           "EmbedMetrics", "Embedder", "Embeddings", "ExplainReport", "Explanation", "GanMetrics", "Generator",
+           "ImageIndex", "Images", "Labels",
            "LandmarkMetrics", "LandmarkModel", "Landmarks", "Masks", "Matches", "RestoreMetrics", "Restorer",
            "SegmentMetrics", "Segmenter", "Task", "TrainingRun",
            "PairVerdict", "errors", "load", "task_class", "__version__"]

@@ -20,6 +20,8 @@ from ocularis.tasks.detect.task import Detector
 from ocularis.tasks.embed.metrics import EmbedMetrics
 from ocularis.tasks.embed.predict import Embeddings
 from ocularis.tasks.embed.task import Embedder
+from ocularis.tasks.generate.metrics import GanMetrics
+from ocularis.tasks.generate.task import Generator
 from ocularis.tasks.landmarks.metrics import LandmarkMetrics
 from ocularis.tasks.landmarks.predict import Landmarks
 from ocularis.tasks.landmarks.task import LandmarkModel
@@ -33,7 +35,8 @@ from ocularis.uses.verifying import PairVerdict
 DetectRun = TrainingRun  # every task's fit() returns a TrainingRun; the old name stays for existing code
 
 __all__ = ["AutoEncoder", "Boxes", "Classifier", "ClassifyMetrics", "DetectMetrics", "DetectRun", "Detector",
-           "EmbedMetrics", "Embedder", "Embeddings", "ExplainReport", "Explanation", "ImageIndex", "Images", "Labels",
+           "EmbedMetrics", "Embedder", "Embeddings", "ExplainReport", "Explanation", "GanMetrics", "Generator",
+           "ImageIndex", "Images", "Labels",
            "LandmarkMetrics", "LandmarkModel", "Landmarks", "Masks", "Matches", "RestoreMetrics", "Restorer",
            "SegmentMetrics", "Segmenter", "Task", "TrainingRun",
            "PairVerdict", "load", "task_class"]

@@ -73,7 +73,7 @@ def task_app(spec: TaskSpec) -> typer.Typer:
     group = typer.Typer(help=spec.summary, no_args_is_help=True)
     group.command("train", context_settings=EXTRA_ARGS, epilog=options_help(spec.config))(train_command(spec))
     group.command("val")(val_command(spec))
-    for verb in dict.fromkeys(("predict", spec.inputs.verb)):  # a generator's `generate` is its predict
+    for verb in dict.fromkeys(("predict", spec.predict_verb)):  # a generator's `generate` is its predict
         group.command(verb)(predict_command(spec))
     group.command("export")(export_command(spec.name))
     group.command("benchmark")(benchmark_command(spec.name))

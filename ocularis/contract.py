@@ -91,11 +91,17 @@ class TaskSpec:
     models: tuple[str, ...] = ()
     # its built-in datasets' names, checked alike; () declares none; None: not declared, left to the task's reader
     datasets: tuple[str, ...] | None = None
+    verb: str = ""  # the CLI verb that runs predict under the task's own name (default: its input kind's verb)
 
     def __post_init__(self) -> None:
         if not issubclass(self.options, self.inputs.options):
             raise TypeError(f"task {self.name!r}: {self.inputs.name} inputs need predict options that extend "
                             f"{self.inputs.options.__name__}")
+
+    @property
+    def predict_verb(self) -> str:
+        """The CLI verb beside `predict` that runs it: the task's own, else its input kind's (`generate`)."""
+        return self.verb or self.inputs.verb
 
     def own_commands(self) -> dict:
         """The task's own CLI verbs, {name: Typer command}."""

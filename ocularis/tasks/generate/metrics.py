@@ -1,0 +1,72 @@
+"""How a GAN is scored: its samples against as many held-out real images, by FID, KID and precision/recall
+(ocularis.uses.fidelity) on the features of the classifier the run names (--features), or on raw pixels without one;
+a conditional GAN's samples are also labelled by that classifier, and the share labelled as the class asked for is
+its conditioning accuracy."""
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from ocularis.core.results import Metrics
+from ocularis.engine.loading import load_model
+from ocularis.errors import ConfigError
+from ocularis.uses.fidelity import Fidelity, fidelity
+
+
+@dataclass
+class GanMetrics(Metrics):
+    fidelity: Fidelity
+    conditioning_accuracy: float | None  # None: unconditional, or no classifier of the same classes given
+
+    @property
+    def values(self) -> dict[str, Any]:
+        found = {k: v for k, v in asdict(self.fidelity).items() if isinstance(v, float)}
+        return {**found, **({"conditioning_accuracy": self.conditioning_accuracy}
+                            if self.conditioning_accuracy is not None else {})}
+
+    @property
+    def headline(self) -> tuple[str, float | None]:
+        return "fid", self.fidelity.fid
+
+    def to_json(self) -> dict[str, Any]:
+        return {"values": self.values, "real": self.fidelity.real, "generated": self.fidelity.generated,
+                "features": self.fidelity.features}
+
+    def __str__(self) -> str:
+        conditioned = "" if self.conditioning_accuracy is None else \
+            f"\nconditioning accuracy {self.conditioning_accuracy:.3f} (samples the classifier labels as asked)"
+        return str(self.fidelity) + conditioned
+
+
+def gan_metrics(real: torch.Tensor, fakes: torch.Tensor, labels: torch.Tensor, classes: list[str],
+                conditional: bool, features: str | None) -> GanMetrics:
+    """Real and generated images (N, C, H, W) in -1..1; `labels` the real images' classes, which a conditional GAN
+    was asked to draw."""
+    if features is None:
+        found = fidelity(_flat(real), _flat(fakes), "raw pixels (no --features classifier given)")
+        return GanMetrics(found, None)
+    model = load_model(features)
+    real_pictures, fake_pictures = pictures(real), pictures(fakes)
+    name = f"{model.meta['model']} ({model.spec.name}, {features})"
+    found = fidelity(model.embed(real_pictures), model.embed(fake_pictures), name)
+    accuracy = None
+    if conditional:
+        known = list(model.meta.get("classes") or [])
+        if model.spec.name != "classify" or sorted(known) != sorted(classes):
+            raise ConfigError(f"--features {features} is a {model.spec.name} model of the classes {known}; a "
+                              f"conditional GAN's samples are labelled by a classifier of its own: {classes}")
+        said = [result.label for result in model.predict(fake_pictures)]
+        accuracy = float(np.mean([s == classes[int(k)] for s, k in zip(said, labels, strict=True)]))
+    return GanMetrics(found, accuracy)
+
+
+def _flat(images: torch.Tensor) -> np.ndarray:
+    return images.flatten(1).double().numpy()
+
+
+def pictures(images: torch.Tensor) -> list[np.ndarray]:
+    """(N, C, H, W) in -1..1 -> uint8 pictures, (H, W) grey or (H, W, 3)."""
+    array = ((images.detach().cpu().clamp(-1, 1) + 1) * 127.5).round().byte().numpy()
+    return [a[0] if a.shape[0] == 1 else a.transpose(1, 2, 0) for a in array]

@@ -1,0 +1,142 @@
+"""GANs as a task: trained with two optimisers (tasks/generate/module.py), saved as the generator and discriminator
+together, sampled from seeds (sample i from seed + i; a conditional GAN draws the class asked, or the classes in
+turn), scored against the held-out real images by FID, KID and precision/recall (ocularis.uses.fidelity) on the
+features of the classifier given as --features, and on raw pixels without one (the report says which)."""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+
+from ocularis.core.image_result import Images
+from ocularis.core.meta import Pixels
+from ocularis.core.plots import save_mosaic
+from ocularis.engine.task import Prepared, Task
+from ocularis.errors import ConfigError
+from ocularis.models.gans import RECORDS, GanPair, GanRecord
+from ocularis.registry import MODELS
+from ocularis.tasks.generate import SPEC
+from ocularis.tasks.generate.config import GanConfig, GanOptions
+from ocularis.tasks.generate.data import TASK, GanData, read_images, unit_range
+from ocularis.tasks.generate.metrics import GanMetrics, gan_metrics, pictures
+from ocularis.tasks.generate.module import GanModule, codes
+
+for _name, _record in RECORDS.items():
+    MODELS.add(_name, _record, task=TASK)
+
+
+@dataclass(frozen=True)
+class GanMeta(Pixels):
+    """What a saved GAN holds beyond task, model and config and its pixels."""
+
+    classes: list[str]
+    latent: int
+    conditional: bool
+
+
+class Generator(Task):
+    """Train, score and sample a GAN. The constructor only stores options."""
+
+    spec, result_type = SPEC, Images
+    examples_name, samples_every_epoch = "samples.png", True
+    meta_type = GanMeta
+
+    @staticmethod
+    def build(meta: dict[str, Any]) -> GanPair:
+        record: GanRecord = MODELS.get(meta["model"], task=TASK)
+        width = meta["config"]["width"]
+        return record.build(meta["channels"], meta["imgsz"], meta["latent"],
+                            len(meta["classes"]) if meta["conditional"] else 0, **({"width": width} if width else {}))
+
+    # ---- training -------------------------------------------------------------------------------------------
+    def prepare(self, config: GanConfig) -> Prepared:
+        record: GanRecord = MODELS.get(config.model, task=TASK)  # an unknown name is refused before any data
+        labelled = read_images(config.data, config)
+        if config.conditional and len(labelled.classes) < 2:
+            raise ConfigError(f"--conditional draws the class asked for, and {config.data} has one class: give "
+                              "class folders (or a path,label CSV), or leave --conditional out")
+        imgsz = config.imgsz or record.imgsz
+        mean, std = unit_range(labelled.channels)
+        self.meta = self._new_meta(config, classes=labelled.classes, channels=labelled.channels, imgsz=imgsz,
+                                   mean=list(mean), std=list(std), latent=config.latent or record.latent,
+                                   conditional=config.conditional)
+        self.network = self.build(self.meta)
+        return Prepared(labelled, GanData(labelled, config, imgsz=imgsz), {"classes": labelled.classes})
+
+    def training_module(self, config: GanConfig) -> GanModule:
+        return GanModule(self.network, config, config.lr or MODELS.get(config.model, task=TASK).lr)
+
+    def plot_examples(self, dataset: Dataset, path: Path, count: int = 8) -> Path:
+        """A grid of samples, the same seeds every epoch: a row per class for a conditional GAN (up to ten), else
+        four rows."""
+        classes = len(self.meta["classes"]) if self.meta["conditional"] else 0
+        rows = [self.sample(range(count), class_=c) for c in range(min(classes, 10))] if classes else \
+            [self.sample(range(r * count, (r + 1) * count)) for r in range(4)]
+        return save_mosaic([pictures(row) for row in rows], path)
+
+    # ---- evaluation -------------------------------------------------------------------------------------------
+    def read_data(self, data: str, config: GanConfig):
+        return read_images(data, config, training=False, channels=self.meta["channels"])
+
+    def split_dataset(self, labelled, split: str, config: GanConfig, data: str) -> Dataset:
+        return GanData(labelled, config, imgsz=self.meta["imgsz"]).dataset(split)
+
+    def score(self, dataset: Dataset) -> GanMetrics:
+        """As many samples as the split has images (a conditional GAN asked for each image's class), against them."""
+        real, labels = zip(*(dataset[i] for i in range(len(dataset))), strict=True)
+        labels = torch.stack(labels)
+        fakes = self.sample(range(len(labels)), labels if self.meta["conditional"] else None)
+        features = self.meta["config"].get("features")
+        return gan_metrics(torch.stack(real), fakes, labels, self.meta["classes"], self.meta["conditional"],
+                           features)
+
+    def sample(self, seeds: range | list[int], labels: torch.Tensor | None = None,
+               class_: int | None = None) -> torch.Tensor:
+        """Generated images in [-1, 1], one per seed: a conditional GAN's of `labels`, else of `class_`, else of
+        the classes in turn."""
+        rows = self._codes(seeds, labels if labels is not None else self._labels(seeds, class_))
+        with torch.no_grad():
+            return torch.cat([self.infer(part) for part in rows.split(256)])
+
+    def _labels(self, seeds: range | list[int], class_: int | None) -> torch.Tensor | None:
+        """What a conditional GAN draws for each seed (None for an unconditional one)."""
+        classes = len(self.meta["classes"]) if self.meta["conditional"] else 0
+        return torch.tensor([class_ if class_ is not None else s % classes for s in seeds]) if classes else None
+
+    def _codes(self, seeds: range | list[int], labels: torch.Tensor | None) -> torch.Tensor:
+        noise = torch.stack([torch.randn(self.meta["latent"], generator=torch.Generator().manual_seed(int(s)))
+                             for s in seeds])
+        return codes(noise, labels, len(self.meta["classes"]) if self.meta["conditional"] else 0)
+
+    # ---- the steps of predict() ---------------------------------------------------------------------------------
+    def preprocess(self, seeds: list[int], options: GanOptions | None = None) -> torch.Tensor:
+        asked = (options or self.default_options()).class_
+        classes = self.meta["classes"] if self.meta["conditional"] else []
+        if asked is not None and not classes:
+            raise ConfigError("--class picks what a conditional GAN draws; this one is unconditional (trained "
+                              "without --conditional)")
+        if asked is not None and asked >= len(classes):
+            raise ConfigError(f"--class {asked}: this GAN draws classes 0 to {len(classes) - 1} "
+                              f"({', '.join(classes)})")
+        return self._codes(seeds, self._labels(seeds, asked))
+
+    def postprocess(self, outputs: torch.Tensor, names: list[str], seeds: list[int],
+                    options: GanOptions) -> list[Images]:
+        labels = self._labels(seeds, options.class_)
+        drawn = [{}] * len(names) if labels is None else [{"class": float(c)} for c in labels.tolist()]
+        return [Images(name, picture, scores=scores)
+                for name, picture, scores in zip(names, pictures(outputs), drawn, strict=True)]
+
+    def predict_verb(self) -> str:
+        return "generate"
+
+    def sample_inputs(self, data=None, split="test", count=None, dataset=None) -> torch.Tensor:
+        return self.preprocess(list(range(count or 4)), self.default_options())
+
+    def agreement(self, reference: torch.Tensor, outputs: torch.Tensor) -> float:
+        """The share of samples drawn the same within 1/100 of the range in every pixel."""
+        return float(((reference - outputs).abs().flatten(1).amax(1) < 0.02).float().mean())
+
+
