@@ -12,7 +12,7 @@ from PIL import Image
 import ocularis
 from ocularis.errors import ConfigError
 from ocularis.serve.app import create_app
-from tests.conftest import main
+from tests.conftest import main, write_digit_images
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +55,15 @@ def test_samples_through_the_cli_the_server_and_onnx_agree(cgan, digits_model, c
     assert [p.name for p in written] == [f"seed{s}.png" for s in range(3, 9)]
     labels = [r.label for r in ocularis.load(digits_model).predict([str(p) for p in written])]
     assert labels.count("7") >= 4, labels
+    # any folder of generated images is scored the same way: here, sevens against the real sevens and nines
+    real = write_digit_images(tmp_path / "real", per_class=12)
+    scores = {}
+    for digit in ("7", "9"):
+        code, out, err = main(capsys, "generate", "score", *written, "--real", tmp_path / "real" / digit,
+                              "--features", digits_model, "--out", tmp_path / f"{digit}.json")
+        assert code == 0 and "on the features of lenet5" in out, err
+        scores[digit] = json.loads((tmp_path / f"{digit}.json").read_text())
+    assert scores["7"]["fid"] < scores["9"]["fid"] and scores["7"]["real"] == len(real) // 10
 
     with TestClient(create_app({"digits": generator})) as client:
         answer = client.post("/v1/models/digits/generate", params={"count": 3, "seed": 3, "class": 7})
