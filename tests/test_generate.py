@@ -36,6 +36,8 @@ def test_a_conditional_gan_draws_the_digit_asked_for(cgan, digits_model):
     saved = json.loads((run.dir / "metrics.json").read_text())["test"]
     assert saved["values"]["conditioning_accuracy"] == pytest.approx(metrics.conditioning_accuracy)
     assert (run.dir / "samples.png").is_file() and (run.dir / "curves.png").is_file()
+    assert len(list((run.dir / "samples").glob("epoch_*.png"))) == 40  # the same seeds drawn after every epoch
+    assert 0 < run.history[-1]["val/d_fake"] < run.history[-1]["val/d_real"] < 1  # held-out digits look realer
     # the same seed draws the same picture, alone or in a batch; other seeds draw other ones
     batch = generator.predict(count=4, seed=10, class_=5)
     alone = generator.predict(count=1, seed=12, class_=5)[0]

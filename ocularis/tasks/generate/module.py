@@ -23,7 +23,7 @@ class GanModule(TaskModule):
     def __init__(self, network: GanPair, config: GanConfig, lr: float):
         super().__init__()
         self.network, self.config, self.lr = network, config, lr
-        self.means = EpochMeans()
+        self.means, self.val_means = EpochMeans(), EpochMeans()
 
     def adversarial(self, logits: torch.Tensor, real: bool) -> torch.Tensor:
         target = torch.full_like(logits, 1.0 if real else 0.0)
@@ -55,6 +55,24 @@ class GanModule(TaskModule):
 
     def on_train_epoch_end(self) -> None:
         self.log_means(self.means)
+
+    def validation_step(self, batch, index) -> None:
+        """How sure the discriminator is that held-out real images are real, and that fresh samples are not: a
+        pair drifting to 1 and 0 is a discriminator winning outright (the generator's gradients fade)."""
+        images, labels = batch
+        network, classes = self.network, self.network.classes
+        onehot = F.one_hot(labels, classes).to(images.dtype) if classes else None
+        fakes = network(codes(torch.randn(len(images), network.latent, device=images.device), labels, classes))
+        self.val_means.add({"val/d_real": self.realness(network.judge(images, onehot)).mean(),
+                            "val/d_fake": self.realness(network.judge(fakes, onehot)).mean()}, len(images))
+
+    def realness(self, logits: torch.Tensor) -> torch.Tensor:
+        """The discriminator's answer read as 0 (fake) .. 1 (real): a probability under BCE, the score itself
+        under least squares."""
+        return logits if self.config.loss == "lsgan" else torch.sigmoid(logits)
+
+    def on_validation_epoch_end(self) -> None:
+        self.log_means(self.val_means, prog_bar="")
 
     def configure_optimizers(self):
         betas = (0.5, 0.999)
