@@ -100,3 +100,19 @@ def test_bad_requests_are_refused_in_one_line(cgan, capsys, tmp_path):
     assert code == 2 and "--conditional draws the class asked for" in err and len(err.strip().splitlines()) == 1
     code, _, err = main(capsys, "generate", "sample", "--model", run.best, "--count", "0")
     assert code == 2 and "--count 0 is below its minimum" in err
+
+
+def test_a_walk_between_two_seeds_starts_and_ends_on_their_samples(cgan, capsys, tmp_path):
+    generator, run = cgan
+    code, out, err = main(capsys, "generate", "interpolate", "--model", run.best, "--from", "0", "--to", "5",
+                          "--steps", "6", "--class", "2", "--out", tmp_path / "walk.gif")
+    assert code == 0 and "6 samples from seed 0 to seed 5" in out, err
+    walk = Image.open(tmp_path / "walk.gif")
+    assert walk.n_frames == 6
+    frames = generator.interpolate(0, 5, steps=6, class_=2)
+    ends = generator.predict(count=1, seed=0, class_=2)[0], generator.predict(count=1, seed=5, class_=2)[0]
+    assert np.abs(frames[0].image.astype(int) - ends[0].image).max() <= 1  # the great circle's ends are the seeds'
+    assert np.abs(frames[-1].image.astype(int) - ends[1].image).max() <= 1
+    assert not np.array_equal(frames[2].image, frames[0].image)
+    code, _, err = main(capsys, "generate", "interpolate", "--model", run.best, "--steps", "1")
+    assert code == 2 and "a walk needs at least 2 samples" in err

@@ -31,4 +31,31 @@ def score(generated: list[str] = typer.Argument(..., help="generated images: fil
         write_json(out, found.to_json())
 
 
-COMMANDS = {"score": score}
+def interpolate(model: Path = typer.Option(..., help="a generate checkpoint or its exported file"),
+                start: int = typer.Option(0, "--from", help="the seed the walk starts from"),
+                end: int = typer.Option(1, "--to", help="the seed it ends at"),
+                steps: int = typer.Option(8, help="samples along the walk, both ends included"),
+                class_: int = typer.Option(None, "--class", help="a conditional GAN's class, all along (default: "
+                                                               "the one seed --from draws)"),
+                out: Path = typer.Option(Path("walk.png"), help="a .png strip of the samples, or a .gif of them"),
+                ) -> None:
+    """A walk through the GAN's noise between two seeds: a strip of samples, or an animation."""
+    existing_model(model)  # before torch loads
+    from PIL import Image
+
+    from ocularis.engine.loading import load_model
+
+    gan = load_model(model, "generate")
+    walk = [Image.fromarray(result.image) for result in gan.interpolate(start, end, steps, class_)]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".gif":
+        walk[0].save(out, save_all=True, append_images=walk[1:], duration=120, loop=0)
+    else:
+        strip = Image.new(walk[0].mode, (walk[0].width * len(walk), walk[0].height))
+        for index, picture in enumerate(walk):
+            strip.paste(picture, (index * picture.width, 0))
+        strip.save(out)
+    console.print(f"{len(walk)} samples from seed {start} to seed {end} written to {out}")
+
+
+COMMANDS = {"score": score, "interpolate": interpolate}

@@ -8,11 +8,14 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ocularis.core.results import Metrics
 from ocularis.engine.loading import load_model
 from ocularis.errors import ConfigError
 from ocularis.uses.fidelity import Fidelity, fidelity
+
+PIXEL_SIDE = 16  # without a feature network, images are compared as vectors of this many pixels a side
 
 
 @dataclass
@@ -45,7 +48,8 @@ def gan_metrics(real: torch.Tensor, fakes: torch.Tensor, labels: torch.Tensor, c
     """Real and generated images (N, C, H, W) in -1..1; `labels` the real images' classes, which a conditional GAN
     was asked to draw."""
     if features is None:
-        found = fidelity(_flat(real), _flat(fakes), "raw pixels (no --features classifier given)")
+        found = fidelity(_flat(real), _flat(fakes), f"raw pixels at {PIXEL_SIDE} x {PIXEL_SIDE} (no --features "
+                                                     "classifier given)")
         return GanMetrics(found, None)
     model = load_model(features)
     real_pictures, fake_pictures = pictures(real), pictures(fakes)
@@ -63,7 +67,9 @@ def gan_metrics(real: torch.Tensor, fakes: torch.Tensor, labels: torch.Tensor, c
 
 
 def _flat(images: torch.Tensor) -> np.ndarray:
-    return images.flatten(1).double().numpy()
+    """Images shrunk to PIXEL_SIDE (area averages), as vectors: FID's matrix square root over every pixel of a
+    64 px image would take minutes."""
+    return F.adaptive_avg_pool2d(images, PIXEL_SIDE).flatten(1).double().numpy()
 
 
 def pictures(images: torch.Tensor) -> list[np.ndarray]:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from ocularis.core.image_result import Images
@@ -100,15 +101,34 @@ class Generator(Task):
         with torch.no_grad():
             return torch.cat([self.infer(part) for part in rows.split(256)])
 
+    def interpolate(self, start: int, end: int, steps: int = 8, class_: int | None = None) -> list[Images]:
+        """A walk of `steps` samples from seed `start`'s noise to seed `end`'s, along the great circle between them
+        (spherical interpolation: Gaussian noise keeps its length on it, where a straight line would shrink it); a
+        conditional GAN draws `class_` all along (default: the class seed `start` draws)."""
+        if steps < 2:
+            raise ConfigError(f"--steps {steps}: a walk needs at least 2 samples, its two ends")
+        self.preprocess([start], GanOptions(class_=class_))  # the class checked as sample's is
+        first, last = self._noise([start, end])
+        angle = torch.arccos(torch.clamp(F.cosine_similarity(first, last, dim=0), -1 + 1e-6, 1 - 1e-6))
+        weights = torch.linspace(0, 1, steps)[:, None]
+        noise = (torch.sin((1 - weights) * angle) * first + torch.sin(weights * angle) * last) / torch.sin(angle)
+        labels = self._labels([start] * steps, class_)
+        with torch.no_grad():
+            images = self.infer(codes(noise, labels, len(self.meta["classes"]) if self.meta["conditional"] else 0))
+        return [Images(f"walk{i}", picture) for i, picture in enumerate(pictures(images))]
+
     def _labels(self, seeds: range | list[int], class_: int | None) -> torch.Tensor | None:
         """What a conditional GAN draws for each seed (None for an unconditional one)."""
         classes = len(self.meta["classes"]) if self.meta["conditional"] else 0
         return torch.tensor([class_ if class_ is not None else s % classes for s in seeds]) if classes else None
 
+    def _noise(self, seeds: range | list[int]) -> torch.Tensor:
+        """(N, latent) the noise of each seed, drawn alone: the same whatever else is drawn with it."""
+        return torch.stack([torch.randn(self.meta["latent"], generator=torch.Generator().manual_seed(int(s)))
+                            for s in seeds])
+
     def _codes(self, seeds: range | list[int], labels: torch.Tensor | None) -> torch.Tensor:
-        noise = torch.stack([torch.randn(self.meta["latent"], generator=torch.Generator().manual_seed(int(s)))
-                             for s in seeds])
-        return codes(noise, labels, len(self.meta["classes"]) if self.meta["conditional"] else 0)
+        return codes(self._noise(seeds), labels, len(self.meta["classes"]) if self.meta["conditional"] else 0)
 
     # ---- the steps of predict() ---------------------------------------------------------------------------------
     def preprocess(self, seeds: list[int], options: GanOptions | None = None) -> torch.Tensor:
