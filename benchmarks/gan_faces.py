@@ -6,7 +6,7 @@ The floor and the ceiling, measured in the same process on the same features: he
 training faces (what a perfect generator would score), and the generator after one epoch. Prints each, the training
 time and the training images per second.
 
-    python benchmarks/gan_faces.py                       # 150 epochs: about 10 minutes on two cores
+    python benchmarks/gan_faces.py                       # 150 epochs: about 12 minutes on two cores
     python benchmarks/gan_faces.py --epochs 30 --out runs/gan_faces
 """
 
@@ -48,7 +48,7 @@ def main() -> None:
         held_out = [str(p) for p in model.dataset(split="test").split.sources]
         training = [str(p) for p in model.dataset(split="train").split.sources]
         floor = image_fidelity(model, training, held_out)
-        images = len(training) * args.epochs  # the GAN's own split differs; the count is what one epoch reads
+        images = len(gan.dataset(split="train")) * args.epochs  # the GAN's own training split, every epoch
         report = {"epochs": args.epochs, "seconds": round(seconds, 1), "train_images_per_s": round(images / seconds, 1),
                   "trained": trained.to_json(), "one_epoch": untrained.to_json(), "real_floor": floor.to_json(),
                   "run": str(run.dir)}
