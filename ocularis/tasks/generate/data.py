@@ -3,10 +3,8 @@ dataset name, a folder of class folders or loose images, or a path,label CSV; pi
 
 from ocularis.data.builtin import digits, shapes
 from ocularis.data.class_sets import read_classes
-from ocularis.data.dataset import ImageDataset
 from ocularis.data.labelled import LabelledImages
-from ocularis.data.transforms import eval_transform, train_transform
-from ocularis.engine.datamodule import TaskData
+from ocularis.engine.datamodule import LabelledData
 from ocularis.registry import DATASETS
 from ocularis.tasks.generate.config import GanConfig
 
@@ -25,19 +23,9 @@ def unit_range(channels: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
     return (0.5,) * channels, (0.5,) * channels
 
 
-class GanData(TaskData):
-    """Loaders of (image, class) at the model's size; training flips where the data allows it and --augment asks."""
+class GanData(LabelledData):
+    """Loaders of (image, class) at the model's size, in -1..1; training flips where the data allows it."""
 
     def __init__(self, labelled: LabelledImages, config: GanConfig, *, imgsz: int):
-        super().__init__(config)
-        self.labelled = labelled
         mean, std = unit_range(labelled.channels)
-        fliplr = config.fliplr if config.fliplr is not None else (0.5 if labelled.hflip_ok else 0.0)
-        self.train_tf = train_transform(imgsz, mean, std, config.augment, fliplr)
-        self.eval_tf = eval_transform(imgsz, mean, std)
-
-    def dataset(self, split: str, train: bool = False) -> ImageDataset:
-        labelled = self.labelled
-        return ImageDataset(getattr(labelled, split), self.train_tf if train else self.eval_tf,
-                            channels=labelled.channels, num_classes=len(labelled.classes), multi_label=False,
-                            seed=self.config.seed, images=labelled.images)
+        super().__init__(labelled, config, imgsz=imgsz, mean=mean, std=std)

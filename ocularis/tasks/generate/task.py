@@ -51,10 +51,17 @@ class Generator(Task):
         return record.build(meta["channels"], meta["imgsz"], meta["latent"],
                             len(meta["classes"]) if meta["conditional"] else 0, **({"width": width} if width else {}))
 
+    @property
+    def drawn_classes(self) -> list[str]:
+        """The classes a conditional GAN is asked to draw (none for an unconditional one)."""
+        return self.meta["classes"] if self.meta["conditional"] else []
+
     # ---- training -------------------------------------------------------------------------------------------
     def prepare(self, config: GanConfig) -> Prepared:
         record: GanRecord = MODELS.get(config.model, task=TASK)  # an unknown name is refused before any data
         labelled = read_images(config.data, config)
+        if labelled.multi_label:
+            raise ConfigError(f"{config.data} gives some images several labels; a GAN reads one class an image")
         if config.conditional and len(labelled.classes) < 2:
             raise ConfigError(f"--conditional draws the class asked for, and {config.data} has one class: give "
                               "class folders (or a path,label CSV), or leave --conditional out")
@@ -72,7 +79,7 @@ class Generator(Task):
     def plot_examples(self, dataset: Dataset, path: Path, count: int = 8) -> Path:
         """A grid of samples, the same seeds every epoch: a row per class for a conditional GAN (up to ten), else
         four rows."""
-        classes = len(self.meta["classes"]) if self.meta["conditional"] else 0
+        classes = len(self.drawn_classes)
         rows = [self.sample(range(count), class_=c) for c in range(min(classes, 10))] if classes else \
             [self.sample(range(r * count, (r + 1) * count)) for r in range(4)]
         return save_mosaic([pictures(row) for row in rows], path)
@@ -114,12 +121,12 @@ class Generator(Task):
         noise = (torch.sin((1 - weights) * angle) * first + torch.sin(weights * angle) * last) / torch.sin(angle)
         labels = self._labels([start] * steps, class_)
         with torch.no_grad():
-            images = self.infer(codes(noise, labels, len(self.meta["classes"]) if self.meta["conditional"] else 0))
+            images = self.infer(codes(noise, labels, len(self.drawn_classes)))
         return [Images(f"walk{i}", picture) for i, picture in enumerate(pictures(images))]
 
     def _labels(self, seeds: range | list[int], class_: int | None) -> torch.Tensor | None:
         """What a conditional GAN draws for each seed (None for an unconditional one)."""
-        classes = len(self.meta["classes"]) if self.meta["conditional"] else 0
+        classes = len(self.drawn_classes)
         return torch.tensor([class_ if class_ is not None else s % classes for s in seeds]) if classes else None
 
     def _noise(self, seeds: range | list[int]) -> torch.Tensor:
@@ -128,12 +135,12 @@ class Generator(Task):
                             for s in seeds])
 
     def _codes(self, seeds: range | list[int], labels: torch.Tensor | None) -> torch.Tensor:
-        return codes(self._noise(seeds), labels, len(self.meta["classes"]) if self.meta["conditional"] else 0)
+        return codes(self._noise(seeds), labels, len(self.drawn_classes))
 
     # ---- the steps of predict() ---------------------------------------------------------------------------------
     def preprocess(self, seeds: list[int], options: GanOptions | None = None) -> torch.Tensor:
         asked = (options or self.default_options()).class_
-        classes = self.meta["classes"] if self.meta["conditional"] else []
+        classes = self.drawn_classes
         if asked is not None and not classes:
             raise ConfigError("--class picks what a conditional GAN draws; this one is unconditional (trained "
                               "without --conditional)")
