@@ -4,6 +4,7 @@ recall of the generated distribution (Kynkäänniemi et al. 2019). Inception's f
 convention; a network trained on the same kind of images measures the same distances on its own features, and the
 report names which network it was, so numbers are compared only between runs scored by the same one."""
 
+import warnings
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -55,7 +56,9 @@ def fidelity(real: np.ndarray, generated: np.ndarray, features: str, k: int = 3,
     torch.manual_seed(seed)  # KID draws its subsets with torch's generator
     subset = min(KID_SUBSET, len(first), len(second))
     fid = FrechetInceptionDistance(feature=_Given(first.shape[1]))
-    kid = KernelInceptionDistance(feature=_Given(first.shape[1]), subsets=kid_subsets, subset_size=subset)
+    with warnings.catch_warnings():  # that it keeps the features in memory: these are the features, already there
+        warnings.filterwarnings("ignore", message=".*will save all extracted features in buffer")
+        kid = KernelInceptionDistance(feature=_Given(first.shape[1]), subsets=kid_subsets, subset_size=subset)
     for measure in (fid, kid):
         measure.update(first, real=True)
         measure.update(second, real=False)
