@@ -31,7 +31,7 @@ class GanModule(TaskModule):
             return F.mse_loss(logits, target)
         return F.binary_cross_entropy_with_logits(logits, target)
 
-    def training_step(self, batch, index) -> None:
+    def training_step(self, batch, index) -> torch.Tensor:
         images, labels = batch
         network, classes = self.network, self.network.classes
         onehot = F.one_hot(labels, classes).to(images.dtype) if classes else None
@@ -52,6 +52,7 @@ class GanModule(TaskModule):
         clip_gradients(self, g_optimiser, self.config)
         g_optimiser.step()
         self.means.add({"train/loss": g_loss + d_loss, "train/d_loss": d_loss, "train/g_loss": g_loss}, len(images))
+        return (d_loss + g_loss).detach()  # what the engine's FiniteLoss watches: a GAN that diverges stops
 
     def on_train_epoch_end(self) -> None:
         self.log_means(self.means)
