@@ -17,7 +17,8 @@ __all__ = ["AutoEncoder", "Boxes", "Classifier", "ClassifyMetrics", "DetectMetri
            "EmbedMetrics", "Embedder", "Embeddings", "ExplainReport", "Explanation", "GanMetrics", "Generator",
            "ImageIndex", "Images", "Labels",
            "LandmarkMetrics", "LandmarkModel", "Landmarks", "Masks", "Matches", "RestoreMetrics", "Restorer",
-           "SegmentMetrics", "Segmenter", "Task", "TrainingRun",
+           "SegmentMetrics", "Segmenter", "StyleMetrics", "Styliser", "Task", "TrainingRun",
+           "gatys",
            "PairVerdict", "errors", "load", "task_class", "__version__"]
 
 

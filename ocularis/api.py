@@ -30,6 +30,9 @@ from ocularis.tasks.restore.task import Restorer
 from ocularis.tasks.segment.metrics import SegmentMetrics
 from ocularis.tasks.segment.predict import Masks
 from ocularis.tasks.segment.task import Segmenter
+from ocularis.tasks.style.gatys import gatys
+from ocularis.tasks.style.metrics import StyleMetrics
+from ocularis.tasks.style.task import Styliser
 from ocularis.uses.verifying import PairVerdict
 
 DetectRun = TrainingRun  # every task's fit() returns a TrainingRun; the old name stays for existing code
@@ -38,7 +41,8 @@ __all__ = ["AutoEncoder", "Boxes", "Classifier", "ClassifyMetrics", "DetectMetri
            "EmbedMetrics", "Embedder", "Embeddings", "ExplainReport", "Explanation", "GanMetrics", "Generator",
            "ImageIndex", "Images", "Labels",
            "LandmarkMetrics", "LandmarkModel", "Landmarks", "Masks", "Matches", "RestoreMetrics", "Restorer",
-           "SegmentMetrics", "Segmenter", "Task", "TrainingRun",
+           "SegmentMetrics", "Segmenter", "StyleMetrics", "Styliser", "Task", "TrainingRun",
+           "gatys",
            "PairVerdict", "load", "task_class"]
 
 

@@ -21,7 +21,7 @@ from ocularis.tasks import BUILTIN
 from tests.conftest import ASSETS, write_digit_images
 from tests.orl_labels import write_orl_csv
 
-ORL, BSDS = ASSETS / "att_faces", ASSETS / "bsds500_train"
+ORL, BSDS, STYLES = ASSETS / "att_faces", ASSETS / "bsds500_train", ASSETS / "style_transfer"
 
 
 def _orl_landmarks(folder: Path) -> str:
@@ -57,6 +57,8 @@ TINY_FITS = {
                 lambda _: sorted(BSDS.glob("*.jpg"))[-2:]),
     "autoencode": (None, lambda _: "digits", dict(model="dense", epochs=1, fraction=0.3), _digits),
     "generate": (None, lambda _: "digits", dict(model="dcgan", imgsz=16, epochs=1, fraction=0.3), lambda _: None),
+    "style": (STYLES, _photos, dict(imgsz=32, epochs=1, batch=4, style=str(STYLES / "style-images" / "mosaic.jpg")),
+              lambda _: sorted(BSDS.glob("*.jpg"))[-2:]),
 }
 NAMES = [spec.name for spec in BUILTIN]
 

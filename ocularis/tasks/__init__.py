@@ -3,10 +3,10 @@ Tools (verb groups that use the tasks' models and train none of their own) regis
 Nothing here imports torch: a task's class is imported when an entry point first uses it."""
 
 from ocularis.registry import TASKS, TOOLS
-from ocularis.tasks import autoencode, classify, detect, embed, faces, generate, landmarks, restore, segment
+from ocularis.tasks import autoencode, classify, detect, embed, faces, generate, landmarks, restore, segment, style
 
 BUILTIN = (classify.SPEC, detect.SPEC, segment.SPEC, embed.SPEC, landmarks.SPEC, restore.SPEC, autoencode.SPEC,
-           generate.SPEC)
+           generate.SPEC, style.SPEC)
 for _spec in BUILTIN:
     TASKS.add(_spec.name, _spec)
 BUILTIN_TOOLS = (faces.TOOL,)
