@@ -116,3 +116,23 @@ def test_a_walk_between_two_seeds_starts_and_ends_on_their_samples(cgan, capsys,
     assert not np.array_equal(frames[2].image, frames[0].image)
     code, _, err = main(capsys, "generate", "interpolate", "--model", run.best, "--steps", "1")
     assert code == 2 and "a walk needs at least 2 samples" in err
+
+
+def test_an_infogan_learns_to_read_its_codes_back_without_labels(digits_model, capsys, tmp_path):
+    """InfoGAN (10 categories, 2 continuous codes) on the digits without their labels: the guess head reads the
+    codes back from the samples (the information term falls), --code picks a category, and the run reports how well
+    the categories match LeNet-5's digits (benchmarks/infogan_digits.py trains long enough for them to)."""
+    gan = ocularis.Generator(model="dcgan", imgsz=16, categories=10, continuous=2, latent=16,
+                             features=str(digits_model), progress=False, project=str(tmp_path / "runs"))
+    run = gan.fit("digits", epochs=20)
+    assert run.history[-1]["train/info"] < 0.5 * run.history[0]["train/info"], run.history
+    assert 0.0 < run.metrics.code_purity <= 1.0 and "code purity" in str(run.metrics)
+    ones, twos = gan.predict(count=4, seed=0, code=1), gan.predict(count=4, seed=0, code=2)
+    assert [r.scores["code"] for r in ones] == [1.0] * 4
+    assert all(not np.array_equal(a.image, b.image) for a, b in zip(ones, twos, strict=True))
+    assert [r.scores["code"] for r in gan.predict(count=3, seed=4)] == [4.0, 5.0, 6.0]  # categories in turn
+    with pytest.raises(ConfigError, match="--code 10: this InfoGAN draws categories 0 to 9"):
+        gan.predict(count=1, code=10)
+    code, _, err = main(capsys, "generate", "sample", "--model", run.best, "--code", "3", "--count", "2")
+    assert code == 0, err
+    assert gan.ignored_options() == {"class_"}

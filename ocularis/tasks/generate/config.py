@@ -25,6 +25,11 @@ class GanConfig(TrainConfig):
     latent: int | None = option(None, "length of the noise vector (default: the model's own)", low=1)
     width: int | None = option(None, "channels of the narrowest convolution or units of the first dense layer "
                                "(default: the model's own)", low=1)
+    categories: int = option(0, "InfoGAN: a categorical code of this many values, learnt without labels (Chen et al. "
+                             "2016: 10 on digits finds the digits); 0: none", low=0)
+    continuous: int = option(0, "InfoGAN: continuous codes, uniform in -1..1, learnt without labels (a slant, a "
+                             "width)", low=0)
+    info_weight: float = option(1.0, "InfoGAN: the weight of the mutual-information term", low=0.0)
     loss: str = option("bce", "the adversarial loss: bce (the original, non-saturating) or lsgan (least squares)",
                        ("bce", "lsgan"))
     features: str | None = option(None, "an ocularis classifier checkpoint (best.ckpt) trained on the same kind of "
@@ -38,3 +43,5 @@ class GanConfig(TrainConfig):
 class GanOptions(GenerateOptions):
     class_: int | None = option(None, "the class to draw, by index (a conditional GAN; default: class i for "
                                 "sample i, in turn)", low=0)
+    code: int | None = option(None, "an InfoGAN's category to draw, by index (default: category i for sample i, in "
+                              "turn)", low=0)

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.optimize import linear_sum_assignment
 
 from ocularis.core.results import Metrics
 from ocularis.engine.loading import load_model
@@ -22,12 +23,14 @@ PIXEL_SIDE = 16  # without a feature network, images are compared as vectors of 
 class GanMetrics(Metrics):
     fidelity: Fidelity
     conditioning_accuracy: float | None  # None: unconditional, or no classifier of the same classes given
+    code_purity: float | None = None  # an InfoGAN's: how well its categories match the classifier's classes
 
     @property
     def values(self) -> dict[str, Any]:
         found = {k: v for k, v in asdict(self.fidelity).items() if isinstance(v, float)}
         return {**found, **({"conditioning_accuracy": self.conditioning_accuracy}
-                            if self.conditioning_accuracy is not None else {})}
+                            if self.conditioning_accuracy is not None else {}),
+                **({"code_purity": self.code_purity} if self.code_purity is not None else {})}
 
     @property
     def headline(self) -> tuple[str, float | None]:
@@ -40,7 +43,10 @@ class GanMetrics(Metrics):
     def __str__(self) -> str:
         conditioned = "" if self.conditioning_accuracy is None else \
             f"\nconditioning accuracy {self.conditioning_accuracy:.3f} (samples the classifier labels as asked)"
-        return str(self.fidelity) + conditioned
+        purity = "" if self.code_purity is None else (
+            f"\ncode purity {self.code_purity:.3f} (samples of each InfoGAN category labelled as the class matched "
+            "to it)")
+        return str(self.fidelity) + conditioned + purity
 
 
 def gan_metrics(real: torch.Tensor, fakes: torch.Tensor, labels: torch.Tensor, classes: list[str],
@@ -64,6 +70,24 @@ def gan_metrics(real: torch.Tensor, fakes: torch.Tensor, labels: torch.Tensor, c
         said = [result.label for result in model.predict(fake_pictures)]
         accuracy = float(np.mean([s == classes[int(k)] for s, k in zip(said, labels, strict=True)]))
     return GanMetrics(found, accuracy)
+
+
+def code_purity(categories: list[torch.Tensor], features: str) -> float:
+    """The samples of each InfoGAN category (one tensor each, in -1..1) labelled by the classifier `features`: the
+    share labelled as their category's class, each category matched to a different class so that the share is
+    largest (the Hungarian method). An unsupervised code is free to take any class, hence the matching; one to one,
+    so that categories that all draw the same digit score 1/categories, not 1."""
+    model = load_model(features)
+    if model.spec.name != "classify":
+        raise ConfigError(f"--features {features} is a {model.spec.name} model; an InfoGAN's categories are labelled "
+                          "by a classifier")
+    classes = list(model.meta["classes"])
+    counts = np.zeros((len(categories), max(len(classes), len(categories))))
+    for row, samples in enumerate(categories):
+        for result in model.predict(pictures(samples)):
+            counts[row, classes.index(result.label)] += 1
+    rows, columns = linear_sum_assignment(counts, maximize=True)
+    return float(counts[rows, columns].sum() / counts.sum())
 
 
 def _flat(images: torch.Tensor) -> np.ndarray:

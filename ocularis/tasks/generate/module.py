@@ -11,10 +11,43 @@ from ocularis.engine.optim import clip_gradients
 from ocularis.models.gans import GanPair
 from ocularis.tasks.generate.config import GanConfig
 
+CONTINUOUS_WEIGHT = 0.1  # InfoGAN's continuous codes count a tenth of its category (Chen et al. 2016 use 0.1 too)
 
-def codes(noise: torch.Tensor, labels: torch.Tensor | None, classes: int) -> torch.Tensor:
-    """The generator's input: the noise, then the labels' one-hot for a conditional GAN."""
-    return torch.cat([noise, F.one_hot(labels, classes).to(noise.dtype)], dim=1) if classes else noise
+
+def codes(noise: torch.Tensor, labels: torch.Tensor | None, classes: int, category: torch.Tensor | None = None,
+          categories: int = 0, continuous: torch.Tensor | None = None) -> torch.Tensor:
+    """The generator's input: the noise, the labels' one-hot for a conditional GAN, then an InfoGAN's category as a
+    one-hot and its continuous codes."""
+    parts = [noise]
+    if classes:
+        parts.append(F.one_hot(labels, classes).to(noise.dtype))
+    if categories:
+        parts.append(F.one_hot(category, categories).to(noise.dtype))
+    if continuous is not None:
+        parts.append(continuous)
+    return torch.cat(parts, dim=1)
+
+
+def random_codes(network: GanPair, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None,
+                                                                   torch.Tensor | None]:
+    """Random codes for a batch of samples (of `labels`, which a conditional GAN draws), and the InfoGAN category
+    and continuous codes in them (None where the GAN has none)."""
+    count, device = len(labels), labels.device
+    category = torch.randint(network.categories, (count,), device=device) if network.categories else None
+    continuous = torch.rand(count, network.continuous, device=device) * 2 - 1 if network.continuous else None
+    noise = torch.randn(count, network.latent, device=device)
+    return codes(noise, labels, network.classes, category, network.categories, continuous), category, continuous
+
+
+def information(guess: torch.Tensor, category: torch.Tensor | None, continuous: torch.Tensor | None,
+                categories: int) -> torch.Tensor:
+    """InfoGAN's mutual-information term (as a loss): how badly the guess head recovers the codes a sample was
+    drawn from: cross-entropy on the category, squared error on the continuous codes (a Gaussian of fixed
+    variance)."""
+    loss = F.cross_entropy(guess[:, :categories], category) if categories else guess.new_zeros(())
+    if continuous is not None:
+        loss = loss + CONTINUOUS_WEIGHT * F.mse_loss(guess[:, categories:], continuous)
+    return loss
 
 
 class GanModule(TaskModule):
@@ -35,23 +68,30 @@ class GanModule(TaskModule):
         images, labels = batch
         network, classes = self.network, self.network.classes
         onehot = F.one_hot(labels, classes).to(images.dtype) if classes else None
-        noise = torch.randn(len(images), network.latent, device=images.device)
-        fakes = network(codes(noise, labels, classes))
+        drawn, category, continuous = random_codes(network, labels)
+        fakes = network(drawn)
         d_optimiser, g_optimiser = self.optimizers()
 
-        d_loss = (self.adversarial(network.judge(images, onehot), True)
-                  + self.adversarial(network.judge(fakes.detach(), onehot), False)) / 2
+        judged, guessed = network.judge_and_guess(fakes.detach(), onehot)
+        d_loss = (self.adversarial(network.judge(images, onehot), True) + self.adversarial(judged, False)) / 2
         d_optimiser.zero_grad()
-        self.manual_backward(d_loss)
+        # InfoGAN: the discriminator and its guess head learn to read the codes back too (as the original code
+        # does, the information term counts in both networks' losses), so its features come to tell them apart
+        self.manual_backward(d_loss if guessed is None else
+                             d_loss + self.config.info_weight * information(guessed, category, continuous,
+                                                                            network.categories))
         clip_gradients(self, d_optimiser, self.config)
         d_optimiser.step()
 
-        g_loss = self.adversarial(network.judge(fakes, onehot), True)  # non-saturating: fakes called real
+        logits, guess = network.judge_and_guess(fakes, onehot)
+        g_loss = self.adversarial(logits, True)  # non-saturating: fakes called real
+        info = information(guess, category, continuous, network.categories) if guess is not None else None
         g_optimiser.zero_grad()
-        self.manual_backward(g_loss)
+        self.manual_backward(g_loss if info is None else g_loss + self.config.info_weight * info)
         clip_gradients(self, g_optimiser, self.config)
         g_optimiser.step()
-        self.means.add({"train/loss": g_loss + d_loss, "train/d_loss": d_loss, "train/g_loss": g_loss}, len(images))
+        self.means.add({"train/loss": g_loss + d_loss, "train/d_loss": d_loss, "train/g_loss": g_loss,
+                        **({} if info is None else {"train/info": info})}, len(images))
         return (d_loss + g_loss).detach()  # what the engine's FiniteLoss watches: a GAN that diverges stops
 
     def on_train_epoch_end(self) -> None:
@@ -63,7 +103,7 @@ class GanModule(TaskModule):
         images, labels = batch
         network, classes = self.network, self.network.classes
         onehot = F.one_hot(labels, classes).to(images.dtype) if classes else None
-        fakes = network(codes(torch.randn(len(images), network.latent, device=images.device), labels, classes))
+        fakes = network(random_codes(network, labels)[0])
         self.val_means.add({"val/d_real": self.realness(network.judge(images, onehot)).mean(),
                             "val/d_fake": self.realness(network.judge(fakes, onehot)).mean()}, len(images))
 
@@ -79,8 +119,10 @@ class GanModule(TaskModule):
         betas = (0.5, 0.999)
         make = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}.get(self.config.optimizer)
         pair = self.network
+        # an InfoGAN's guess head is part of the discriminator
+        judging = [*pair.discriminator.parameters(), *(pair.guess.parameters() if pair.guess is not None else ())]
         if make is None:
-            return (torch.optim.SGD(pair.discriminator.parameters(), lr=self.lr, momentum=0.9),
+            return (torch.optim.SGD(judging, lr=self.lr, momentum=0.9),
                     torch.optim.SGD(pair.generator.parameters(), lr=self.lr, momentum=0.9))
-        return (make(pair.discriminator.parameters(), lr=self.lr, betas=betas, weight_decay=self.config.weight_decay),
+        return (make(judging, lr=self.lr, betas=betas, weight_decay=self.config.weight_decay),
                 make(pair.generator.parameters(), lr=self.lr, betas=betas, weight_decay=self.config.weight_decay))

@@ -21,11 +21,13 @@ from ocularis.registry import MODELS
 from ocularis.tasks.generate import SPEC
 from ocularis.tasks.generate.config import GanConfig, GanOptions
 from ocularis.tasks.generate.data import TASK, GanData, read_images, unit_range
-from ocularis.tasks.generate.metrics import GanMetrics, gan_metrics, pictures
+from ocularis.tasks.generate.metrics import GanMetrics, code_purity, gan_metrics, pictures
 from ocularis.tasks.generate.module import GanModule, codes
 
 for _name, _record in RECORDS.items():
     MODELS.add(_name, _record, task=TASK)
+PURITY_SAMPLES = 50  # an InfoGAN's samples of each category that the --features classifier labels
+CODE_SEEDS = 1_000_003  # the continuous codes of seed s are drawn from seed s + this (apart from its noise)
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,8 @@ class GanMeta(Pixels):
     classes: list[str]
     latent: int
     conditional: bool
+    categories: int  # an InfoGAN's categorical code's values (0: none)
+    continuous: int  # its continuous codes
 
 
 class Generator(Task):
@@ -49,7 +53,8 @@ class Generator(Task):
         record: GanRecord = MODELS.get(meta["model"], task=TASK)
         width = meta["config"]["width"]
         return record.build(meta["channels"], meta["imgsz"], meta["latent"],
-                            len(meta["classes"]) if meta["conditional"] else 0, **({"width": width} if width else {}))
+                            len(meta["classes"]) if meta["conditional"] else 0, **({"width": width} if width else {}),
+                            categories=meta["categories"], continuous=meta["continuous"])
 
     @property
     def drawn_classes(self) -> list[str]:
@@ -69,7 +74,8 @@ class Generator(Task):
         mean, std = unit_range(labelled.channels)
         self.meta = self._new_meta(config, classes=labelled.classes, channels=labelled.channels, imgsz=imgsz,
                                    mean=list(mean), std=list(std), latent=config.latent or record.latent,
-                                   conditional=config.conditional)
+                                   conditional=config.conditional, categories=config.categories,
+                                   continuous=config.continuous)
         self.network = self.build(self.meta)
         return Prepared(labelled, GanData(labelled, config, imgsz=imgsz), {"classes": labelled.classes})
 
@@ -78,10 +84,14 @@ class Generator(Task):
 
     def plot_examples(self, dataset: Dataset, path: Path, count: int = 8) -> Path:
         """A grid of samples, the same seeds every epoch: a row per class for a conditional GAN (up to ten), else
-        four rows."""
-        classes = len(self.drawn_classes)
-        rows = [self.sample(range(count), class_=c) for c in range(min(classes, 10))] if classes else \
-            [self.sample(range(r * count, (r + 1) * count)) for r in range(4)]
+        a row per category of an InfoGAN, else four rows."""
+        classes, categories = len(self.drawn_classes), self.meta["categories"]
+        if classes:
+            rows = [self.sample(range(count), class_=c) for c in range(min(classes, 10))]
+        elif categories:
+            rows = [self.sample(range(count), code=c) for c in range(min(categories, 10))]
+        else:
+            rows = [self.sample(range(r * count, (r + 1) * count)) for r in range(4)]
         return save_mosaic([pictures(row) for row in rows], path)
 
     # ---- evaluation -------------------------------------------------------------------------------------------
@@ -97,14 +107,18 @@ class Generator(Task):
         labels = torch.stack(labels)
         fakes = self.sample(range(len(labels)), labels if self.meta["conditional"] else None)
         features = self.meta["config"].get("features")
-        return gan_metrics(torch.stack(real), fakes, labels, self.meta["classes"], self.meta["conditional"],
-                           features)
+        found = gan_metrics(torch.stack(real), fakes, labels, self.meta["classes"], self.meta["conditional"],
+                            features)
+        if self.meta["categories"] and features:
+            found.code_purity = code_purity(
+                [self.sample(range(PURITY_SAMPLES), code=c) for c in range(self.meta["categories"])], features)
+        return found
 
     def sample(self, seeds: range | list[int], labels: torch.Tensor | None = None,
-               class_: int | None = None) -> torch.Tensor:
+               class_: int | None = None, code: int | None = None) -> torch.Tensor:
         """Generated images in [-1, 1], one per seed: a conditional GAN's of `labels`, else of `class_`, else of
-        the classes in turn."""
-        rows = self._codes(seeds, labels if labels is not None else self._labels(seeds, class_))
+        the classes in turn; an InfoGAN's of category `code`, else of its categories in turn."""
+        rows = self._codes(seeds, labels if labels is not None else self._labels(seeds, class_), code)
         with torch.no_grad():
             return torch.cat([self.infer(part) for part in rows.split(256)])
 
@@ -119,9 +133,8 @@ class Generator(Task):
         angle = torch.arccos(torch.clamp(F.cosine_similarity(first, last, dim=0), -1 + 1e-6, 1 - 1e-6))
         weights = torch.linspace(0, 1, steps)[:, None]
         noise = (torch.sin((1 - weights) * angle) * first + torch.sin(weights * angle) * last) / torch.sin(angle)
-        labels = self._labels([start] * steps, class_)
         with torch.no_grad():
-            images = self.infer(codes(noise, labels, len(self.drawn_classes)))
+            images = self.infer(self._codes([start] * steps, self._labels([start] * steps, class_), noise=noise))
         return [Images(f"walk{i}", picture) for i, picture in enumerate(pictures(images))]
 
     def _labels(self, seeds: range | list[int], class_: int | None) -> torch.Tensor | None:
@@ -134,8 +147,16 @@ class Generator(Task):
         return torch.stack([torch.randn(self.meta["latent"], generator=torch.Generator().manual_seed(int(s)))
                             for s in seeds])
 
-    def _codes(self, seeds: range | list[int], labels: torch.Tensor | None) -> torch.Tensor:
-        return codes(self._noise(seeds), labels, len(self.drawn_classes))
+    def _codes(self, seeds: range | list[int], labels: torch.Tensor | None, code: int | None = None,
+               noise: torch.Tensor | None = None) -> torch.Tensor:
+        """The generator's input for `seeds`: their noise (or `noise`), the classes `labels`, and an InfoGAN's
+        category (`code`, else the categories in turn) and continuous codes, drawn from each seed too."""
+        categories, continuous = self.meta["categories"], self.meta["continuous"]
+        category = torch.tensor([code if code is not None else s % categories for s in seeds]) if categories else None
+        drawn = torch.stack([torch.rand(continuous, generator=torch.Generator().manual_seed(int(s) + CODE_SEEDS)) * 2
+                             - 1 for s in seeds]) if continuous else None
+        return codes(self._noise(seeds) if noise is None else noise, labels, len(self.drawn_classes), category,
+                     categories, drawn)
 
     # ---- the steps of predict() ---------------------------------------------------------------------------------
     def preprocess(self, seeds: list[int], options: GanOptions | None = None) -> torch.Tensor:
@@ -147,17 +168,30 @@ class Generator(Task):
         if asked is not None and asked >= len(classes):
             raise ConfigError(f"--class {asked}: this GAN draws classes 0 to {len(classes) - 1} "
                               f"({', '.join(classes)})")
-        return self._codes(seeds, self._labels(seeds, asked))
+        code = (options or self.default_options()).code
+        categories = self.meta["categories"]
+        if code is not None and code >= categories:
+            raise ConfigError(f"--code {code}: " + (f"this InfoGAN draws categories 0 to {categories - 1}" if categories
+                              else "--code picks an InfoGAN's category; this GAN has none (trained without "
+                                   "--categories)"))
+        return self._codes(seeds, self._labels(seeds, asked), code)
 
     def postprocess(self, outputs: torch.Tensor, names: list[str], seeds: list[int],
                     options: GanOptions) -> list[Images]:
-        labels = self._labels(seeds, options.class_)
-        drawn = [{}] * len(names) if labels is None else [{"class": float(c)} for c in labels.tolist()]
+        labels, categories = self._labels(seeds, options.class_), self.meta["categories"]
+        drawn = [{**({} if labels is None else {"class": float(labels[i])}),
+                  **({"code": float(options.code if options.code is not None else seed % categories)}
+                     if categories else {})} for i, seed in enumerate(seeds)]
         return [Images(name, picture, scores=scores)
                 for name, picture, scores in zip(names, pictures(outputs), drawn, strict=True)]
 
     def predict_verb(self) -> str:
         return "generate"
+
+    def ignored_options(self) -> frozenset[str]:
+        """The class of an unconditional GAN, the category of a GAN without InfoGAN codes."""
+        return frozenset({*(() if self.meta["conditional"] else ("class_",)),
+                          *(() if self.meta["categories"] else ("code",))})
 
     def sample_inputs(self, data=None, split="test", count=None, dataset=None) -> torch.Tensor:
         return self.preprocess(list(range(count or 4)), self.default_options())
