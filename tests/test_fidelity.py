@@ -9,7 +9,7 @@ from sklearn.datasets import load_digits
 
 import ocularis
 from ocularis.errors import DataError
-from ocularis.uses.fidelity import fidelity, image_fidelity, manifold_precision_recall
+from ocularis.uses.fidelity import InceptionFeatures, fidelity, image_fidelity, manifold_precision_recall
 
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -74,3 +74,40 @@ def test_real_digits_lie_closer_to_real_digits_than_noise_does_on_a_trained_mode
     assert alike.precision > 0.8 and alike.recall > 0.8 and unlike.precision < alike.precision - 0.4
     assert collapsed.precision > 0.8 and collapsed.recall < 0.3  # measured: 0.90 / 0.92, 0.30 / 0.92, 0.92 / 0.21
     assert alike.features.startswith("lenet5 (classify, ")
+
+
+def test_inception_weights_from_a_file_measure_any_folder(tmp_path, capsys):
+    """FID on Inception-v3's 2048 pooled features, given its weights as a file (none download here: the test saves
+    untrained ones in torchvision's layout); against the same features taken straight from torchvision."""
+    import torch
+    from PIL import Image
+    from torchvision.models import inception_v3
+
+    from tests.conftest import main
+
+    network = inception_v3(weights=None, aux_logits=True, init_weights=True)
+    torch.save(network.state_dict(), tmp_path / "inception.pth")
+    digits = load_digits()
+    for name, indices in (("real", range(0, 12)), ("fake", range(100, 112))):
+        (tmp_path / name).mkdir()
+        for i in indices:
+            picture = Image.fromarray((digits.images[i] * 15).astype(np.uint8)).resize((64, 64))
+            picture.save(tmp_path / name / f"{i}.png")
+    code, out, err = main(capsys, "generate", "score", str(tmp_path / "fake"), "--real", str(tmp_path / "real"),
+                          "--features", str(tmp_path / "inception.pth"), "--out", str(tmp_path / "score.json"))
+    assert code == 0, err
+    assert "Inception-v3 pool features (inception.pth" in out
+    found = InceptionFeatures(tmp_path / "inception.pth").embed(str(tmp_path / "real"))
+    network.fc, network.transform_input = torch.nn.Identity(), True
+    files = sorted((tmp_path / "real").glob("*.png"))  # a folder's images in name order
+    batch = torch.stack([torch.from_numpy(np.asarray(Image.open(f).convert("RGB").resize((299, 299)), np.float32))
+                         for f in files]).permute(0, 3, 1, 2) / 255
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    with torch.no_grad():
+        wanted = network.eval()((batch - mean) / std).numpy()
+    assert found.shape == (12, 2048) and np.allclose(found, wanted, atol=1e-4)
+    (tmp_path / "not.pth").write_bytes(b"nothing")
+    code, _, err = main(capsys, "generate", "score", str(tmp_path / "fake"), "--real", str(tmp_path / "real"),
+                        "--features", str(tmp_path / "not.pth"))
+    assert code != 0 and "not Inception-v3 weights" in err and "Traceback" not in err

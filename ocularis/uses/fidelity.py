@@ -2,17 +2,22 @@
 unit-length pooled features of its feature layer): FID and KID by torchmetrics' formulas, and the precision and
 recall of the generated distribution (Kynkäänniemi et al. 2019). Inception's features are the published
 convention; a network trained on the same kind of images measures the same distances on its own features, and the
-report names which network it was, so numbers are compared only between runs scored by the same one."""
+report names which network it was, so numbers are compared only between runs scored by the same one. With
+Inception-v3 weights at hand (torchvision's state dict, a file), `InceptionFeatures` reads the 2048 pooled features
+FID was defined on; torchvision's port differs slightly from the TensorFlow graph published FIDs used, so its
+numbers come near, not exactly to, published ones."""
 
 import warnings
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from ocularis.errors import DataError
+from ocularis.data.inputs import batches, expand_inputs
+from ocularis.errors import ConfigError, DataError
 
 KID_SUBSET = 100  # images per KID subset (fewer where fewer were given)
 
@@ -85,9 +90,51 @@ def _inside(samples: torch.Tensor, manifold: torch.Tensor, k: int, chunk: int = 
 
 
 def image_fidelity(model: Any, real: Any, generated: Any, k: int = 3, batch: int = 64) -> Fidelity:
-    """The measures of images (paths, folders, PIL images, arrays) on `model`'s features (any loaded task)."""
-    name = f"{model.meta['model']} ({model.spec.name}, {model.source or 'not saved'})"
+    """The measures of images (paths, folders, PIL images, arrays) on `model`'s features (any loaded task, or
+    InceptionFeatures)."""
+    name = model.name if isinstance(model, InceptionFeatures) else \
+        f"{model.meta['model']} ({model.spec.name}, {model.source or 'not saved'})"
     return fidelity(model.embed(real, batch=batch), model.embed(generated, batch=batch), name, k)
+
+
+class InceptionFeatures:
+    """torchvision's Inception-v3 from a weights file (its state dict, as `torch.save(inception_v3(weights=...)
+    .state_dict())` writes it), read up to the 2048 pooled features FID is defined on; images resized to 299 px."""
+
+    def __init__(self, path: str | Path):
+        from torchvision.models import inception_v3
+
+        network = inception_v3(weights=None, aux_logits=True, init_weights=False, transform_input=True)
+        try:
+            network.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        except Exception as error:  # noqa: BLE001 - an unreadable file and a wrong layout get the same answer
+            raise ConfigError(f"{path}: not Inception-v3 weights torchvision can load ({type(error).__name__}); give "
+                              "torchvision's inception_v3 state_dict() or an ocularis checkpoint (.ckpt)") from None
+        network.fc = nn.Identity()
+        self.network = network.eval()
+        self.name = f"Inception-v3 pool features ({Path(path).name}; torchvision's port)"
+
+    def embed(self, inputs: Any, batch: int = 32) -> np.ndarray:
+        """(N, 2048) the pooled features of images (paths, folders, PIL images, arrays)."""
+        mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+        std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+        found = []
+        with torch.no_grad():
+            for _, pictures in batches(expand_inputs(inputs), 3, batch):
+                rows = torch.stack([torch.from_numpy(np.asarray(p.convert("RGB").resize((299, 299)), np.float32))
+                                    for p in pictures]).permute(0, 3, 1, 2) / 255
+                found.append(self.network((rows - mean) / std).numpy())
+        return np.concatenate(found)
+
+
+def image_features(path: str | Path) -> Any:
+    """What measures images for a score: an ocularis checkpoint (.ckpt or an exported file: its `embed`), or
+    Inception-v3 from a torchvision weights file (.pth / .pt)."""
+    if Path(path).suffix in (".pth", ".pt"):
+        return InceptionFeatures(path)
+    from ocularis.engine.loading import load_model
+
+    return load_model(path)
 
 
 class _Given(nn.Module):

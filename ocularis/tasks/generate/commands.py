@@ -16,16 +16,17 @@ console = Console(soft_wrap=True)
 def score(generated: list[str] = typer.Argument(..., help="generated images: files or folders"),
           real: list[str] = typer.Option(..., help="real images to compare them with: files or folders (repeat)"),
           features: Path = typer.Option(..., help="an ocularis checkpoint (a classifier trained on the same kind of "
-                                                  "images) whose features measure both"),
+                                                  "images) whose features measure both, or Inception-v3 weights "
+                                                  "(torchvision's state dict, .pth) for the published FID's "
+                                                  "features"),
           k: int = typer.Option(3, help="neighbours that set each image's radius for precision and recall"),
           out: Path = typer.Option(None, help="also write the numbers to this JSON file")) -> None:
     """FID, KID and precision/recall of generated images against real ones, on a model's features."""
     existing_model(features)  # before torch loads
     existing_inputs([*generated, *real])
-    from ocularis.engine.loading import load_model
-    from ocularis.uses.fidelity import image_fidelity
+    from ocularis.uses.fidelity import image_features, image_fidelity
 
-    found = image_fidelity(load_model(features), real, generated, k=k)
+    found = image_fidelity(image_features(features), real, generated, k=k)
     console.print(str(found))
     if out:
         write_json(out, found.to_json())

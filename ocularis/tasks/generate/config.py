@@ -34,7 +34,8 @@ class GanConfig(TrainConfig):
                        ("bce", "lsgan"))
     features: str | None = option(None, "an ocularis classifier checkpoint (best.ckpt) trained on the same kind of "
                                   "images: FID, KID and precision/recall are measured on its features, and a "
-                                  "conditional GAN's samples labelled by it (default: raw pixels)", path=True)
+                                  "conditional GAN's samples labelled by it; or Inception-v3 weights (torchvision's "
+                                  "state dict, .pth): FID's own features (default: raw pixels)", path=True)
     val_fraction: float = option(0.1, "share of the data held out for validation when the data has no val split")
     test_fraction: float = option(0.2, "share held out for scoring when the data has no test split")
 

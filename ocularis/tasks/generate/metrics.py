@@ -12,9 +12,8 @@ import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 
 from ocularis.core.results import Metrics
-from ocularis.engine.loading import load_model
 from ocularis.errors import ConfigError
-from ocularis.uses.fidelity import Fidelity, fidelity
+from ocularis.uses.fidelity import Fidelity, InceptionFeatures, fidelity, image_features, image_fidelity
 
 PIXEL_SIDE = 16  # without a feature network, images are compared as vectors of this many pixels a side
 
@@ -57,17 +56,15 @@ def gan_metrics(real: torch.Tensor, fakes: torch.Tensor, labels: torch.Tensor, c
         found = fidelity(_flat(real), _flat(fakes), f"raw pixels at {PIXEL_SIDE} x {PIXEL_SIDE} (no --features "
                                                      "classifier given)")
         return GanMetrics(found, None)
-    model = load_model(features)
-    real_pictures, fake_pictures = pictures(real), pictures(fakes)
-    name = f"{model.meta['model']} ({model.spec.name}, {features})"
-    found = fidelity(model.embed(real_pictures), model.embed(fake_pictures), name)
+    model = image_features(features)
+    found = image_fidelity(model, pictures(real), pictures(fakes))
     accuracy = None
-    if conditional:
+    if conditional and not isinstance(model, InceptionFeatures):  # Inception's classes are not the data's
         known = list(model.meta.get("classes") or [])
         if model.spec.name != "classify" or sorted(known) != sorted(classes):
             raise ConfigError(f"--features {features} is a {model.spec.name} model of the classes {known}; a "
                               f"conditional GAN's samples are labelled by a classifier of its own: {classes}")
-        said = [result.label for result in model.predict(fake_pictures)]
+        said = [result.label for result in model.predict(pictures(fakes))]
         accuracy = float(np.mean([s == classes[int(k)] for s, k in zip(said, labels, strict=True)]))
     return GanMetrics(found, accuracy)
 
@@ -77,10 +74,10 @@ def code_purity(categories: list[torch.Tensor], features: str) -> float:
     share labelled as their category's class, each category matched to a different class so that the share is
     largest (the Hungarian method). An unsupervised code is free to take any class, hence the matching; one to one,
     so that categories that all draw the same digit score 1/categories, not 1."""
-    model = load_model(features)
-    if model.spec.name != "classify":
-        raise ConfigError(f"--features {features} is a {model.spec.name} model; an InfoGAN's categories are labelled "
-                          "by a classifier")
+    model = image_features(features)
+    if isinstance(model, InceptionFeatures) or model.spec.name != "classify":
+        raise ConfigError(f"--features {features} is no ocularis classifier; an InfoGAN's categories are labelled "
+                          "by a classifier of the data's classes")
     classes = list(model.meta["classes"])
     counts = np.zeros((len(categories), max(len(classes), len(categories))))
     for row, samples in enumerate(categories):
