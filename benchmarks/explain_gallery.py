@@ -5,6 +5,7 @@ trained from scratch on COCO128 explaining each box it finds in COCO photos it n
     python benchmarks/explain_gallery.py                       # trains the three models, writes docs/gallery/
     python benchmarks/explain_gallery.py --hymenoptera runs/classify/resnet18/best.ckpt --faces ...best.ckpt \
         --detector runs/detect/yolo_s/best.ckpt
+    python benchmarks/explain_gallery.py --parts faces         # redraws one gallery, keeps the others
 
 Prints each model's test accuracy (the detector's val mAP) beside its pictures' names: the maps show where *these*
 models look, and a model trained from scratch on 245 photos looks at less sensible places than an ImageNet-pretrained
@@ -34,19 +35,27 @@ def main() -> None:
     parser.add_argument("--hymenoptera", help="a trained ants/bees checkpoint (default: train one)")
     parser.add_argument("--faces", help="a trained ORL faces checkpoint (default: train one)")
     parser.add_argument("--detector", help="a trained COCO128 detector checkpoint (default: train one)")
-    parser.add_argument("--epochs", type=int, default=25)
+    parser.add_argument("--epochs", type=int, default=25, help="the ants/bees classifier's training epochs")
+    parser.add_argument("--faces-epochs", type=int, default=60, help="the faces classifier's (8 steps an epoch)")
+    parser.add_argument("--parts", default="hymenoptera,faces,coco", help="which galleries to draw (the others and "
+                        "their numbers in gallery.json are kept)")
     parser.add_argument("--detector-epochs", type=int, default=80)
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
-    notes = {}
+    parts = args.parts.split(",")
+    notes = json.loads((OUT / "gallery.json").read_text()) if (OUT / "gallery.json").is_file() else {}
     with tempfile.TemporaryDirectory() as project:
-        bees = args.hymenoptera or train("resnet18", ASSETS / "hymenoptera_data", project, args.epochs, imgsz=112,
-                                         augment="heavy", lr=2e-3, weight_decay=0.05)
-        faces = args.faces or train("simple_cnn", ASSETS / "att_faces", project, args.epochs, imgsz=64,
-                                    val_fraction=0.2, test_fraction=0.2)
-        photos = sorted((ASSETS / "hymenoptera_data" / "val").rglob("*.jpg"))[::40][:3]
-        portraits = [ASSETS / "att_faces" / f"s{i}" / "10.pgm" for i in (1, 7, 23)]
-        for name, checkpoint, images in (("hymenoptera", bees, photos), ("faces", faces, portraits)):
+        classifiers = []
+        if "hymenoptera" in parts:
+            bees = args.hymenoptera or train("resnet18", ASSETS / "hymenoptera_data", project, args.epochs,
+                                             imgsz=112, augment="heavy", lr=2e-3, weight_decay=0.05)
+            classifiers.append(("hymenoptera", bees, sorted((ASSETS / "hymenoptera_data" / "val").rglob("*.jpg"))[
+                ::40][:3]))
+        if "faces" in parts:
+            faces = args.faces or train("simple_cnn", ASSETS / "att_faces", project, args.faces_epochs, imgsz=64,
+                                        val_fraction=0.2, test_fraction=0.2)
+            classifiers.append(("faces", faces, [ASSETS / "att_faces" / f"s{i}" / "10.pgm" for i in (1, 7, 23)]))
+        for name, checkpoint, images in classifiers:
             model = ocularis.load(checkpoint)
             accuracy = model.evaluate().values["accuracy"]
             notes[name] = {"model": model.meta["model"], "test_accuracy": round(accuracy, 3),
@@ -58,12 +67,13 @@ def main() -> None:
                     Image.open(path).convert("RGB").save(OUT / f"{name}_{path.name}")
                 notes[name][method] = {k: v for k, v in report.numbers.items() if not isinstance(v, list)}
             print(json.dumps({name: notes[name]}), flush=True)
-        detector = args.detector or ocularis.Detector(
-            model="yolo_s", imgsz=320, mosaic=1.0, progress=False, project=project).fit(
-            str(ASSETS / "coco128" / "coco128.yaml"), epochs=args.detector_epochs, val_fraction=0.2,
-            test_fraction=0.0).best
-        notes["coco"] = detector_gallery(ocularis.load(detector), OUT / "coco_boxes.png")
-        print(json.dumps({"coco": notes["coco"]}), flush=True)
+        if "coco" in parts:
+            detector = args.detector or ocularis.Detector(
+                model="yolo_s", imgsz=320, mosaic=1.0, progress=False, project=project).fit(
+                str(ASSETS / "coco128" / "coco128.yaml"), epochs=args.detector_epochs, val_fraction=0.2,
+                test_fraction=0.0).best
+            notes["coco"] = detector_gallery(ocularis.load(detector), OUT / "coco_boxes.png")
+            print(json.dumps({"coco": notes["coco"]}), flush=True)
     (OUT / "gallery.json").write_text(json.dumps(notes, indent=1))
 
 
@@ -109,7 +119,8 @@ def contact_sheet(rows: list[list[np.ndarray]], titles: list[str], captions: lis
     for r, (pictures, caption) in enumerate(zip(rows, captions, strict=True)):
         for c, picture in enumerate(pictures):
             tile = Image.fromarray(picture).convert("RGB")
-            tile.thumbnail((CELL - 4, CELL - 4))
+            scale = (CELL - 4) / max(tile.size)  # small inputs enlarged like the pictures made of them
+            tile = tile.resize((round(tile.width * scale), round(tile.height * scale)), Image.Resampling.LANCZOS)
             sheet.paste(tile, (c * CELL + 2, 16 + r * (CELL + 16)))
         draw.text((4, 16 + r * (CELL + 16) + CELL - 2), caption, fill="black")
     sheet.save(path)

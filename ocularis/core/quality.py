@@ -4,6 +4,7 @@ A grey image's luma is its own grey level. These reproduce the published bicubic
 hundredth of a dB (tests/test_quality.py), so the numbers beside them mean the same thing."""
 
 import numpy as np
+import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 BT601 = np.array([65.481, 128.553, 24.966])  # R, G, B weights of Y for values in 0..1
@@ -59,3 +60,13 @@ def psnr(reference: np.ndarray, test: np.ndarray, data_range: float = 1.0) -> fl
     reference, test = np.asarray(reference, np.float64), np.asarray(test, np.float64)
     error = float(np.mean((reference - test) ** 2))
     return float("inf") if error == 0 else float(10 * np.log10(data_range ** 2 / error))
+
+
+AGREE_PSNR = 40.0  # two networks agree on an image when their outputs are this close (dB)
+
+
+def psnr_agreement(reference: torch.Tensor, outputs: torch.Tensor) -> float:
+    """Share of rows (images with values in 0..1) whose two versions lie within AGREE_PSNR of each other: how an
+    exported image-to-image network is checked against PyTorch."""
+    error = (reference.float() - outputs.float()).square().flatten(1).mean(dim=1)
+    return (10 * torch.log10(1 / error.clamp(min=1e-12)) >= AGREE_PSNR).float().mean().item()

@@ -11,6 +11,7 @@ from torch import nn
 
 from ocularis.core.image_result import Images
 from ocularis.core.plots import DPI, plot_image_grid
+from ocularis.core.quality import psnr_agreement
 from ocularis.deploy.export import Graph
 from ocularis.engine.task import Prepared, Task
 from ocularis.tasks.restore import SPEC
@@ -23,7 +24,6 @@ from ocularis.tasks.restore.module import RestoreModule
 
 __all__ = ["Restorer"]
 
-AGREE_PSNR = 40.0  # export check: two networks agree on an image when their outputs are this close (dB)
 
 
 @dataclass(frozen=True)
@@ -110,9 +110,7 @@ class Restorer(Task):
         return self.job.outputs(outputs, names, pictures, options)
 
     def agreement(self, reference: torch.Tensor, outputs: torch.Tensor) -> float:
-        """Share of images whose two outputs are within 40 dB PSNR of each other (values in 0..1)."""
-        error = (reference.float() - outputs.float()).square().flatten(1).mean(dim=1)
-        return (10 * torch.log10(1 / error.clamp(min=1e-12)) >= AGREE_PSNR).float().mean().item()
+        return psnr_agreement(reference, outputs)
 
     # ---- export: one fully convolutional graph, any input size ----------------------------------------------
     def graphs(self, samples: torch.Tensor) -> dict[str, Graph]:

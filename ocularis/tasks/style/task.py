@@ -19,6 +19,7 @@ from ocularis.core.image_result import Images
 from ocularis.core.images import read_picture
 from ocularis.core.meta import Pixels
 from ocularis.core.plots import DPI, plot_image_grid
+from ocularis.core.quality import psnr_agreement
 from ocularis.data.class_sets import read_classes
 from ocularis.deploy.export import Graph
 from ocularis.engine.datamodule import LabelledData
@@ -38,7 +39,6 @@ __all__ = ["Styliser"]
 TASK = "style"
 for _name, _record in RECORDS.items():
     MODELS.add(_name, _record, task=TASK)
-AGREE_PSNR = 40.0  # export check: two networks agree on a photo when their outputs are this close (dB)
 
 
 @dataclass(frozen=True)
@@ -140,9 +140,7 @@ class Styliser(Task):
         return results
 
     def agreement(self, reference: torch.Tensor, outputs: torch.Tensor) -> float:
-        """Share of photos whose two outputs are within 40 dB PSNR of each other (values in 0..1)."""
-        error = (reference.float() - outputs.float()).square().flatten(1).mean(dim=1)
-        return (10 * torch.log10(1 / error.clamp(min=1e-12)) >= AGREE_PSNR).float().mean().item()
+        return psnr_agreement(reference, outputs)
 
     def predict_verb(self) -> str:
         return "stylise"
