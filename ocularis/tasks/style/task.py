@@ -70,12 +70,11 @@ class Styliser(Task):
         self.network = record.build()
         self.meta = self._new_meta(config, channels=3, imgsz=None, mean=[0.0] * 3, std=[1.0] * 3, side=side,
                                    features=losses.perception.name)
-        self._losses_now = losses
-        return Prepared(photos, LabelledData(photos, config, imgsz=side, mean=(0.0,) * 3, std=(1.0,) * 3),
-                        {"features": losses.perception.name})
+        self._training_losses = losses
+        return Prepared(photos, _unit_photos(photos, config, side), {"features": losses.perception.name})
 
     def training_module(self, config: StyleConfig) -> StyleModule:
-        return StyleModule(self.network, self._losses_now, config)
+        return StyleModule(self.network, self._training_losses, config)
 
     @staticmethod
     def _losses(style: str, features: str, side: int) -> StyleLosses:
@@ -104,7 +103,7 @@ class Styliser(Task):
         return read_classes(data, config, TASK, training=False, channels=3, unlabelled=True)
 
     def split_dataset(self, photos, split: str, config: StyleConfig, data: str) -> Dataset:
-        return LabelledData(photos, config, imgsz=self.meta["side"], mean=(0.0,) * 3, std=(1.0,) * 3).dataset(split)
+        return _unit_photos(photos, config, self.meta["side"]).dataset(split)
 
     def score(self, dataset: Dataset) -> StyleMetrics:
         """The style loss of the stylised photos beside the photos' own (how far the network carried them toward
@@ -154,3 +153,7 @@ class Styliser(Task):
         dataset = dataset if dataset is not None else self.dataset(data, split)
         return torch.stack([dataset[i][0] for i in range(min(count or len(dataset), len(dataset)))])
 
+
+def _unit_photos(photos, config: StyleConfig, side: int) -> LabelledData:
+    """Loaders of the photos at `side` pixels, RGB in 0..1 (what the style network takes and gives)."""
+    return LabelledData(photos, config, imgsz=side, mean=(0.0,) * 3, std=(1.0,) * 3)
