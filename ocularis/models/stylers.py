@@ -12,21 +12,10 @@ any ocularis classifier (ocularis.tasks.style.features reads its layers), or, wi
 random filters; random-weight deep networks carry enough of an image's statistics for texture synthesis and style
 transfer (He, Wang and Hopcroft, NeurIPS 2016; Ustyuzhaninov et al. 2016 with a single random layer)."""
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
 from ocularis.models.record import ModelRecord
-
-
-@dataclass(frozen=True)
-class StyleRecord(ModelRecord):
-    """A style network's record: the loss weights that suit it beside its size."""
-
-    style_weight: float = 1e5
-    content_weight: float = 1.0
-    tv_weight: float = 1e-6
 
 
 def _conv(inputs: int, outputs: int, kernel: int, stride: int = 1) -> list[nn.Module]:
@@ -77,8 +66,8 @@ def johnson_small(width: int = 8, blocks: int = 3, edge: int = 5) -> StyleNetwor
     return StyleNetwork(width, blocks, edge)
 
 
-RECORDS = {"johnson": StyleRecord(johnson, imgsz=256, lr=1e-3),
-           "johnson_small": StyleRecord(johnson_small, imgsz=256, lr=2e-3)}
+RECORDS = {"johnson": ModelRecord(johnson, imgsz=256, lr=1e-3),
+           "johnson_small": ModelRecord(johnson_small, imgsz=256, lr=2e-3)}
 
 
 def random_features(seed: int = 0, width: int = 32) -> nn.Sequential:
