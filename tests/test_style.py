@@ -12,9 +12,10 @@ from PIL import Image
 from torchvision.models import vgg19
 
 import ocularis
+from ocularis.core.images import resized
 from ocularis.errors import ConfigError
 from ocularis.tasks.style.features import content_loss, feature_network
-from ocularis.tasks.style.gatys import as_tensor, fit_side
+from ocularis.tasks.style.gatys import LANCZOS, as_tensor
 from tests.conftest import ASSETS, main
 
 CLASSIC = ASSETS / "style_transfer" / "classic-inputs"
@@ -29,7 +30,7 @@ def test_gatys_lowers_the_style_loss_tenfold_and_keeps_the_content():
     assert last["style"] * 10 <= first["style"], found.history
     # the bound on content: the result stays closer to the photo than the painting itself is, by half
     network = feature_network("random")
-    photo = as_tensor(fit_side(Image.open(PHOTO).convert("RGB"), 96))
+    photo = as_tensor(resized(Image.open(PHOTO).convert("RGB"), 96, LANCZOS))
     painting = as_tensor(Image.open(PAINTING).convert("RGB").resize((photo.shape[-1], photo.shape[-2])))
     with torch.no_grad():
         painting_content = float(content_loss(network(painting)[1], network(photo)[1]))

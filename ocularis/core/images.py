@@ -49,3 +49,12 @@ def read_picture(source: str | Path | Image.Image | np.ndarray, mode: str = "RGB
 def to_pil(array: np.ndarray) -> Image.Image:
     """A HxW or HxWxC uint8 array as a PIL image."""
     return Image.fromarray(np.ascontiguousarray(array))
+
+
+def resized(picture: Image.Image, longest: int | None,
+            resample: Image.Resampling = Image.Resampling.BILINEAR) -> Image.Image:
+    """`picture` scaled so its longer side is `longest` pixels (None: as it is)."""
+    if not longest or max(picture.size) == longest:
+        return picture
+    scale = longest / max(picture.size)
+    return picture.resize((max(1, round(picture.width * scale)), max(1, round(picture.height * scale))), resample)

@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
+from ocularis.core.images import resized
 from ocularis.data.cache import ImageCache, open_images
 from ocularis.data.dataset import seeded_cpu_rng
 from ocularis.data.masks import IGNORE, MaskLabels, SegmentationSet, SegmentationSplit
@@ -33,15 +34,6 @@ def read_masks(data: str, config: SegmentConfig, training: bool = True, channels
     dataset.channels = channels or dataset.channels  # a trained model reads any data in its own channels
     open_images(dataset, config.cache, config.skip_bad, data, training)
     return dataset
-
-
-def resized(picture: Image.Image, longest: int | None) -> Image.Image:
-    """`picture` scaled so its longer side is `longest` pixels (None: as it is)."""
-    if not longest or max(picture.size) == longest:
-        return picture
-    scale = longest / max(picture.size)
-    return picture.resize((max(1, round(picture.width * scale)), max(1, round(picture.height * scale))),
-                          Image.BILINEAR)
 
 
 def resize_labels(labels: MaskLabels, size: tuple[int, int]) -> MaskLabels:

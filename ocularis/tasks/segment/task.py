@@ -14,6 +14,7 @@ from torch import nn
 from torchvision.transforms import v2
 
 from ocularis.core.drawing import class_colours, class_map_picture
+from ocularis.core.images import resized
 from ocularis.core.meta import Pixels
 from ocularis.core.plots import plot_image_grid
 from ocularis.core.tiling import Stitcher, TileLayout
@@ -28,7 +29,7 @@ from ocularis.explain.target import ExplainTarget, box_target, class_target, det
 from ocularis.models.record import ModelRecord
 from ocularis.tasks.segment import SPEC
 from ocularis.tasks.segment.config import DEFAULT_CONF, SegmentConfig, SegmentOptions
-from ocularis.tasks.segment.data import MaskDataset, SegmentData, read_masks, resize_labels, resized
+from ocularis.tasks.segment.data import MaskDataset, SegmentData, read_masks, resize_labels
 from ocularis.tasks.segment.metrics import PixelCounter, SegmentMetrics, segmentation_metrics
 from ocularis.tasks.segment.model import build_segmenter, model_record, segments_objects
 from ocularis.tasks.segment.module import SegmentModule

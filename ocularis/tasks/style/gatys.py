@@ -17,7 +17,7 @@ from PIL import Image
 from torchvision.transforms.functional import pil_to_tensor
 
 from ocularis.core.image_result import Images
-from ocularis.core.images import read_picture
+from ocularis.core.images import read_picture, resized
 from ocularis.errors import ConfigError
 from ocularis.tasks.style.features import (
     FeatureNetwork,
@@ -29,6 +29,7 @@ from ocularis.tasks.style.features import (
     total_variation,
 )
 
+LANCZOS = Image.Resampling.LANCZOS  # the sharpest downscale for photos and paintings
 GATYS_WEIGHTS = Weights(content=1.0, style=10.0, tv=1.0)
 
 
@@ -51,13 +52,6 @@ class Stylised:
                 "last": self.history[-1], "history": self.history}
 
 
-def fit_side(picture: Image.Image, side: int) -> Image.Image:
-    """`picture` resized so its longer side is `side` (aspect kept)."""
-    scale = side / max(picture.size)
-    return picture.resize((max(1, round(picture.width * scale)), max(1, round(picture.height * scale))),
-                          Image.Resampling.LANCZOS)
-
-
 def as_tensor(picture: Image.Image) -> torch.Tensor:
     """(1, C, H, W) in 0..1."""
     return (pil_to_tensor(picture)[None].float() / 255).contiguous()
@@ -74,8 +68,8 @@ def gatys(content: Any, style: Any, features: str | FeatureNetwork = "random", *
     if steps < 1:
         raise ConfigError(f"--steps {steps}: at least one step")
     network = feature_network(features) if isinstance(features, str) else features
-    photo = fit_side(read_picture(content), size)
-    painting = fit_side(read_picture(style), size)
+    photo = resized(read_picture(content), size, LANCZOS)
+    painting = resized(read_picture(style), size, LANCZOS)
     region = None if mask is None else as_tensor(read_picture(mask, "L").resize(photo.size))
     target = as_tensor(photo)
     with torch.no_grad():

@@ -16,7 +16,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ocularis.core.image_result import Images
-from ocularis.core.images import read_picture
+from ocularis.core.images import read_picture, resized
 from ocularis.core.meta import Pixels
 from ocularis.core.plots import DPI, plot_image_grid
 from ocularis.core.quality import psnr_agreement
@@ -30,7 +30,7 @@ from ocularis.registry import MODELS
 from ocularis.tasks.style import SPEC
 from ocularis.tasks.style.config import StyleConfig, StyleOptions
 from ocularis.tasks.style.features import feature_network
-from ocularis.tasks.style.gatys import as_array, as_tensor, fit_side
+from ocularis.tasks.style.gatys import LANCZOS, as_array, as_tensor
 from ocularis.tasks.style.metrics import StyleMetrics
 from ocularis.tasks.style.module import StyleLosses, StyleModule
 
@@ -83,14 +83,14 @@ class Styliser(Task):
         if not Path(style).is_file():
             raise ConfigError(f"--style {style}: no such file; the style image this model was trained on must be "
                               "there to score it")
-        return StyleLosses(feature_network(features), as_tensor(fit_side(read_picture(style), side)))
+        return StyleLosses(feature_network(features), as_tensor(resized(read_picture(style), side, LANCZOS)))
 
     def plot_examples(self, dataset: Dataset, path: Path, count: int = 4) -> Path | None:
         """The style image, then each photo beside its stylised version, at the training side."""
         if not len(dataset):
             return None
         style = self.meta["config"]["style"]
-        pictures, titles = [np.asarray(fit_side(read_picture(style), self.meta["side"]))], [Path(style).name]
+        pictures, titles = [np.asarray(resized(read_picture(style), self.meta["side"], LANCZOS))], [Path(style).name]
         for index in range(min(count, len(dataset))):
             photo = dataset[index][0][None]
             pictures += [as_array(photo[0]), as_array(self.infer(photo)[0])]
@@ -125,7 +125,7 @@ class Styliser(Task):
         """Each photo in 0..1 (resized to --size on its longer side, if given), padded at the bottom and right to
         the batch's largest (postprocess cuts the padding off)."""
         size = (options or self.default_options()).size
-        rows = [as_tensor(fit_side(p.convert("RGB"), size) if size else p.convert("RGB")) for p in pictures]
+        rows = [as_tensor(resized(p.convert("RGB"), size, LANCZOS)) for p in pictures]
         height, width = max(r.shape[-2] for r in rows), max(r.shape[-1] for r in rows)
         return torch.cat([F.pad(r, (0, width - r.shape[-1], 0, height - r.shape[-2]), mode="replicate")
                           for r in rows])
@@ -134,7 +134,7 @@ class Styliser(Task):
                     options: StyleOptions) -> list[Images]:
         results = []
         for output, name, picture in zip(outputs, names, pictures, strict=True):
-            before = fit_side(picture.convert("RGB"), options.size) if options.size else picture.convert("RGB")
+            before = resized(picture.convert("RGB"), options.size, LANCZOS)
             results.append(Images(name, as_array(output[:, :before.height, :before.width]), np.asarray(before)))
         return results
 
@@ -142,7 +142,7 @@ class Styliser(Task):
         return psnr_agreement(reference, outputs)
 
     def predict_verb(self) -> str:
-        return "stylise"
+        return self.spec.verb
 
     # ---- export: one fully convolutional graph, any input size ----------------------------------------------
     def graphs(self, samples: torch.Tensor) -> dict[str, Graph]:
