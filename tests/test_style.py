@@ -14,9 +14,11 @@ from torchvision.models import vgg19
 import ocularis
 from ocularis.core.images import resized
 from ocularis.errors import ConfigError
+from ocularis.serve.app import create_app
 from ocularis.tasks.style.features import content_loss, feature_network
 from ocularis.tasks.style.gatys import LANCZOS, as_tensor
 from tests.conftest import ASSETS, main
+from tests.serving import needs_browser, page_at
 
 CLASSIC = ASSETS / "style_transfer" / "classic-inputs"
 PHOTO, PAINTING = CLASSIC / "tubingen.jpg", CLASSIC / "starry_night.jpg"
@@ -117,3 +119,19 @@ def test_style_training_refuses_a_missing_or_unreadable_style_image(capsys, tmp_
     (tmp_path / "style.jpg").write_bytes(b"\xff\xd8 not a jpeg")
     code, _, err = main(capsys, "style", "train", "--data", str(HYMENOPTERA), "--style", str(tmp_path / "style.jpg"))
     assert code != 0 and "style.jpg" in err and "Traceback" not in err
+
+
+@needs_browser
+def test_the_page_stylises_a_photo_at_its_own_size(fast_model):
+    """The page's `size` control starts unset and sends nothing until moved (it used to send its slider's midpoint,
+    and a 500 px photo came back 2,056 px wide); moved, the photo is resized to it."""
+    photo = sorted((HYMENOPTERA / "val" / "bees").glob("*.jpg"))[0]
+    width, height = Image.open(photo).size
+    with page_at(create_app({"mosaic": ocularis.load(fast_model.best)})) as page:
+        page.wait_for_selector("#model option[value='mosaic']", state="attached")
+        page.set_input_files("#file", str(photo))
+        page.wait_for_function("document.getElementById('status').innerText.includes('ms')", timeout=30_000)
+        assert page.inner_text("#error") == "" and f"{width} x {height}" in page.inner_text("#output")
+        page.eval_on_selector("#option-size", "e => { e.value = 100; e.dispatchEvent(new Event('input')); }")
+        wanted = f"{100 if width >= height else round(width * 100 / height)} x"
+        page.wait_for_function(f"document.getElementById('output').innerText.includes('{wanted}')", timeout=30_000)
